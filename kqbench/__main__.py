@@ -1,0 +1,47 @@
+"""``python -m kqbench k=16,64,256``: the one entry point, and the only module that runs Hydra.
+
+Each Hydra job is one (dataset, quantizer, k, encoding, seed) configuration; the primary
+config sets ``hydra.mode: MULTIRUN`` so a comma list sweeps as typed, without ``-m``.
+"""
+
+from __future__ import annotations
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from .runner import QuantizationCache, failed_row, run_configuration
+from .table import write_rows
+
+
+def run_job(cfg: DictConfig) -> int:
+    hc = HydraConfig.get()
+    out_dir = hc.runtime.output_dir
+    choices = hc.runtime.choices
+    quantizer_name, encoding_name = choices.get("quantizer"), choices.get("encoding")
+    try:
+        dataset = instantiate(cfg.dataset)
+        quantizer = instantiate(cfg.quantizer, n_colors=cfg.k, random_state=cfg.seed)
+        encoder = instantiate(cfg.encoding)
+    except Exception as exc:  # a bad parameter fails this configuration only
+        config = {"k": cfg.k, "quantizer": quantizer_name, "encoding": encoding_name, "seed": cfg.seed}
+        write_rows(f"{out_dir}/rows.parquet", [failed_row({"image": None, **config}, exc)])
+        return 0
+    rows = run_configuration(
+        dataset, quantizer_name, quantizer, encoding_name, encoder,
+        k=cfg.k, seed=cfg.seed, out_dir=out_dir,
+        cache=QuantizationCache(cfg.cache_dir if cfg.cache else None),
+        repeats=cfg.repeats, keep_files=cfg.keep_files,
+        root=hc.sweep.dir if str(hc.mode) == "RunMode.MULTIRUN" else out_dir,
+    )
+    return sum(r["status"] == "ok" for r in rows)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://kqbench.conf", config_name="config")
+def main(cfg: DictConfig) -> int:
+    return run_job(cfg)
+
+
+if __name__ == "__main__":
+    main()

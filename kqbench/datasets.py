@@ -1,0 +1,194 @@
+"""Image sets: photos that ship inside installed packages, generated images, or a folder.
+
+A dataset is an iterable of :class:`ImageSource`; loading happens in ``ImageSource.load`` so
+that one unreadable image becomes one failed row instead of stopping the sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from PIL import Image
+
+from .errors import ConfigurationError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+@dataclass
+class SourceImage:
+    """An image ready to quantize: RGB pixels plus what is known of its original file."""
+
+    name: str
+    rgb: np.ndarray  # (h, w, 3) uint8
+    original_mode: str
+    original_bytes: int
+    source: str
+
+    @cached_property
+    def digest(self) -> str:
+        """Content hash of the pixels: the cache key, whatever the file was called."""
+        h = hashlib.sha256(str(self.rgb.shape).encode())
+        h.update(np.ascontiguousarray(self.rgb).data)
+        return h.hexdigest()
+
+
+@dataclass
+class ImageSource:
+    name: str
+    load: Callable[[], SourceImage] = field(repr=False)
+
+
+def load_image_file(path, name: str | None = None) -> SourceImage:
+    """Read an image file with Pillow and convert it to 8-bit RGB."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            rgb = np.asarray(im.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"cannot read image {path}: {exc}") from exc
+    return SourceImage(name or path.stem, np.ascontiguousarray(rgb), mode, path.stat().st_size, str(path))
+
+
+def _png_size(rgb: np.ndarray) -> int:
+    buf = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buf, format="PNG")
+    return buf.tell()
+
+
+# --- photos shipped inside required packages -------------------------------------------
+
+def _photo_path(name: str) -> Path:
+    if name in ("china", "flower"):
+        return Path(str(resources.files("sklearn.datasets") / "images" / f"{name}.jpg"))
+    if name == "grace_hopper":
+        import matplotlib
+
+        return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    raise ConfigurationError(f"unknown sample photo {name!r}: choose from china, flower, grace_hopper")
+
+
+# --- generated images, deterministic ---------------------------------------------------
+
+def _gradient(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth two-axis gradient: many colours, no edges; shows banding at small k."""
+    x = np.linspace(0, 1, width)[None, :]
+    y = np.linspace(0, 1, height)[:, None]
+    rgb = np.stack([x + 0 * y, y + 0 * x, 0.5 * (1 - x) + 0.5 * y], axis=-1)
+    return np.rint(rgb * 255).astype(np.uint8)
+
+
+def _flat(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A flat-colour illustration/screenshot: 12 colours, hard edges, large uniform areas."""
+    colours = rng.integers(0, 256, size=(12, 3), dtype=np.uint8)
+    img = np.empty((height, width, 3), np.uint8)
+    img[:] = colours[0]
+    yy, xx = np.mgrid[:height, :width]
+    for i in range(1, 12):
+        x0, y0 = rng.integers(0, width), rng.integers(0, height)
+        if i % 2:  # rectangles (windows, buttons)
+            img[y0:y0 + rng.integers(10, height // 2), x0:x0 + rng.integers(10, width // 2)] = colours[i]
+        else:  # discs (icons)
+            r = rng.integers(8, min(width, height) // 4)
+            img[(xx - x0) ** 2 + (yy - y0) ** 2 < r * r] = colours[i]
+    return img
+
+
+def _noise(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A noisy texture: smooth colour blobs plus strong per-pixel noise (hard for deflate)."""
+    coarse = rng.uniform(0, 255, size=(height // 16 + 2, width // 16 + 2, 3))
+    smooth = np.asarray(
+        Image.fromarray(coarse.astype(np.uint8), "RGB").resize((width, height), Image.BICUBIC), float
+    )
+    return np.clip(smooth + rng.normal(0, 18, size=smooth.shape), 0, 255).astype(np.uint8)
+
+
+GENERATORS = {"gradient": _gradient, "flat": _flat, "noise": _noise}
+
+
+def _generated(kind: str, width: int, height: int, seed: int) -> SourceImage:
+    if kind not in GENERATORS:
+        raise ConfigurationError(f"unknown generated image {kind!r}: choose from {', '.join(GENERATORS)}")
+    rgb = GENERATORS[kind](width, height, np.random.default_rng(seed))
+    # No file exists: the "original" is the image's own lossless RGB PNG.
+    return SourceImage(kind, rgb, "RGB", _png_size(rgb), f"generated:{kind}:{width}x{height}:seed={seed}")
+
+
+class SyntheticImages:
+    """Deterministic generated images (gradient, flat illustration, noisy texture).
+
+    Parameters
+    ----------
+    kinds : list of str
+        Any of "gradient", "flat", "noise".
+    width, height : int
+        Size in pixels.
+    seed : int
+        Seed of the generators (fixed, independent of the sweep's seed).
+    """
+
+    def __init__(self, kinds=("gradient", "flat", "noise"), width=320, height=240, seed=0):
+        self.kinds = kinds
+        self.width = width
+        self.height = height
+        self.seed = seed
+
+    def __iter__(self) -> Iterator[ImageSource]:
+        for kind in self.kinds:
+            yield ImageSource(kind, lambda kind=kind: _generated(kind, self.width, self.height, self.seed))
+
+
+class SampleImages(SyntheticImages):
+    """The default image set: real photos bundled with installed packages, then generated images.
+
+    Photos: scikit-learn's ``china.jpg`` and ``flower.jpg`` and matplotlib's
+    ``grace_hopper.jpg``. Nothing is downloaded.
+    """
+
+    def __init__(self, photos=("china", "flower", "grace_hopper"), kinds=("gradient", "flat", "noise"),
+                 width=320, height=240, seed=0):
+        super().__init__(kinds=kinds, width=width, height=height, seed=seed)
+        self.photos = photos
+
+    def __iter__(self) -> Iterator[ImageSource]:
+        for name in self.photos:
+            yield ImageSource(name, lambda name=name: load_image_file(_photo_path(name), name))
+        yield from super().__iter__()
+
+
+class ImageFolder:
+    """Every PNG/JPEG/WebP/GIF/BMP/TIFF file in a folder (not recursive), sorted by name.
+
+    Parameters
+    ----------
+    path : str
+        The folder.
+    """
+
+    def __init__(self, path: str | None = None):
+        self.path = path
+
+    def __iter__(self) -> Iterator[ImageSource]:
+        if not self.path:
+            raise ConfigurationError("dataset=folder needs a folder: add dataset.path=DIR")
+        folder = Path(self.path).expanduser()
+        if not folder.is_dir():
+            raise ConfigurationError(f"dataset.path={self.path} is not a folder: give a folder of images")
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not files:
+            raise ConfigurationError(
+                f"dataset.path={self.path} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
+        # Names must be unique per row: keep the suffix when two files share a stem.
+        stems = [p.stem for p in files]
+        for p in files:
+            name = p.stem if stems.count(p.stem) == 1 else p.name
+            yield ImageSource(name, lambda p=p, name=name: load_image_file(p, name))

@@ -1,0 +1,53 @@
+"""What a sweep ran on: Python, package versions, CPU, cores and threads."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+
+PACKAGES = ["kqbench", "numpy", "scikit-learn", "Pillow", "pypng", "pandas", "pyarrow", "hydra-core",
+            "omegaconf", "seaborn", "matplotlib", "scipy", "threadpoolctl", "joblib"]
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def collect() -> dict:
+    import sklearn.cluster  # noqa: F401 - loads the BLAS and OpenMP pools the quantizers use
+    from threadpoolctl import threadpool_info
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count()
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "usable_cores": usable,
+        "thread_pools": [
+            {k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "version")} for p in threadpool_info()
+        ],
+        "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                                  "OPENBLAS_CORETYPE") if k in os.environ},
+        "packages": {name: _version(name) for name in PACKAGES},
+    }

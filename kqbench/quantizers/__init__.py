@@ -1,0 +1,21 @@
+"""Quantizers: learn a palette of at most k colours and map every pixel to it."""
+
+from ._base import Quantizer, centres_to_palette, check_pixels, nearest_palette_index, unique_colours
+from .sklearn_kmeans import (
+    KMeansQuantizer,
+    MiniBatchKMeansQuantizer,
+    SampledKMeansQuantizer,
+    UniqueKMeansQuantizer,
+)
+
+__all__ = [
+    "Quantizer",
+    "KMeansQuantizer",
+    "SampledKMeansQuantizer",
+    "UniqueKMeansQuantizer",
+    "MiniBatchKMeansQuantizer",
+    "centres_to_palette",
+    "check_pixels",
+    "nearest_palette_index",
+    "unique_colours",
+]

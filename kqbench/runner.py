@@ -1,0 +1,251 @@
+"""Run one configuration (quantizer, k, encoding, seed) over a dataset and measure every image.
+
+Plain Python, no Hydra: the entry point builds the objects, this module turns them into rows.
+Quantization results are cached on disk by image content and quantizer parameters, so
+sweeping encodings (or rerunning) quantizes each (image, k, quantizer, seed) once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import io
+import json
+import logging
+import numbers
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+
+from .datasets import SourceImage
+from .encoders import RGB24PNG, png_header
+from .errors import ConfigurationError, NotInstalledError
+from .quantizers import unique_colours
+from .metrics import label_entropy, mse, psnr
+from .table import write_rows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Quantized:
+    """One image quantized: indices into a palette in which every colour is used."""
+
+    labels: np.ndarray  # (h, w) uint8, or uint16 beyond 256 colours
+    palette: np.ndarray  # (m, 3) uint8
+    unique_colours: int  # distinct colours of the source image
+    fit_s: float
+    assign_s: float
+    mse: float
+    rgb24_bytes: int  # the same pixels as a default 24-bit PNG: the ratio_to_rgb24 baseline
+    cached: bool = False
+
+
+def init_params(obj) -> dict:
+    """An object's constructor parameters and their values (scikit-learn convention)."""
+    names = [p for p in inspect.signature(type(obj).__init__).parameters if p not in ("self", "args", "kwargs")]
+    return {name: _scalar(getattr(obj, name)) for name in names}
+
+
+def _scalar(value):
+    if value is None or isinstance(value, (str, bool, numbers.Number)):
+        return value
+    return str(list(value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ConfigurationError(f"k must be a whole number >= 1, got k={k!r}")
+    return int(k)
+
+
+def median_time(fn, repeats: int) -> tuple[object, float]:
+    """Call ``fn`` ``repeats`` times (after the caller's warm-up); its last result and median seconds."""
+    times, result = [], None
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return result, statistics.median(times)
+
+
+def _compact(labels: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop palette colours no pixel uses, renumbering labels (a PNG-8 should not store them)."""
+    used = np.bincount(labels, minlength=len(palette)) > 0
+    remap = np.cumsum(used) - 1
+    dtype = np.uint8 if used.sum() <= 256 else np.uint16
+    return remap[labels].astype(dtype), palette[used]
+
+
+def _png_bytes(labels, palette) -> int:
+    buf = io.BytesIO()
+    RGB24PNG().write(labels, palette, buf)
+    return buf.tell()
+
+
+def quantize(image: SourceImage, quantizer, repeats: int = 1) -> Quantized:
+    """Fit ``quantizer`` on the image and assign every pixel, timing both."""
+    pixels = image.rgb.reshape(-1, 3)
+    # Warm-up on a corner: imports, thread pools and JIT compilation are paid here, untimed,
+    # without doubling the cost of a large k-means fit.
+    warm = clone(quantizer).fit(image.rgb[:64, :64])
+    warm.predict(image.rgb[:64, :64])
+    fitted, fit_s = median_time(lambda: clone(quantizer).fit(pixels), repeats)
+    labels, assign_s = median_time(lambda: fitted.predict(pixels), repeats)
+    labels, palette = _compact(np.asarray(labels), fitted.palette_)
+    labels = labels.reshape(image.rgb.shape[:2])
+    return Quantized(
+        labels=labels,
+        palette=palette,
+        unique_colours=len(unique_colours(pixels)[0]),
+        fit_s=fit_s,
+        assign_s=assign_s,
+        mse=mse(image.rgb, palette[labels]),
+        rgb24_bytes=_png_bytes(labels, palette),
+    )
+
+
+class QuantizationCache:
+    """Quantization results on disk, keyed by image content + quantizer name and parameters."""
+
+    def __init__(self, directory: str | os.PathLike | None):
+        self.directory = Path(directory) if directory else None
+
+    def key(self, image: SourceImage, quantizer_name: str, params: dict) -> str:
+        blob = json.dumps({"image": image.digest, "quantizer": quantizer_name, "params": params},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def get(self, key: str) -> Quantized | None:
+        if self.directory is None:
+            return None
+        path = self.directory / f"{key}.npz"
+        try:
+            with np.load(path) as z:
+                scalars = json.loads(str(z["meta"]))
+                return Quantized(labels=z["labels"], palette=z["palette"], cached=True, **scalars)
+        except (FileNotFoundError, OSError, ValueError, KeyError):
+            return None  # absent or unreadable: recompute
+
+    def put(self, key: str, q: Quantized) -> None:
+        if self.directory is None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        meta = {k: getattr(q, k) for k in ("unique_colours", "fit_s", "assign_s", "mse", "rgb24_bytes")}
+        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, labels=q.labels, palette=q.palette, meta=json.dumps(meta))
+        os.replace(tmp, self.directory / f"{key}.npz")  # atomic: parallel jobs never read half a file
+
+
+def _image_columns(image: SourceImage, q: Quantized | None) -> dict:
+    h, w = image.rgb.shape[:2]
+    return {
+        "image": image.name,
+        "width": w,
+        "height": h,
+        "pixels": w * h,
+        "original_mode": image.original_mode,
+        "original_bytes": image.original_bytes,
+        "unique_colours": q.unique_colours if q else None,
+    }
+
+
+def _measure(image, q, encoder, path: Path, repeats: int, keep_files: bool, root: Path) -> dict:
+    encoder.write(q.labels, q.palette, path)  # warm-up
+    _, encode_s = median_time(lambda: encoder.write(q.labels, q.palette, path), repeats)
+    size = path.stat().st_size
+    decoded = encoder.decode(path)
+    expected = encoder.expected(q.labels, q.palette)
+    ok = decoded.shape == expected.shape and bool(np.array_equal(decoded, expected))
+    header = png_header(path) if path.suffix == ".png" else {}
+    if not keep_files:
+        path.unlink()
+    pixels = q.labels.size
+    row = {
+        "bytes": size,
+        "bits_per_pixel": 8 * size / pixels,
+        "ratio_to_original": size / image.original_bytes,
+        "ratio_to_rgb24": size / q.rgb24_bytes,
+        "bit_depth": header.get("bit_depth"),
+        "colour_type": header.get("colour_type"),
+        "encode_s": encode_s,
+        "roundtrip_ok": ok,
+        "path": os.path.relpath(path, root) if keep_files else None,
+        "status": "ok",
+        "error": None,
+    }
+    if not ok:
+        differ = "shape differs" if decoded.shape != expected.shape else \
+            f"{int(np.any(decoded != expected, axis=-1).sum() if decoded.ndim == 3 else (decoded != expected).sum())} pixels differ"
+        row.update(status="failed", error=f"round-trip mismatch: decoding {path.name} gives other pixels ({differ})")
+    return row
+
+
+def failed_row(base: dict, exc: BaseException) -> dict:
+    status = "not installed" if isinstance(exc, NotInstalledError) else "failed"
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if not isinstance(exc, (ConfigurationError, NotInstalledError)):
+        message = f"{type(exc).__name__}: {message}"
+    return {**base, "status": status, "error": message, "roundtrip_ok": False}
+
+
+def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: str, encoder, *, k, seed,
+                      out_dir, cache: QuantizationCache, repeats: int = 1, keep_files: bool = True,
+                      root=None) -> list[dict]:
+    """Quantize and encode every image of ``dataset``; one row per image.
+
+    ``path`` columns are relative to ``root`` (the sweep folder, where the table is written).
+
+    Rows are written to ``out_dir/rows.parquet`` after each image (atomically), so an
+    interrupted run keeps what it finished. No exception escapes: a failure is a row.
+    """
+    out_dir = Path(out_dir)
+    files = out_dir / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    qparams = {k_: v for k_, v in init_params(quantizer).items() if k_ not in ("n_colors", "random_state")}
+    config = {
+        "k": k,
+        "quantizer": quantizer_name,
+        **{f"quantizer.{p}": v for p, v in qparams.items()},
+        "encoding": encoding_name,
+        **{f"encoding.{p}": v for p, v in init_params(encoder).items()},
+        "seed": seed,
+        "repeats": repeats,
+    }
+    rows: list[dict] = []
+    try:
+        sources = list(dataset)
+    except Exception as exc:  # an empty or missing folder: one row says why
+        rows.append(failed_row({"image": None, **config}, exc))
+        write_rows(out_dir / "rows.parquet", rows)
+        return rows
+    for source in sources:
+        base = {"image": source.name, **config}
+        try:
+            check_k(k)
+            encoder.check_k(k)
+            image = source.load()
+            base = {**_image_columns(image, None), **config}
+            key = cache.key(image, quantizer_name, init_params(quantizer))
+            q = cache.get(key)
+            if q is None:
+                q = quantize(image, quantizer, repeats)
+                cache.put(key, q)
+            row = {**_image_columns(image, q), **config, "palette_size": len(q.palette), "mse": q.mse,
+                   "psnr": psnr(q.mse), "label_entropy_bpp": label_entropy(q.labels),
+                   "fit_s": q.fit_s, "assign_s": q.assign_s, "cached": q.cached}
+            row.update(_measure(image, q, encoder, files / f"{source.name}{encoder.suffix}", repeats,
+                                keep_files, Path(root or out_dir)))
+        except Exception as exc:  # noqa: BLE001 - a failed configuration is a row, never a crash
+            log.warning("%s k=%s %s %s: %s", source.name, k, quantizer_name, encoding_name, exc)
+            row = failed_row(base, exc)
+        rows.append(row)
+        write_rows(out_dir / "rows.parquet", rows)
+    return rows

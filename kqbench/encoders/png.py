@@ -34,12 +34,13 @@ class Encoder:
 
     suffix = ".png"
     k_range: tuple[int, int] | None = None  # the k this format can store, when limited
+    format_name = "this format"
 
     def check_k(self, k: int) -> None:
         if self.k_range and not self.k_range[0] <= k <= self.k_range[1]:
             lo, hi = self.k_range
             raise ConfigurationError(
-                f"{type(self).__name__} stores {lo}..{hi} colours, not k={k}: "
+                f"{self.format_name} stores {lo}..{hi} colours, not k={k}: "
                 f"use k in {lo}..{hi}, or encoding=rgb24 for more colours"
             )
 
@@ -98,7 +99,7 @@ class LabelsPNG(Encoder):
         if labels.max(initial=0) < 256:
             im = Image.fromarray(labels.astype(np.uint8), "L")
         else:
-            im = Image.fromarray(labels.astype(np.uint16), "I;16")
+            im = Image.fromarray(labels.astype(np.uint16))  # Pillow mode I;16
         im.save(path, format="PNG", compress_level=self.compress_level)
 
     def expected(self, labels, palette):
@@ -123,6 +124,7 @@ class PillowPalettePNG(Encoder):
     """
 
     k_range = (2, 256)
+    format_name = "a PNG-8 palette"
 
     def __init__(self, compress_level: int = 6):
         self.compress_level = compress_level
@@ -146,6 +148,7 @@ class PyPNGPalettePNG(Encoder):
     """
 
     k_range = (2, 256)
+    format_name = "a PNG-8 palette"
 
     def __init__(self, bitdepth: int | str = 8, compression: int = 6):
         self.bitdepth = bitdepth

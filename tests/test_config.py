@@ -1,0 +1,69 @@
+"""Configs compose in-process, every option instantiates, and the default sweep is the promised grid."""
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+from importlib import resources
+
+from kqbench.callbacks import count_jobs
+from kqbench.encoders import Encoder
+from kqbench.quantizers import Quantizer
+
+
+def options(group):
+    return sorted(p.name[:-5] for p in (resources.files("kqbench.conf") / group).iterdir() if p.name.endswith(".yaml"))
+
+
+@pytest.fixture
+def cfg_of():
+    def _compose(*overrides):
+        GlobalHydra.instance().clear()
+        with initialize_config_module("kqbench.conf", version_base="1.3"):
+            return compose("config", overrides=list(overrides), return_hydra_config=True)
+    yield _compose
+    GlobalHydra.instance().clear()
+
+
+def test_primary_config_sweeps_without_dash_m(cfg_of):
+    cfg = cfg_of()
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    params = cfg.hydra.sweeper.params
+    assert len(params.quantizer.split(",")) >= 4
+    assert len(params.encoding.split(",")) >= 4
+    assert params.k == "16,64,256"
+
+
+@pytest.mark.parametrize("name", options("quantizer"))
+def test_every_quantizer_option_instantiates(cfg_of, name):
+    cfg = cfg_of(f"quantizer={name}")
+    q = instantiate(cfg.quantizer, n_colors=8, random_state=0)
+    assert isinstance(q, Quantizer) and q.n_colors == 8
+
+
+@pytest.mark.parametrize("name", options("encoding"))
+def test_every_encoding_option_instantiates(cfg_of, name):
+    assert isinstance(instantiate(cfg_of(f"encoding={name}").encoding), Encoder)
+
+
+def test_dataset_options(cfg_of, tmp_path):
+    names = [s.name for s in instantiate(cfg_of().dataset)]
+    assert names[:3] == ["china", "flower", "grace_hopper"] and len(names) >= 6
+    folder = instantiate(cfg_of("dataset=folder", f"dataset.path={tmp_path}").dataset)
+    assert folder.path == str(tmp_path)
+
+
+def test_the_questions_kmeans_setting_composes(cfg_of):
+    cfg = cfg_of("quantizer=kmeans", "quantizer.n_init=10", "quantizer.max_iter=200")
+    q = instantiate(cfg.quantizer, n_colors=64, random_state=0)
+    assert (q.n_init, q.max_iter) == (10, 200)
+
+
+def test_job_count_command_line_replaces_default_axis(cfg_of):
+    n_q = len(cfg_of().hydra.sweeper.params.quantizer.split(","))
+    n_e = len(cfg_of().hydra.sweeper.params.encoding.split(","))
+    cfg = cfg_of()
+    cfg.hydra.overrides.task = ["k=4,16"]
+    assert count_jobs(cfg) == 2 * n_q * n_e
+    cfg.hydra.overrides.task = ["k=4,16", "quantizer=kmeans", "seed=0,1,2"]
+    assert count_jobs(cfg) == 2 * 1 * n_e * 3

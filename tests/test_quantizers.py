@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from kqbench.quantizers import (
+    KMeansQuantizer,
+    MiniBatchKMeansQuantizer,
+    SampledKMeansQuantizer,
+    UniqueKMeansQuantizer,
+)
+
+ALL = [KMeansQuantizer, SampledKMeansQuantizer, UniqueKMeansQuantizer, MiniBatchKMeansQuantizer]
+
+
+@pytest.mark.parametrize("cls", ALL)
+@pytest.mark.parametrize("k", [2, 16, 64])
+def test_palette_at_most_k_and_labels_index_it(cls, k, photo):
+    q = cls(n_colors=k, random_state=0).fit(photo)
+    labels = q.predict(photo)
+    assert q.palette_.dtype == np.uint8 and q.palette_.shape[1] == 3
+    assert 1 <= len(q.palette_) <= k
+    assert len(np.unique(q.palette_, axis=0)) == len(q.palette_)  # distinct colours
+    assert labels.shape == (photo.shape[0] * photo.shape[1],)
+    assert labels.min() >= 0 and labels.max() < len(q.palette_)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_each_pixel_gets_its_nearest_palette_colour(cls, photo):
+    q = cls(n_colors=8, random_state=0).fit(photo)
+    pixels = photo.reshape(-1, 3).astype(np.int64)
+    d = ((pixels[:, None, :] - q.palette_[None, :, :].astype(np.int64)) ** 2).sum(-1)
+    assert np.array_equal(d[np.arange(len(pixels)), q.predict(photo)], d.min(1))
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_k_above_distinct_colours_keeps_the_image_exact(cls):
+    colours = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [10, 20, 30], [200, 200, 200]], np.uint8)
+    img = colours[np.arange(40 * 30).reshape(40, 30) % 5]
+    q = cls(n_colors=64).fit(img)
+    assert len(q.palette_) == 5
+    assert np.array_equal(q.palette_[q.predict(img)].reshape(img.shape), img)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_single_colour_image(cls):
+    img = np.full((10, 12, 3), 77, np.uint8)
+    q = cls(n_colors=16).fit(img)
+    assert q.palette_.tolist() == [[77, 77, 77]]
+    assert set(q.predict(img)) == {0}
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_same_seed_same_palette(cls, photo):
+    a = cls(n_colors=16, random_state=3).fit(photo).palette_
+    b = cls(n_colors=16, random_state=3).fit(photo).palette_
+    assert np.array_equal(a, b)
+
+
+def test_the_questions_setting_is_expressible(photo):
+    q = KMeansQuantizer(n_colors=64, n_init=10, max_iter=200).fit(photo)
+    assert q.get_params()["n_init"] == 10 and q.get_params()["max_iter"] == 200
+    assert len(q.palette_) <= 64
+
+
+def test_weighted_unique_matches_full_kmeans_quality(photo):
+    """Same objective on less data: the MSE of both should be close."""
+    def mse(q):
+        return ((q.palette_[q.predict(photo)] - photo.reshape(-1, 3).astype(float)) ** 2).mean()
+
+    full = mse(KMeansQuantizer(n_colors=16, n_init=3).fit(photo))
+    unique = mse(UniqueKMeansQuantizer(n_colors=16, n_init=3).fit(photo))
+    assert unique <= 1.05 * full
+
+
+@pytest.mark.parametrize("k", [0, -3, "abc", 2.5])
+def test_bad_k_is_a_clear_error(k, photo):
+    with pytest.raises(ValueError, match="whole number"):
+        KMeansQuantizer(n_colors=k).fit(photo)

@@ -1,0 +1,111 @@
+"""Real sweeps in a subprocess, exactly as a user types them."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ENCODINGS = 4
+QUANTIZERS = 4
+
+
+def sweep(tmp_path, *overrides, cwd=None):
+    """Run ``python -m kqbench OVERRIDES`` from another folder; return (table, sweep dir, output)."""
+    results = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "kqbench", *overrides, f"results_dir={results}"],
+        cwd=cwd or tmp_path, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep_dir = (results / "latest").resolve()
+    return pd.read_parquet(sweep_dir / "results.parquet"), sweep_dir, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory, image_folder):
+    tmp = tmp_path_factory.mktemp("sweep")
+    return sweep(tmp, "k=4,16", "dataset=folder", f"dataset.path={image_folder}")
+
+
+def test_one_row_per_image_k_quantizer_encoding(small_sweep, image_folder):
+    df, _, _ = small_sweep
+    n_images = len(list(image_folder.iterdir()))
+    assert len(df) == n_images * 2 * QUANTIZERS * ENCODINGS
+    assert not df.duplicated(["image", "k", "quantizer", "encoding", "seed"]).any()
+    for col in ["image", "width", "height", "pixels", "original_mode", "original_bytes", "unique_colours", "k",
+                "palette_size", "quantizer", "encoding", "seed", "bytes", "bits_per_pixel", "ratio_to_original",
+                "ratio_to_rgb24", "mse", "psnr", "fit_s", "assign_s", "encode_s", "repeats", "roundtrip_ok",
+                "status", "error", "path", "quantizer.n_init", "encoding.compress_level"]:
+        assert col in df.columns, col
+
+
+def test_every_row_round_trips_and_bytes_are_the_files_size(small_sweep):
+    df, sweep_dir, _ = small_sweep
+    assert (df["status"] == "ok").all(), df.loc[df["status"] != "ok", "error"].unique()
+    assert df["roundtrip_ok"].all()
+    on_disk = df["path"].map(lambda p: (sweep_dir / p).stat().st_size)
+    assert (on_disk == df["bytes"]).all()
+    assert (df["palette_size"] <= df["k"]).all()
+
+
+def test_png8_smaller_than_rgb24_on_the_photo(small_sweep):
+    df, _, _ = small_sweep
+    photo = df[df["image"] == "photo"].set_index(["quantizer", "k", "encoding"])["bytes"].unstack()
+    assert (photo["png8_pillow"] < photo["rgb24"]).all()
+    assert (photo["png8_pypng"] < photo["rgb24"]).all()
+
+
+def test_quantizes_once_per_image_k_quantizer(small_sweep):
+    df, _, _ = small_sweep
+    # Encodings of one (image, k, quantizer) share one quantization: identical MSE and fit time.
+    per_quantization = df.groupby(["image", "k", "quantizer"])
+    assert (per_quantization["fit_s"].nunique() == 1).all()
+    assert (per_quantization["cached"].sum() == ENCODINGS - 1).all()
+
+
+def test_records_original_file_and_environment(small_sweep):
+    df, sweep_dir, out = small_sweep
+    flower = df[df["image"] == "flower"].iloc[0]
+    assert flower["original_mode"] == "RGB" and flower["original_bytes"] > 0
+    env = json.loads((sweep_dir / "environment.json").read_text())
+    assert env["packages"]["scikit-learn"] and env["cpu_count"] >= 1
+    assert (sweep_dir / "results.csv").exists()
+    assert f"{len(df)} rows ({len(df)} ok, 0 not ok)" in out
+
+
+def test_png8_with_k_above_256_fails_only_those_rows(tmp_path, image_folder):
+    df, _, out = sweep(tmp_path, "k=16,300", "quantizer=sampled", "dataset=folder", f"dataset.path={image_folder}")
+    bad = df[(df["k"] == 300) & df["encoding"].str.startswith("png8")]
+    assert len(bad) and (bad["status"] == "failed").all()
+    assert bad["error"].str.contains("2..256").all()
+    assert (df.drop(bad.index)["status"] == "ok").all()
+    assert "failed" in out
+
+
+def test_bad_image_in_folder_is_one_failed_row(tmp_path, image_folder):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for p in image_folder.iterdir():
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "broken.png").write_text("this is not a PNG")
+    df, _, _ = sweep(tmp_path, "k=4", "quantizer=sampled", "encoding=png8_pillow", "dataset=folder",
+                     f"dataset.path={folder}")
+    broken = df[df["image"] == "broken"]
+    assert len(broken) == 1 and broken["status"].iloc[0] == "failed"
+    assert "broken.png" in broken["error"].iloc[0]
+    assert (df[df["image"] != "broken"]["status"] == "ok").all()
+
+
+@pytest.mark.slow
+def test_default_sweep_as_typed(tmp_path):
+    """The README's command: every k x 4 quantizers x 4 encodings x 6 bundled images, all exact."""
+    df, _, _ = sweep(tmp_path, "k=16,64,256")
+    assert len(df) == 3 * QUANTIZERS * ENCODINGS * 6
+    assert df["roundtrip_ok"].all() and (df["status"] == "ok").all()
+    photos = df[df["image"].isin(["china", "flower", "grace_hopper"])]
+    sizes = photos.set_index(["image", "quantizer", "k", "encoding"])["bytes"].unstack()
+    assert (sizes["png8_pillow"] < sizes["rgb24"]).all() and (sizes["png8_pypng"] < sizes["rgb24"]).all()

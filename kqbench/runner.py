@@ -154,6 +154,7 @@ def _image_columns(image: SourceImage, q: Quantized | None) -> dict:
         "original_mode": image.original_mode,
         "original_bytes": image.original_bytes,
         "unique_colours": q.unique_colours if q else None,
+        "source": image.source,
     }
 
 

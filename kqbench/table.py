@@ -21,7 +21,7 @@ COLUMNS = [
     "k", "palette_size", "quantizer", "encoding", "seed",
     "bytes", "bits_per_pixel", "ratio_to_original", "ratio_to_rgb24", "bit_depth", "colour_type",
     "mse", "psnr", "label_entropy_bpp", "fit_s", "assign_s", "encode_s", "repeats", "cached",
-    "roundtrip_ok", "status", "error", "path",
+    "roundtrip_ok", "status", "error", "path", "source",
 ]
 
 

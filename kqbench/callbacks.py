@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from . import environment
 from .table import aggregate
@@ -65,13 +65,14 @@ class SweepCallback(Callback):
         log.info("[%s/%s%s] %s", num, total, remaining, " ".join(hc.overrides.task) or "(defaults)")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        self._finish(Path(config.hydra.sweep.dir))
+        self._finish(Path(config.hydra.sweep.dir), config)
 
     def on_run_end(self, config: DictConfig, **kwargs) -> None:
-        self._finish(Path(config.hydra.runtime.output_dir))
+        self._finish(Path(config.hydra.runtime.output_dir), config)
 
-    def _finish(self, out_dir: Path) -> None:
+    def _finish(self, out_dir: Path, config: DictConfig) -> None:
         df, parquet = aggregate(out_dir)
+        report = self._report(out_dir, config) if len(df) else None
         latest = Path(self.results_dir) / "latest"
         try:
             target = os.path.relpath(out_dir.resolve(), latest.parent.resolve())
@@ -84,7 +85,25 @@ class SweepCallback(Callback):
         ok = int((df["status"] == "ok").sum()) if len(df) else 0
         print(f"\nkqbench: {len(df)} rows ({ok} ok, {len(df) - ok} not ok) in "
               f"{time.perf_counter() - self._t0:.1f} s\n  table: {parquet}\n         {parquet.with_suffix('.csv')}")
+        if report:
+            print(f"  report: {report}")
         if len(df) - ok:
-            bad = df[df["status"] != "ok"]
-            for (status, error), n in bad.groupby(["status", "error"], dropna=False).size().items():
+            bad = df[df["status"] != "ok"].groupby(["status", "error"], dropna=False).size()
+            for (status, error), n in list(bad.items())[:10]:
                 print(f"  {n} row(s) {status}: {error}")
+            if len(bad) > 10:
+                print(f"  ... {len(bad) - 10} more kinds of error: see the status and error columns")
+
+    @staticmethod
+    def _report(out_dir: Path, config: DictConfig) -> Path | None:
+        opts = OmegaConf.to_container(config.get("report") or {}, resolve=True)
+        if not opts.pop("enabled", True):
+            return None
+        try:
+            from .report import render
+
+            return render(out_dir, **opts)
+        except Exception as exc:  # the table is written already; a plotting problem must not hide it
+            log.error("report not written (%s: %s); retry with: python -m kqbench.report %s",
+                      type(exc).__name__, exc, out_dir)
+            return None

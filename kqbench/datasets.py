@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -95,9 +96,9 @@ def _flat(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     for i in range(1, 12):
         x0, y0 = rng.integers(0, width), rng.integers(0, height)
         if i % 2:  # rectangles (windows, buttons)
-            img[y0:y0 + rng.integers(10, height // 2), x0:x0 + rng.integers(10, width // 2)] = colours[i]
+            img[y0:y0 + rng.integers(1, height // 2 + 2), x0:x0 + rng.integers(1, width // 2 + 2)] = colours[i]
         else:  # discs (icons)
-            r = rng.integers(8, min(width, height) // 4)
+            r = rng.integers(1, min(width, height) // 4 + 2)
             img[(xx - x0) ** 2 + (yy - y0) ** 2 < r * r] = colours[i]
     return img
 
@@ -162,6 +163,41 @@ class SampleImages(SyntheticImages):
         for name in self.photos:
             yield ImageSource(name, lambda name=name: load_image_file(_photo_path(name), name))
         yield from super().__iter__()
+
+
+class PaletteSamples:
+    """Bundled photos re-saved as 256-colour palette PNGs: the kind of "original" in the question.
+
+    Each photo is reduced with Pillow's median cut (no dithering) and written as a PNG-8 to
+    ``directory``; that file is the row's original (mode ``P``, its size on disk).
+
+    Parameters
+    ----------
+    photos : list of str
+        Bundled photos (china, flower, grace_hopper).
+    colours : int
+        Palette size of the original file.
+    directory : str
+        Where the palette originals are written.
+    """
+
+    def __init__(self, photos=("china",), colours=256, directory="originals"):
+        self.photos = photos
+        self.colours = colours
+        self.directory = directory
+
+    def _load(self, name: str) -> SourceImage:
+        out = Path(self.directory) / f"{name}_{self.colours}colours.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        with Image.open(_photo_path(name)) as im:
+            im.convert("RGB").quantize(self.colours, method=Image.Quantize.MEDIANCUT).save(tmp, format="PNG")
+        os.replace(tmp, out)  # parallel jobs write the same bytes; none reads a partial file
+        return load_image_file(out, name)
+
+    def __iter__(self) -> Iterator[ImageSource]:
+        for name in self.photos:
+            yield ImageSource(name, lambda name=name: self._load(name))
 
 
 class ImageFolder:

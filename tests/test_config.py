@@ -67,3 +67,13 @@ def test_job_count_command_line_replaces_default_axis(cfg_of):
     assert count_jobs(cfg) == 2 * n_q * n_e
     cfg.hydra.overrides.task = ["k=4,16", "quantizer=kmeans", "seed=0,1,2"]
     assert count_jobs(cfg) == 2 * 1 * n_e * 3
+
+
+def test_seed_question_experiment_composes(cfg_of):
+    cfg = cfg_of("+experiment=seed_question")
+    assert cfg.hydra.sweeper.params.k == "64"
+    assert set(cfg.hydra.sweeper.params.encoding.split(",")) >= {"labels", "rgb24", "png8_pypng"}
+    q = instantiate(cfg.quantizer, n_colors=cfg.k, random_state=0)
+    assert (q.n_colors, q.n_init, q.max_iter) == (64, 10, 200)
+    assert cfg.dataset._target_.endswith("PaletteSamples")
+    assert cfg.report.question.sizes_kb.original == 435

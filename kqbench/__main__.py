@@ -6,6 +6,9 @@ config sets ``hydra.mode: MULTIRUN`` so a comma list sweeps as typed, without ``
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -13,6 +16,23 @@ from omegaconf import DictConfig, OmegaConf
 
 from .runner import QuantizationCache, failed_row, run_configuration
 from .table import write_rows
+
+
+def sweep_dir(results_dir: str, resume) -> str:
+    """A new ``results_dir/<date>/<time>``, or with ``resume``, the sweep to finish.
+
+    ``resume=true`` continues the newest sweep (``results_dir/latest``); ``resume=PATH`` that one.
+    """
+    if resume in (None, False):
+        return f"{results_dir}/{datetime.now():%Y-%m-%d/%H-%M-%S}"
+    target = Path(f"{results_dir}/latest" if resume is True else str(resume)).expanduser()
+    if not target.is_dir():
+        raise ValueError(f"resume={resume}: no sweep folder at {target}; run without resume to start one")
+    return str(target.resolve())
+
+
+# Cached like Hydra's ${now:}: every job of a sweep, in any process, gets the same folder.
+OmegaConf.register_new_resolver("kqbench_sweep_dir", sweep_dir, use_cache=True, replace=True)
 
 
 def run_job(cfg: DictConfig) -> int:

@@ -50,6 +50,7 @@ class SweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / "environment.json").write_text(json.dumps(environment.collect(), indent=2))
+        self._point_latest_at(sweep_dir)  # now, so that an interrupted sweep can be resumed
         total = count_jobs(config)
         if total:
             os.environ[_N_JOBS_ENV] = str(total)
@@ -73,15 +74,7 @@ class SweepCallback(Callback):
     def _finish(self, out_dir: Path, config: DictConfig) -> None:
         df, parquet = aggregate(out_dir)
         report = self._report(out_dir, config) if len(df) else None
-        latest = Path(self.results_dir) / "latest"
-        try:
-            target = os.path.relpath(out_dir.resolve(), latest.parent.resolve())
-            tmp = latest.with_name(".latest.tmp")
-            tmp.unlink(missing_ok=True)
-            tmp.symlink_to(target, target_is_directory=True)
-            os.replace(tmp, latest)
-        except OSError as exc:  # e.g. no symlinks on this file system: the table is still there
-            log.warning("could not point %s at %s: %s", latest, out_dir, exc)
+        self._point_latest_at(out_dir)
         ok = int((df["status"] == "ok").sum()) if len(df) else 0
         print(f"\nkqbench: {len(df)} rows ({ok} ok, {len(df) - ok} not ok) in "
               f"{time.perf_counter() - self._t0:.1f} s\n  table: {parquet}\n         {parquet.with_suffix('.csv')}")
@@ -93,6 +86,17 @@ class SweepCallback(Callback):
                 print(f"  {n} row(s) {status}: {error}")
             if len(bad) > 10:
                 print(f"  ... {len(bad) - 10} more kinds of error: see the status and error columns")
+
+    def _point_latest_at(self, out_dir: Path) -> None:
+        latest = Path(self.results_dir) / "latest"
+        try:
+            target = os.path.relpath(out_dir.resolve(), latest.parent.resolve())
+            tmp = latest.with_name(".latest.tmp")
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(target, target_is_directory=True)
+            os.replace(tmp, latest)
+        except OSError as exc:  # e.g. no symlinks on this file system: the table is still there
+            log.warning("could not point %s at %s: %s", latest, out_dir, exc)
 
     @staticmethod
     def _report(out_dir: Path, config: DictConfig) -> Path | None:

@@ -43,7 +43,10 @@ class SourceImage:
 
 @dataclass
 class ImageSource:
+    """An image not loaded yet: its row name, where it comes from, and how to load it."""
+
     name: str
+    source: str
     load: Callable[[], SourceImage] = field(repr=False)
 
 
@@ -115,12 +118,16 @@ def _noise(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
 GENERATORS = {"gradient": _gradient, "flat": _flat, "noise": _noise}
 
 
+def _generated_spec(kind: str, width: int, height: int, seed: int) -> str:
+    return f"generated:{kind}:{width}x{height}:seed={seed}"
+
+
 def _generated(kind: str, width: int, height: int, seed: int) -> SourceImage:
     if kind not in GENERATORS:
         raise ConfigurationError(f"unknown generated image {kind!r}: choose from {', '.join(GENERATORS)}")
     rgb = GENERATORS[kind](width, height, np.random.default_rng(seed))
     # No file exists: the "original" is the image's own lossless RGB PNG.
-    return SourceImage(kind, rgb, "RGB", _png_size(rgb), f"generated:{kind}:{width}x{height}:seed={seed}")
+    return SourceImage(kind, rgb, "RGB", _png_size(rgb), _generated_spec(kind, width, height, seed))
 
 
 class SyntheticImages:
@@ -144,7 +151,8 @@ class SyntheticImages:
 
     def __iter__(self) -> Iterator[ImageSource]:
         for kind in self.kinds:
-            yield ImageSource(kind, lambda kind=kind: _generated(kind, self.width, self.height, self.seed))
+            yield ImageSource(kind, _generated_spec(kind, self.width, self.height, self.seed),
+                              lambda kind=kind: _generated(kind, self.width, self.height, self.seed))
 
 
 class SampleImages(SyntheticImages):
@@ -161,7 +169,8 @@ class SampleImages(SyntheticImages):
 
     def __iter__(self) -> Iterator[ImageSource]:
         for name in self.photos:
-            yield ImageSource(name, lambda name=name: load_image_file(_photo_path(name), name))
+            path = _photo_path(name)
+            yield ImageSource(name, str(path), lambda path=path, name=name: load_image_file(path, name))
         yield from super().__iter__()
 
 
@@ -186,8 +195,11 @@ class PaletteSamples:
         self.colours = colours
         self.directory = directory
 
+    def _path(self, name: str) -> Path:
+        return Path(self.directory) / f"{name}_{self.colours}colours.png"
+
     def _load(self, name: str) -> SourceImage:
-        out = Path(self.directory) / f"{name}_{self.colours}colours.png"
+        out = self._path(name)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         with Image.open(_photo_path(name)) as im:
@@ -197,7 +209,7 @@ class PaletteSamples:
 
     def __iter__(self) -> Iterator[ImageSource]:
         for name in self.photos:
-            yield ImageSource(name, lambda name=name: self._load(name))
+            yield ImageSource(name, str(self._path(name)), lambda name=name: self._load(name))
 
 
 class ImageFolder:
@@ -227,4 +239,4 @@ class ImageFolder:
         stems = [p.stem for p in files]
         for p in files:
             name = p.stem if stems.count(p.stem) == 1 else p.name
-            yield ImageSource(name, lambda p=p, name=name: load_image_file(p, name))
+            yield ImageSource(name, str(p), lambda p=p, name=name: load_image_file(p, name))

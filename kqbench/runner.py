@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.base import clone
 
 from .datasets import SourceImage
@@ -197,6 +198,30 @@ def failed_row(base: dict, exc: BaseException) -> dict:
     return {**base, "status": status, "error": message, "roundtrip_ok": False}
 
 
+def _same(a, b) -> bool:
+    if isinstance(a, numbers.Number) and isinstance(b, numbers.Number) and not isinstance(a, bool):
+        return float(a) == float(b) or (a != a and b != b)
+    return (a is None and b is None) or str(a) == str(b)
+
+
+def _finished_rows(path: Path, config: dict, root: Path) -> dict:
+    """Rows an earlier (interrupted) run of this job completed: ok, same configuration, file intact."""
+    if not path.exists():
+        return {}
+    try:
+        previous = pd.read_parquet(path).to_dict("records")
+    except Exception:  # unreadable: recompute everything
+        return {}
+    finished = {}
+    for row in previous:
+        if row.get("status") != "ok" or not all(_same(row.get(c), v) for c, v in config.items()):
+            continue
+        if row.get("path") and not ((root / row["path"]).is_file() and (root / row["path"]).stat().st_size == row["bytes"]):
+            continue
+        finished[(row["image"], row.get("source"))] = row
+    return finished
+
+
 def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: str, encoder, *, k, seed,
                       out_dir, cache: QuantizationCache, repeats: int = 1, keep_files: bool = True,
                       root=None) -> list[dict]:
@@ -205,7 +230,8 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
     ``path`` columns are relative to ``root`` (the sweep folder, where the table is written).
 
     Rows are written to ``out_dir/rows.parquet`` after each image (atomically), so an
-    interrupted run keeps what it finished. No exception escapes: a failure is a row.
+    interrupted run keeps what it finished, and running the job again in the same folder
+    reuses those rows instead of recomputing them. No exception escapes: a failure is a row.
     """
     out_dir = Path(out_dir)
     files = out_dir / "files"
@@ -227,7 +253,12 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
         rows.append(failed_row({"image": None, **config}, exc))
         write_rows(out_dir / "rows.parquet", rows)
         return rows
+    finished = _finished_rows(out_dir / "rows.parquet", config, Path(root or out_dir))
     for source in sources:
+        done = finished.get((source.name, source.source))
+        if done is not None:  # resumed sweep: this image was measured with this very configuration
+            rows.append(done)
+            continue
         base = {"image": source.name, **config}
         try:
             check_k(k)

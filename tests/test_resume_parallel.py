@@ -1,0 +1,60 @@
+"""Interrupted sweeps resume without loss or recomputation; parallel launchers give the same table."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+TIMING = ["fit_s", "assign_s", "encode_s", "cached"]
+KEY = ["image", "k", "quantizer", "encoding", "seed"]
+SMALL = ["dataset=synthetic", "dataset.width=48", "dataset.height=32"]
+
+
+def run(results, *overrides):
+    proc = subprocess.run([sys.executable, "-m", "kqbench", *SMALL, *overrides, f"results_dir={results}"],
+                          capture_output=True, text=True, timeout=600, cwd=results.parent)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return pd.read_parquet(results / "latest" / "results.parquet")
+
+
+def test_sigkill_then_resume_finishes_every_row_once(tmp_path):
+    results = tmp_path / "results"
+    cmd = [sys.executable, "-m", "kqbench", "k=4,8,12", *SMALL, f"results_dir={results}"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while len(list(results.glob("*/*/*/rows.parquet"))) < 12 and time.time() < deadline:
+        assert proc.poll() is None, "the sweep ended before it could be interrupted"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    sweep_dir = (results / "latest").resolve()
+    assert not (sweep_dir / "results.parquet").exists()  # really interrupted
+    complete = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/rows.parquet") if len(pd.read_parquet(p)) == 3}
+    assert complete
+
+    df = run(results, "k=4,8,12", "resume=true")
+
+    assert (results / "latest").resolve() == sweep_dir  # the same sweep, finished
+    assert len(df) == 3 * 4 * 4 * 3 and not df.duplicated(KEY).any()
+    assert (df["status"] == "ok").all() and df["roundtrip_ok"].all()
+    assert all(p.stat().st_mtime_ns == t for p, t in complete.items())  # finished jobs not redone
+
+
+def test_resume_without_a_sweep_is_a_clear_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "kqbench", "k=4", *SMALL, f"results_dir={tmp_path}/none",
+                           "resume=true"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "resume=True: no sweep folder" in proc.stderr
+
+
+@pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]], ids=["joblib"])
+def test_parallel_launcher_gives_the_serial_table(tmp_path, launcher):
+    serial = run(tmp_path / "serial", "k=4,16", "cache=false")
+    parallel = run(tmp_path / "parallel", "k=4,16", "cache=false", *launcher)
+    assert len(serial) == 2 * 4 * 4 * 3
+    pd.testing.assert_frame_equal(serial.drop(columns=TIMING), parallel.drop(columns=TIMING))

@@ -109,3 +109,14 @@ def test_default_sweep_as_typed(tmp_path):
     photos = df[df["image"].isin(["china", "flower", "grace_hopper"])]
     sizes = photos.set_index(["image", "quantizer", "k", "encoding"])["bytes"].unstack()
     assert (sizes["png8_pillow"] < sizes["rgb24"]).all() and (sizes["png8_pypng"] < sizes["rgb24"]).all()
+
+
+def test_seed_question_ordering(tmp_path):
+    """The question's story on a bundled photo: RGB24 > the 256-colour original > PNG-8 at k=64."""
+    df, sweep_dir, _ = sweep(tmp_path, "+experiment=seed_question", "dataset.photos=[flower]", "quantizer.n_init=1")
+    assert set(df["encoding"]) == {"labels", "rgb24", "png8_pypng", "png8_pillow"} and (df["k"] == 64).all()
+    row = df.set_index("encoding")
+    original = row["original_bytes"].iloc[0]
+    assert (row["original_mode"] == "P").all()
+    assert (sweep_dir / "originals" / "flower_256colours.png").stat().st_size == original
+    assert row.loc["rgb24", "bytes"] > original > row.loc["png8_pypng", "bytes"]

@@ -27,7 +27,7 @@ from sklearn.base import clone
 from .datasets import SourceImage
 from .encoders import RGB24PNG, png_header
 from .errors import ConfigurationError, NotInstalledError
-from .quantizers import unique_colours
+from .quantizers import compact_palette, unique_colours
 from .metrics import label_entropy, mse, psnr
 from .table import write_rows
 
@@ -76,14 +76,6 @@ def median_time(fn, repeats: int) -> tuple[object, float]:
     return result, statistics.median(times)
 
 
-def _compact(labels: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drop palette colours no pixel uses, renumbering labels (a PNG-8 should not store them)."""
-    used = np.bincount(labels, minlength=len(palette)) > 0
-    remap = np.cumsum(used) - 1
-    dtype = np.uint8 if used.sum() <= 256 else np.uint16
-    return remap[labels].astype(dtype), palette[used]
-
-
 def _png_bytes(labels, palette) -> int:
     buf = io.BytesIO()
     RGB24PNG().write(labels, palette, buf)
@@ -99,7 +91,7 @@ def quantize(image: SourceImage, quantizer, repeats: int = 1) -> Quantized:
     warm.predict(image.rgb[:64, :64])
     fitted, fit_s = median_time(lambda: clone(quantizer).fit(pixels), repeats)
     labels, assign_s = median_time(lambda: fitted.predict(pixels), repeats)
-    labels, palette = _compact(np.asarray(labels), fitted.palette_)
+    labels, palette = compact_palette(np.asarray(labels), fitted.palette_)
     labels = labels.reshape(image.rgb.shape[:2])
     return Quantized(
         labels=labels,

@@ -1,6 +1,13 @@
 """Quantizers: learn a palette of at most k colours and map every pixel to it."""
 
-from ._base import Quantizer, centres_to_palette, check_pixels, nearest_palette_index, unique_colours
+from ._base import (
+    Quantizer,
+    centres_to_palette,
+    check_pixels,
+    compact_palette,
+    nearest_palette_index,
+    unique_colours,
+)
 from .sklearn_kmeans import (
     KMeansQuantizer,
     MiniBatchKMeansQuantizer,
@@ -15,6 +22,7 @@ __all__ = [
     "UniqueKMeansQuantizer",
     "MiniBatchKMeansQuantizer",
     "centres_to_palette",
+    "compact_palette",
     "check_pixels",
     "nearest_palette_index",
     "unique_colours",

@@ -63,6 +63,14 @@ def nearest_palette_index(palette: np.ndarray, pixels: np.ndarray) -> np.ndarray
     return nearest[inverse]
 
 
+def compact_palette(labels: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop palette colours no pixel uses, renumbering labels (a PNG-8 should not store them)."""
+    used = np.bincount(labels, minlength=len(palette)) > 0
+    remap = np.cumsum(used) - 1
+    dtype = np.uint8 if used.sum() <= 256 else np.uint16
+    return remap[labels].astype(dtype), palette[used]
+
+
 class Quantizer(BaseEstimator):
     """Base class: learn a palette of at most ``n_colors`` colours, then map pixels to it.
 

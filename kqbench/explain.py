@@ -1,0 +1,466 @@
+"""Why is this image file this size? ``python -m kqbench.explain FILE [--k 16 64 256]``.
+
+Reads one image (PNG, JPEG, WebP, GIF, BMP, TIFF), describes how it is stored (for a PNG:
+chunk by chunk), then writes the same pixels as PNG-8 (lossless when the image has at most
+256 colours, and quantized by k-means at each k) and as a 24-bit RGB PNG into a temporary
+folder, measures those real files, and says in plain words where the bytes go.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import textwrap
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .datasets import load_image_file
+from .encoders import PillowPalettePNG, RGB24PNG, png_header, read_chunks
+from .encoders.pngfile import PNG_SIGNATURE
+from .metrics import mse, psnr
+from .quantizers import KMeansQuantizer, compact_palette, unique_colours
+
+SAMPLE_SIZE = 200_000  # k-means is fitted on at most this many pixels
+CHANNELS = {"grey": 1, "RGB": 3, "palette": 1, "grey+alpha": 2, "RGBA": 4}
+MODE_TYPES = {"1": "grey", "L": "grey", "I;16": "grey", "I": "grey", "LA": "grey+alpha", "P": "palette",
+              "PA": "palette+alpha", "RGB": "RGB", "RGBA": "RGBA", "CMYK": "CMYK", "YCbCr": "YCbCr"}
+METADATA_NOTE_SHARE = 0.05  # metadata is worth a sentence from this share of the file on
+
+
+# --- measuring ---------------------------------------------------------------------------
+
+def _read(path: Path):
+    """Check the file, then read its pixels and what Pillow knows of it; ValueError if unusable."""
+    if not path.exists():
+        raise ValueError(f"{path}: no such file - check the path")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file - give the path of an image file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: the file is empty (0 bytes) - re-export or re-download the image")
+    with open(path, "rb") as f:
+        is_png = f.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+    chunks = None
+    if is_png:
+        try:
+            chunks = read_chunks(path)
+        except ValueError as exc:
+            raise ValueError(f"{exc} - the file is damaged or incomplete: re-export or re-download it") from exc
+        if chunks[-1].type != "IEND":
+            raise ValueError(f"{path}: truncated PNG (no IEND chunk) - the file is incomplete: "
+                             "re-export or re-download it")
+    try:
+        image = load_image_file(path)
+        with Image.open(path) as im:
+            info = {"format": im.format or "unknown", "mode": im.mode, "frames": getattr(im, "n_frames", 1),
+                    "has_alpha": "A" in im.getbands() or "transparency" in im.info}
+            if im.mode == "P":
+                info["palette_entries"] = len(im.getpalette() or ()) // 3
+                info["palette_used"] = len(np.unique(np.asarray(im)))
+            if info["has_alpha"]:
+                info["translucent_pixels"] = int((np.asarray(im.convert("RGBA"))[..., 3] < 255).sum())
+    except Exception as exc:  # Pillow raises many kinds of errors on damaged files
+        reason = exc.__cause__ or exc  # load_image_file wraps Pillow's error: show Pillow's
+        raise ValueError(f"{path}: cannot read it as an image ({reason}) - "
+                         "give a PNG, JPEG, WebP, GIF, BMP or TIFF file") from exc
+    return image, chunks, info
+
+
+def _png_structure(path: Path, chunks, file_bytes: int, width: int, height: int) -> dict:
+    """Chunk sizes by group (each with its 12 bytes of length, type and CRC), raw size, deflate ratio."""
+    header = png_header(path)
+    groups = {"IDAT": 0, "PLTE": 0, "tRNS": 0, "metadata": 0, "overhead": len(PNG_SIGNATURE)}
+    metadata = {}
+    for c in chunks:
+        size = c.length + 12
+        if c.type in ("IHDR", "IEND"):
+            groups["overhead"] += size
+        elif c.type in ("IDAT", "PLTE", "tRNS"):
+            groups[c.type] += size
+        else:
+            groups["metadata"] += size
+            metadata[c.type] = metadata.get(c.type, 0) + size
+    groups["after IEND"] = file_bytes - sum(groups.values())
+    bits = CHANNELS[header["colour_type"]] * header["bit_depth"]
+    raw = height * math.ceil(width * bits / 8)  # rows of packed samples, before filtering and deflate
+    idat_data = sum(c.length for c in chunks if c.type == "IDAT")
+    plte = [c for c in chunks if c.type == "PLTE"]
+    return {
+        **header,
+        "interlaced": chunks[0].data[12] == 1,
+        "bits_per_pixel_raw": bits,
+        "chunks": groups,
+        "metadata_chunks": metadata,
+        "idat_chunks": sum(c.type == "IDAT" for c in chunks),
+        "idat_data_bytes": idat_data,
+        "raw_bytes": raw,
+        "deflate_ratio": raw / idat_data if idat_data else math.nan,
+        "plte_entries": plte[0].length // 3 if plte else None,
+    }
+
+
+def _measure(name, encoder, labels, palette, rgb, path, input_bytes, **extra) -> dict:
+    """Write ``(labels, palette)`` with ``encoder``, decode it back, and measure the file.
+
+    PSNR is against ``rgb``, the input's decoded pixels.
+    """
+    encoder.write(labels, palette, path)
+    decoded = encoder.decode(path)
+    size = path.stat().st_size
+    error = mse(rgb, decoded)
+    chunks = read_chunks(path)
+    return {
+        "name": name,
+        "file": path.name,
+        **extra,
+        "bytes": size,
+        "bits_per_pixel": 8 * size / labels.size,
+        "ratio_to_input": size / input_bytes,
+        "mse": error,
+        "psnr": psnr(error),
+        "bit_depth": png_header(path)["bit_depth"],
+        "plte_bytes": sum(c.length for c in chunks if c.type == "PLTE"),
+        "idat_bytes": sum(c.length for c in chunks if c.type == "IDAT"),
+        "roundtrip_ok": bool(np.array_equal(decoded, encoder.expected(labels, palette))),
+    }
+
+
+def explain(path, ks=(16, 64, 256), sample_size: int = SAMPLE_SIZE, random_state: int = 0,
+            out_dir=None) -> dict:
+    """Measure how an image file is stored and what the same pixels weigh in other PNG encodings.
+
+    Parameters
+    ----------
+    path : str or Path
+        The image file (PNG, JPEG, WebP, GIF, BMP, TIFF: anything Pillow reads).
+    ks : sequence of int
+        Palette sizes (2..256) to quantize to with :class:`~kqbench.quantizers.KMeansQuantizer`.
+        A k not below the image's number of colours is skipped: quantizing would be lossless.
+    sample_size : int
+        Images with more pixels have k-means fitted on a random sample of this many pixels
+        (every pixel is still mapped to the palette, and sizes and PSNR are for the whole image).
+    random_state : int
+        Seed of the sample and of k-means.
+    out_dir : str or Path, optional
+        Folder to keep the written files in; by default they go to a temporary folder that is
+        deleted once measured.
+
+    Returns
+    -------
+    dict
+        ``path``, ``format``, ``mode``, ``colour_type``, ``bit_depth``, ``width``, ``height``,
+        ``pixels``, ``unique_colours``, ``file_bytes``, ``bits_per_pixel``, ``lossy``,
+        ``has_alpha``, ``translucent_pixels``, ``frames``, ``palette_entries`` and
+        ``palette_used`` (palette images, else None), ``out_dir``, ``png`` (PNG structure, else
+        None: chunk bytes by group, which add up to ``file_bytes``, raw pixel bytes and deflate
+        ratio), ``sampled`` (the sample size, or None), ``estimates`` and ``skipped`` (``k``
+        and ``reason``). Each estimate is one written file: ``name``, ``file``, ``kind``
+        ("png8-lossless", "rgb24" or "png8"), ``k``, ``colours``, ``bytes``,
+        ``bits_per_pixel``, ``ratio_to_input``, ``mse`` and ``psnr`` (against the input's
+        decoded pixels), ``bit_depth``, ``plte_bytes``, ``idat_bytes``, ``roundtrip_ok`` and
+        ``rgb24_bytes`` (k-means estimates: the same quantized pixels as a 24-bit RGB PNG).
+
+    Raises
+    ------
+    ValueError
+        The file is missing, empty, damaged or not an image, or a k is outside 2..256; the
+        message names the file and what to do.
+    """
+    path = Path(path)
+    ks = sorted({int(k) for k in ks})
+    for k in ks:
+        if not 2 <= k <= 256:
+            raise ValueError(f"k={k}: a PNG-8 palette holds 2 to 256 colours - choose each k in 2..256")
+    image, chunks, info = _read(path)
+    rgb = image.rgb
+    height, width = rgb.shape[:2]
+    pixels = rgb.reshape(-1, 3)
+    colours, _, inverse = unique_colours(pixels, return_inverse=True)
+    n_colours = len(colours)
+    png = _png_structure(path, chunks, image.original_bytes, width, height) if chunks else None
+    if png and png["plte_entries"] is not None:
+        info["palette_entries"] = png["plte_entries"]
+    d = {
+        "path": str(path),
+        "format": info["format"],
+        "mode": info["mode"],
+        "colour_type": png["colour_type"] if png else MODE_TYPES.get(info["mode"], info["mode"]),
+        "bit_depth": png["bit_depth"] if png else {"1": 1, "I;16": 16, "I": 32, "F": 32}.get(info["mode"], 8),
+        "width": width,
+        "height": height,
+        "pixels": width * height,
+        "unique_colours": n_colours,
+        "file_bytes": image.original_bytes,
+        "bits_per_pixel": 8 * image.original_bytes / (width * height),
+        "lossy": _is_lossy(path, info["format"]),
+        "has_alpha": info["has_alpha"],
+        "translucent_pixels": info.get("translucent_pixels", 0),
+        "frames": info["frames"],
+        "palette_entries": info.get("palette_entries"),
+        "palette_used": info.get("palette_used"),
+        "png": png,
+        "sampled": sample_size if len(pixels) > sample_size and ks and ks[0] < n_colours else None,
+        "out_dir": None if out_dir is None else str(out_dir),
+        "estimates": [],
+        "skipped": [],
+    }
+    measure = dict(rgb=rgb, input_bytes=image.original_bytes)
+    folder = tempfile.TemporaryDirectory(prefix="kqbench-explain-") if out_dir is None else nullcontext(out_dir)
+    with folder as tmp:
+        tmp = Path(tmp)
+        tmp.mkdir(parents=True, exist_ok=True)
+        labels = inverse.reshape(height, width)
+        if n_colours <= 256:
+            d["estimates"].append(_measure(
+                f"PNG-8, its {_plural(n_colours, 'colour')} (lossless)", PillowPalettePNG(),
+                labels.astype(np.uint8), colours, path=tmp / "png8-lossless.png", kind="png8-lossless",
+                k=None, colours=n_colours, rgb24_bytes=None, **measure))
+        d["estimates"].append(_measure("24-bit RGB PNG (lossless)", RGB24PNG(), labels, colours,
+                                       path=tmp / "rgb24.png", kind="rgb24", k=None, colours=n_colours,
+                                       rgb24_bytes=None, **measure))
+        fit_on = pixels
+        if d["sampled"]:
+            rng = np.random.default_rng(random_state)
+            fit_on = pixels[rng.choice(len(pixels), size=sample_size, replace=False)]
+        for k in ks:
+            if k >= n_colours:
+                d["skipped"].append({"k": k, "reason": f"the image has only {_plural(n_colours, 'colour')} "
+                                                       "(the lossless PNG-8 above is exact)"})
+                continue
+            quantizer = KMeansQuantizer(n_colors=k, random_state=random_state).fit(fit_on)
+            k_labels, palette = compact_palette(quantizer.predict(pixels), quantizer.palette_)
+            k_labels = k_labels.reshape(height, width)
+            RGB24PNG().write(k_labels, palette, tmp / f"rgb24-k{k}.png")  # the same pixels, as RGB
+            d["estimates"].append(_measure(
+                f"PNG-8, k={k} (k-means)", PillowPalettePNG(), k_labels, palette, path=tmp / f"png8-k{k}.png",
+                kind="png8", k=k, colours=len(palette),
+                rgb24_bytes=(tmp / f"rgb24-k{k}.png").stat().st_size, **measure))
+    return d
+
+
+def _is_lossy(path: Path, fmt: str) -> bool | None:
+    """True for JPEG and lossy WebP, False for lossless formats, None when unknown."""
+    if fmt in ("JPEG", "MPO"):
+        return True
+    if fmt == "WEBP":  # walk the RIFF chunks to the image data: VP8 is lossy, VP8L lossless
+        blob, pos = path.read_bytes(), 12
+        while pos + 8 <= len(blob):
+            tag, size = blob[pos:pos + 4], int.from_bytes(blob[pos + 4:pos + 8], "little")
+            if tag in (b"VP8 ", b"VP8L"):
+                return tag == b"VP8 "
+            pos += 8 + size + (size & 1)
+        return None
+    return False
+
+
+# --- reporting ---------------------------------------------------------------------------
+
+def _lossiness(d: dict) -> str:
+    if d["lossy"]:
+        return " (lossy)"
+    return " (lossless)" if d["format"] == "WEBP" and d["lossy"] is False else ""
+
+
+def _kb(n: float) -> str:
+    if n < 10_000:
+        return f"{n:,} bytes"
+    return f"{n / 1024:.1f} KB" if n < 1024 ** 2 else f"{n / 1024 ** 2:.1f} MB"
+
+
+def _pct(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.1f}%"
+
+
+def _db(value: float) -> str:
+    return "inf (exact)" if math.isinf(value) else f"{value:.1f}"
+
+
+def _quality(e: dict) -> str:
+    return "lossless" if math.isinf(e["psnr"]) else f"PSNR {e['psnr']:.1f} dB"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'s' * (n != 1)}"
+
+
+def format_report(d: dict) -> str:
+    """The measurements of :func:`explain` as a plain-language report.
+
+    Parameters
+    ----------
+    d : dict
+        What :func:`explain` returned.
+
+    Returns
+    -------
+    str
+        Several lines: the file, its PNG structure (PNGs only), the estimates table, and a
+        paragraph on why the sizes are what they are.
+    """
+    lines = [
+        f"{d['path']}",
+        f"  format           {d['format']}{_lossiness(d)}, {d['colour_type']} "
+        f"(Pillow mode {d['mode']}), {d['bit_depth']}-bit",
+        f"  dimensions       {d['width']} x {d['height']} = {d['pixels']:,} pixels",
+        f"  unique colours   {d['unique_colours']:,}",
+        f"  file size        {d['file_bytes']:,} bytes ({_kb(d['file_bytes'])}), "
+        f"{d['bits_per_pixel']:.2f} bits per pixel",
+    ]
+    if d["palette_entries"] is not None:
+        lines.append(f"  palette          {d['palette_entries']} entries, {d['palette_used']} used by pixels")
+    png = d["png"]
+    if png:
+        total = d["file_bytes"]
+        lines += ["", "PNG structure (sizes include each chunk's 12 bytes of length, type and CRC)",
+                  f"  colour type      {png['colour_type']}, bit depth {png['bit_depth']}, "
+                  f"{'interlaced (Adam7)' if png['interlaced'] else 'not interlaced'}"]
+        meta = ", ".join(f"{t} {n:,}" for t, n in sorted(png["metadata_chunks"].items(), key=lambda x: -x[1]))
+        labels = {"IDAT": f"IDAT ({png['idat_chunks']} chunk{'s' * (png['idat_chunks'] != 1)})", "PLTE": "PLTE",
+                  "tRNS": "tRNS", "metadata": f"metadata{f' ({meta})' if meta else ''}",
+                  "overhead": "fixed overhead (signature, IHDR, IEND)", "after IEND": "bytes after IEND"}
+        for group, n in png["chunks"].items():
+            if n or group in ("IDAT", "metadata", "overhead"):
+                lines.append(f"  {labels[group]:<40} {n:>12,} bytes  {_pct(n, total):>6}")
+        lines.append(f"  raw pixel data   {png['raw_bytes']:,} bytes ({png['bits_per_pixel_raw']} bits per pixel, "
+                     f"before filtering and deflate); deflate ratio {png['deflate_ratio']:.2f}:1 "
+                     f"(IDAT data {png['idat_data_bytes']:,} bytes)")
+    lines += ["", "The same pixels written as (real files, measured; PSNR against the input's decoded pixels):",
+              f"  {'encoding':<36} {'bytes':>12} {'KB':>9} {'bits/px':>8} {'x input':>8} {'PSNR dB':>12}"]
+    for e in d["estimates"]:
+        lines.append(f"  {e['name']:<36} {e['bytes']:>12,} {e['bytes'] / 1024:>9.1f} {e['bits_per_pixel']:>8.2f} "
+                     f"{e['ratio_to_input']:>8.2f} {_db(e['psnr']):>12}")
+    for s in d["skipped"]:
+        lines.append(f"  PNG-8, k={s['k']}: skipped, {s['reason']}")
+    if d["sampled"]:
+        lines.append(f"  (k-means fitted on a random sample of {d['sampled']:,} of the {d['pixels']:,} pixels; "
+                     "every pixel then mapped to the palette)")
+    if d["out_dir"]:
+        lines.append(f"  (files kept in {d['out_dir']})")
+    lines += ["", "Why:"]
+    lines += textwrap.wrap(" ".join(_why(d)), width=100, initial_indent="  ", subsequent_indent="  ",
+                           break_on_hyphens=False)
+    return "\n".join(lines)
+
+
+def _short(e: dict) -> str:
+    return {"rgb24": "24-bit RGB PNG", "png8-lossless": "lossless PNG-8"}.get(e["kind"], f"PNG-8 at k={e['k']}")
+
+
+def _why(d: dict) -> list[str]:
+    """Sentences explaining the sizes, every number taken from the measurements."""
+    by_kind = {e["kind"]: e for e in d["estimates"] if e["kind"] != "png8"}
+    rgb24, lossless = by_kind["rgb24"], by_kind.get("png8-lossless")
+    quantized = [e for e in d["estimates"] if e["kind"] == "png8"]
+    png, n, says = d["png"], d["pixels"], []
+    if png:
+        channels = CHANNELS[png["colour_type"]]
+        layout = (f"one {png['bit_depth']}-bit palette index" if png["colour_type"] == "palette" else
+                  f"{channels} channel{'s' * (channels > 1)} x {png['bit_depth']} bits")
+        says.append(
+            f"Before deflate this {png['colour_type']} PNG stores {png['bits_per_pixel_raw']} bits per pixel "
+            f"({layout}, {_kb(png['raw_bytes'])} in all); deflate packs that {png['deflate_ratio']:.1f}:1, "
+            f"so the file costs {d['bits_per_pixel']:.2f} bits per pixel.")
+    elif d["lossy"]:
+        smaller = [e for e in d["estimates"] if e["bytes"] < d["file_bytes"]]
+        says.append(
+            f"{d['format']} is lossy: it keeps an approximation of the pixels and spends only "
+            f"{d['bits_per_pixel']:.2f} bits per pixel, while every PNG is lossless on the pixels it is given: "
+            f"the decoded image as 24-bit RGB PNG is {rgb24['ratio_to_input']:.1f}x the {d['format']} file.")
+        if smaller:
+            says.append(f"Smaller than the {d['format']} here: " + ", ".join(
+                f"{_short(e)} ({_pct(e['bytes'], d['file_bytes'])} of it, {_quality(e)})" for e in smaller)
+                + f"; PSNR is against the decoded {d['format']}, itself already an approximation.")
+        else:
+            best = min(d["estimates"], key=lambda e: e["bytes"])
+            says.append(f"None of the PNGs here is smaller than the {d['format']} (the smallest, {_short(best)}, "
+                        f"is {best['ratio_to_input']:.2f}x it): keeping the {d['format']} is the lighter choice.")
+    else:
+        says.append(f"This {d['format']} file costs {d['bits_per_pixel']:.2f} bits per pixel.")
+    ref = next((e for e in quantized if e["k"] == 64), quantized[len(quantized) // 2] if quantized else lossless)
+    if ref is not None:
+        index_raw = d["height"] * math.ceil(d["width"] * ref["bit_depth"] / 8)
+        label = f"k={ref['k']}" if ref["k"] else f"its {_plural(ref['colours'], 'colour')}"
+        as_rgb = ref["rgb24_bytes"] or rgb24["bytes"]
+        says.append(
+            f"A PNG-8 stores one palette index of {_plural(ref['bit_depth'], 'bit')} per pixel "
+            f"({_kb(index_raw)} before deflate, against {_kb(3 * n)} for 24-bit RGB at 3 bytes per pixel) "
+            f"plus a PLTE of 3 bytes per colour ({ref['plte_bytes']:,} bytes at {label}): measured, "
+            f"PNG-8 at {label} is {_kb(ref['bytes'])}, while the very same {ref['colours']}-colour pixels "
+            f"saved as 24-bit RGB weigh {_kb(as_rgb)} ({as_rgb / ref['bytes']:.1f}x the PNG-8).")
+    if lossless and d["colour_type"] not in ("palette", "palette+alpha"):
+        says.append(f"The image has only {_plural(d['unique_colours'], 'colour')}, so PNG-8 holds it exactly: "
+                    f"{_kb(lossless['bytes'])}, {lossless['ratio_to_input']:.2f}x the input, at no loss.")
+    if d["palette_entries"] is not None:
+        unused = d["palette_entries"] - d["palette_used"]
+        waste = f"; the {unused} unused PLTE entries waste {3 * unused} bytes" if unused > 0 and png else ""
+        says.append(f"The file is already a palette image ({d['palette_entries']} entries, "
+                    f"{d['palette_used']} used{waste}): each pixel is already one index, so re-quantizing "
+                    "can only shrink the palette and the index bits.")
+        if quantized:
+            best = min(quantized, key=lambda e: e["bytes"])
+            says.append(f"The smallest re-quantized file, at k={best['k']}, is "
+                        f"{_pct(best['bytes'], d['file_bytes'])} of the input ({_quality(best)}).")
+    if not quantized and d["skipped"]:
+        says.append(f"Every k asked for is at least the image's {_plural(d['unique_colours'], 'colour')}, "
+                    "so k-means would change nothing.")
+    if png and png["chunks"]["metadata"] >= METADATA_NOTE_SHARE * d["file_bytes"]:
+        says.append(f"Metadata chunks ({', '.join(png['metadata_chunks'])}) are "
+                    f"{_pct(png['chunks']['metadata'], d['file_bytes'])} of the file: they are not pixels, and "
+                    f"stripping them saves {png['chunks']['metadata']:,} bytes without changing the image.")
+    if d["has_alpha"]:
+        t = d["translucent_pixels"]
+        says.append(f"The image has transparency ({t:,} of {n:,} pixels, {_pct(t, n)}, are not fully opaque); "
+                    "the comparison uses RGB only and drops the alpha channel for now, so "
+                    + ("the estimates lose that transparency." if t else
+                       "the estimates lose nothing visible here, since every pixel is opaque."))
+    if png and png["bit_depth"] == 16:
+        says.append("The PNG has 16 bits per sample; the comparison works on its 8-bit conversion.")
+    if d["frames"] > 1:
+        says.append(f"Only the first of its {d['frames']} frames is compared.")
+    best = min(d["estimates"], key=lambda e: e["bytes"])
+    says.append(f"Smallest written here: {_short(best)}, {_kb(best['bytes'])} "
+                f"({best['ratio_to_input']:.2f}x the input, {_quality(best)}).")
+    return says
+
+
+# --- command line ------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    """Print the report for one file; 0 on success, 2 (and one line on stderr) when it cannot.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code.
+    """
+    parser = argparse.ArgumentParser(prog="python -m kqbench.explain",
+                                     description="Explain the size of an image file and what the same "
+                                                 "pixels would weigh as PNG-8 and 24-bit RGB PNG.")
+    parser.add_argument("file", help="an image file: PNG, JPEG, WebP, GIF, BMP or TIFF")
+    parser.add_argument("--k", type=int, nargs="+", default=[16, 64, 256], metavar="K",
+                        help="palette sizes to quantize to, 2..256 (default: 16 64 256)")
+    parser.add_argument("--keep", metavar="DIR", help="keep the written files in DIR (default: deleted)")
+    args = parser.parse_args(argv)
+    try:
+        report = format_report(explain(args.file, ks=args.k, out_dir=args.keep))
+    except (ValueError, OSError, MemoryError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if args.file not in message:
+            message = f"{args.file}: {message}"
+        print(f"kqbench.explain: error: {message}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

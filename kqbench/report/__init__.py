@@ -1,0 +1,71 @@
+"""Plots and a plain-language Markdown report from a sweep's saved table.
+
+``render(sweep_dir)`` reads ``sweep_dir/results.parquet`` (never re-running a quantization),
+writes ``sweep_dir/plots/*.png`` and ``*.svg`` and ``sweep_dir/report.md``. The same table
+always gives the same ``report.md``, byte for byte.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import ReportError, check_folder
+
+__all__ = ["render", "ReportError"]
+
+
+def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | None = None,
+           question: dict | None = None) -> Path:
+    """Write the plots and ``report.md`` of a sweep folder.
+
+    Parameters
+    ----------
+    sweep_dir : str or path-like
+        A folder written by a kqbench sweep (holding ``results.parquet``; ``environment.json``
+        and the kept files under ``path`` are used when present).
+    psnr_threshold : float
+        Quality target in dB: the report names the smallest k reaching it per image.
+    contact_images : list of str, optional
+        Images for the contact sheet; default: the first image whose ``source`` file exists.
+    question : dict, optional
+        ``{"image": name, "k": int, "sizes_kb": {label: KB}}``: adds "The question, reproduced",
+        comparing those numbers with this sweep's.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``report.md``.
+
+    Raises
+    ------
+    ReportError
+        When the folder or its table is missing or unreadable.
+    """
+    sweep_dir = check_folder(sweep_dir)  # before the heavy imports: a wrong path fails fast
+    # Imported here so that `python -m kqbench.report` and `import kqbench.report` stay light.
+    from . import data, findings, plots, text
+    from .contact import contact_sheet
+    from .data import Context
+    from .question import question as _question
+
+    ctx = Context(data.load(sweep_dir), sweep_dir, psnr_threshold)
+    plots_dir = sweep_dir / "plots"
+    sections = [text.overview(ctx)]
+    if ctx.ok.empty:
+        sections.append("No row of this table is ok: there is nothing to measure or plot.")
+    else:
+        plots.size_vs_k(ctx.files, ctx.order, plots_dir)
+        plots.rate_distortion(ctx.files, ctx.order, plots_dir)
+        plots.runtime_vs_k(ctx.quant, ctx.order, plots_dir)
+        plots.quality_vs_k(ctx.quant, ctx.order, plots_dir, ctx.threshold)
+        sheet = contact_sheet(ctx.files, ctx.order, sweep_dir, plots_dir, contact_images)
+        sections.append(text.in_short(ctx))
+        if question:
+            sections.append(_question(ctx, question))
+        sections += [text.sizes(ctx), text.png_terms(ctx), text.bit_depth(ctx), text.labels(ctx),
+                     findings.quality(ctx), findings.pareto(ctx), findings.runtime(ctx),
+                     findings.contradictions(ctx), findings.contact(sheet)]
+    sections.append(text.environment(ctx))
+    report = sweep_dir / "report.md"
+    report.write_text("\n\n".join(sections) + "\n", encoding="utf-8")
+    return report

@@ -1,0 +1,29 @@
+"""``python -m kqbench.report RESULTS_DIR [--psnr-threshold 30]``: re-render plots and report.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import ReportError, render
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kqbench.report",
+                                     description="Plots and report.md from a sweep's results.parquet.")
+    parser.add_argument("results_dir", help="a sweep folder, e.g. results/latest")
+    parser.add_argument("--psnr-threshold", type=float, default=30.0, metavar="DB",
+                        help="quality target in dB (default: 30)")
+    parser.add_argument("--contact", nargs="+", metavar="IMAGE", help="images for the contact sheet")
+    args = parser.parse_args(argv)
+    try:
+        report = render(args.results_dir, psnr_threshold=args.psnr_threshold, contact_images=args.contact)
+    except ReportError as exc:
+        print(f"kqbench.report: {exc}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

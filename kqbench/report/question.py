@@ -1,0 +1,111 @@
+""""The question, reproduced": a user's reported sizes beside this sweep's measured ones.
+
+The question is a plain dict, e.g.::
+
+    {"image": "china", "k": 64,
+     "sizes_kb": {"original": 435, "labels or rgb24 as saved": 588, "png8 (pypng)": 269}}
+
+The user's labels are free text; each is matched to the measured rows it names (``original``,
+``label``, ``rgb``, ``pypng``, ``pillow`` or an encoding's name), and left unmatched otherwise.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from . import data, fmt
+from .data import Context
+from .findings import describe_original
+
+ROWS = ["labels", "rgb24", "png8_pypng", "png8_pillow"]  # the question's files, in its order
+ALIASES = {"rgb24": ("rgb",), "labels": ("label",), "png8_pypng": ("pypng",), "png8_pillow": ("pillow",)}
+
+
+def _matches(key: str, item: str) -> bool:
+    key = key.lower()
+    if "original" in key:  # "original" names the input file, whatever else the label says
+        return item == "original"
+    return item != "original" and any(a in key for a in ALIASES.get(item, (item.lower(),)))
+
+
+def _explain(row: pd.Series) -> str:
+    """One sentence on why this file has its size, from the PNG layout read back from it."""
+    raw = data.raw_size(row["width"], row["height"], row["colour_type"], row["bit_depth"])
+    depth, enc = int(row["bit_depth"]), row["encoding"]
+    packed = f"{fmt.kb(raw)} KB before deflate, {fmt.kb(row['bytes'])} KB after: {fmt.pct(row['bytes'] / raw)}"
+    if row["colour_type"] == "RGB":
+        return (f"{enc} stores 3 × {depth}-bit values per pixel however few colours there are "
+                f"({int(row['width'])}×{int(row['height'])} pixels: {packed}).")
+    if row["colour_type"] == "palette":
+        plte = 3 * row["palette_size"]
+        return (f"{enc} stores one {depth}-bit index per pixel ({packed}), plus a PLTE chunk of "
+                f"3 × {int(row['palette_size'])} = {int(plte)} bytes ({fmt.pct(plte / row['bytes'], 1)} of the file).")
+    return (f"{enc} stores one {depth}-bit {row['colour_type']} value per pixel ({packed}) and no palette: it does "
+            "not show the quantized colours on its own.")
+
+
+def question(ctx: Context, q: dict) -> str:
+    image, k, user = q.get("image"), q.get("k"), dict(q.get("sizes_kb") or {})
+    out = ["## The question, reproduced"]
+    if user:
+        out.append("Your numbers: " + "; ".join(f"{name}: {v} KB" for name, v in user.items()) + ".")
+    if image not in ctx.order["image"]:
+        return "\n\n".join(out + [f"Image {image!r} is not in this sweep (images: {', '.join(ctx.order['image'])})."])
+    f = ctx.files[(ctx.files["image"] == image) & (ctx.files["k"] == k)]
+    if f.empty:
+        ks = sorted(ctx.files.loc[ctx.files["image"] == image, "k"].unique().tolist())
+        return "\n\n".join(out + [f"k={k} is not in this sweep for {image} (k = {', '.join(map(str, ks))})."])
+    quantizer = next(x for x in ctx.order["quantizer"] if x in set(f["quantizer"]))
+    f = f[f["quantizer"] == quantizer].set_index("encoding")
+    original = float(f["original_bytes"].iloc[0])
+    user_original = next((v for name, v in user.items() if _matches(name, "original")), None)
+    used = set()
+
+    def yours(item):
+        names = [n for n in user if _matches(n, item)]
+        used.update(names)
+        if not names:
+            return ["–", "–", ""]
+        v = user[names[0]]
+        rel = fmt.ratio(v / user_original) if user_original else "–"
+        return [f"{v:g}", rel, names[0]]
+
+    items = ["original"] + [e for e in ROWS if e in f.index] + [e for e in ctx.order["encoding"]
+                                                                 if e in f.index and e not in ROWS]
+    rows = []
+    for item in items:
+        b = original if item == "original" else float(f.at[item, "bytes"])
+        rows.append([f"{item} file" if item == "original" else item, fmt.kb(b), fmt.ratio(b / original), *yours(item)])
+    out.append(f"This sweep, {image} at k={k} with {quantizer} (sizes in KB, 1 KB = 1000 bytes):")
+    out.append(fmt.table(["file", "this sweep (KB)", "× original", "yours (KB)", "× your original", "your label"],
+                         rows))
+    unmatched = [n for n in user if n not in used]
+    if unmatched:
+        out.append("Not matched to a measured file: " + ", ".join(unmatched) + ".")
+    out.append(_ordering(f, original, [e for e in ctx.order["encoding"] if e in f.index]))
+    out.append(" ".join([f"The original is {describe_original(ctx.files, image)}."]
+                        + [_explain(_with_enc(f.loc[e], e)) for e in items[1:]]))
+    return "\n\n".join(out)
+
+
+def _with_enc(row: pd.Series, enc: str) -> pd.Series:
+    row = row.copy()
+    row["encoding"] = enc
+    return row
+
+
+def _ordering(f: pd.DataFrame, original: float, encodings: list[str]) -> str:
+    """Does rgb24 > original > PNG-8 hold here, for each PNG-8 encoding?"""
+    if "rgb24" not in f.index:
+        return "This sweep has no rgb24 file for this image and k: the ordering rgb24 > original > PNG-8 is not checked."
+    rgb = float(f.at["rgb24", "bytes"])
+    parts = []
+    for enc in [e for e in encodings if bool(f.at[e, "is_png8"])]:
+        p8 = float(f.at[enc, "bytes"])
+        holds = rgb > original > p8
+        why = "" if holds else " (" + ", ".join(
+            s for s, bad in [("rgb24 is not larger than the original", rgb <= original),
+                             (f"{enc} is not smaller than the original", p8 >= original)] if bad) + ")"
+        parts.append(f"rgb24 ({fmt.kb(rgb)} KB) > original ({fmt.kb(original)} KB) > {enc} ({fmt.kb(p8)} KB): "
+                     + ("holds here." if holds else "does not hold here" + why + "."))
+    return "Ordering: " + " ".join(parts) if parts else "No PNG-8 file for this image and k."

@@ -3,6 +3,17 @@
 Each encoder writes a real file and says what decoding that file must give back, so every
 row of a sweep is checked by a round trip. Files are decoded with Pillow, which is
 independent of pypng's writer (and of the bytes we compute for the palette).
+
+The lossless PNG axes (every one keeps the decoded pixels identical):
+
+- ``compress_level``: zlib level 0-9 on every PNG encoding (0 = stored, 9 = smallest);
+- ``filter`` (``rgb24``): scanline filter, ``pillow`` (Pillow's own per-row choice) or
+  ``none|sub|up|average|paeth|adaptive`` (see :mod:`.pngwrite`);
+- ``order`` (PNG-8): palette order ``as_is|frequency|luminance|nearest_chain`` (see
+  :mod:`.palette_order`);
+- ``bitdepth`` (``png8_pypng``): ``8`` or ``minimal``; Pillow always writes the minimal depth;
+- ``optimizer``/``optimizer_level`` (PNG-8): ``none|oxipng|zopflipng`` pass on the written
+  file (see :mod:`.optimize`).
 """
 
 from __future__ import annotations
@@ -14,6 +25,9 @@ import png
 from PIL import Image
 
 from ..errors import ConfigurationError
+from .optimize import check_optimizer, optimize_png, require_optimizer
+from .palette_order import check_order, reorder_palette
+from .pngwrite import check_filter, write_png
 
 
 def minimal_bit_depth(n_colours: int) -> int:
@@ -65,13 +79,28 @@ class RGB24PNG(Encoder):
     ----------
     compress_level : int
         zlib level 0-9 (Pillow's default is 6).
+    filter : {"pillow", "none", "sub", "up", "average", "paeth", "adaptive"}
+        Scanline filter. ``pillow`` (default) saves with Pillow, which has no filter option
+        and picks a filter per row itself. The others write with kqbench's numpy + zlib
+        writer (:func:`.pngwrite.write_png`): one filter type on every row, or ``adaptive``
+        (per row, the smallest sum of absolute filtered bytes).
     """
 
-    def __init__(self, compress_level: int = 6):
+    def __init__(self, compress_level: int = 6, filter: str = "pillow"):
         self.compress_level = compress_level
+        self.filter = filter
+
+    def check_k(self, k):
+        super().check_k(k)
+        if self.filter != "pillow":
+            check_filter(self.filter)
 
     def write(self, labels, palette, path):
-        Image.fromarray(palette[labels], "RGB").save(path, format="PNG", compress_level=self.compress_level)
+        rgb = palette[labels].astype(np.uint8)
+        if self.filter == "pillow":
+            Image.fromarray(rgb, "RGB").save(path, format="PNG", compress_level=self.compress_level)
+        else:
+            write_png(path, rgb, colour="rgb", filter=self.filter, compress_level=self.compress_level)
 
     def decode(self, path):
         with Image.open(path) as im:
@@ -110,54 +139,98 @@ class LabelsPNG(Encoder):
             return np.asarray(im).astype(np.int64)
 
 
-class PillowPalettePNG(Encoder):
+class PalettePNG(Encoder):
+    """Shared behaviour of the PNG-8 encoders: palette order and an optimizer pass.
+
+    Subclasses implement :meth:`_write_indices` for labels already in the chosen order.
+    """
+
+    k_range = (2, 256)
+    format_name = "a PNG-8 palette"
+    order = "as_is"
+    optimizer = "none"
+    optimizer_level = None
+
+    def check_k(self, k):
+        super().check_k(k)
+        check_order(self.order)
+        check_optimizer(self.optimizer, self.optimizer_level)
+        require_optimizer(self.optimizer)  # a missing tool is "not installed" before any quantization
+
+    def write(self, labels, palette, path):
+        check_order(self.order)
+        check_optimizer(self.optimizer, self.optimizer_level)
+        labels, palette = reorder_palette(labels, palette, self.order)
+        self._write_indices(labels, palette, path)
+        optimize_png(path, self.optimizer, self.optimizer_level)
+
+    def _write_indices(self, labels, palette, path):
+        raise NotImplementedError
+
+
+class PillowPalettePNG(PalettePNG):
     """PNG-8: one palette index per pixel, written by Pillow.
 
     Pillow packs the indices at the smallest legal depth for the palette length
-    (<=2 colours: 1 bit, <=4: 2, <=16: 4, else 8) and writes a PLTE chunk of exactly
-    the palette's colours (3 bytes each); the sweep reads the depth back from the file.
+    (<=2 colours: 1 bit, <=4: 2, <=16: 4, else 8; it has no option for 8 bits with a short
+    palette: use ``png8_pypng`` with ``bitdepth: 8`` for that) and writes a PLTE chunk of
+    exactly the palette's colours (3 bytes each); the sweep reads the depth back from the
+    file. Pillow 13 uses filter type 0 on every row of 8-bit indices but picks a filter per
+    row for 1/2/4-bit indices, which makes its files ~15% larger than pypng's
+    ``bitdepth: minimal`` (always filter 0) at k=16 on the bundled photos.
 
     Parameters
     ----------
     compress_level : int
         zlib level 0-9.
+    order : {"as_is", "frequency", "luminance", "nearest_chain"}
+        Palette order (:mod:`.palette_order`); the decoded pixels do not change.
+    optimizer : {"none", "oxipng", "zopflipng"}
+        Lossless pass run on the written file (:mod:`.optimize`); it may change bit depth,
+        colour type and palette order, and never makes the file larger.
+    optimizer_level : int or None
+        oxipng preset 0-6 (None: 2); zopflipng 0 = ``-q``, 1 = default, 2 = ``-m`` (None: 1).
     """
 
-    k_range = (2, 256)
-    format_name = "a PNG-8 palette"
-
-    def __init__(self, compress_level: int = 6):
+    def __init__(self, compress_level: int = 6, order: str = "as_is", optimizer: str = "none",
+                 optimizer_level: int | None = None):
         self.compress_level = compress_level
+        self.order = order
+        self.optimizer = optimizer
+        self.optimizer_level = optimizer_level
 
-    def write(self, labels, palette, path):
+    def _write_indices(self, labels, palette, path):
         im = Image.fromarray(labels.astype(np.uint8), "P")
-        im.putpalette(palette.tobytes(), "RGB")
+        im.putpalette(palette.astype(np.uint8).tobytes(), "RGB")
         im.save(path, format="PNG", compress_level=self.compress_level)
 
 
-class PyPNGPalettePNG(Encoder):
+class PyPNGPalettePNG(PalettePNG):
     """PNG-8 written with pypng, as in the accepted answer to the original question.
 
     Parameters
     ----------
     bitdepth : {8, 4, 2, 1, "minimal"}
         Bits per index; 8 is what the answer used, "minimal" the smallest that holds
-        the palette.
-    compression : int
-        zlib level 0-9.
+        the palette (as Pillow always does).
+    compress_level : int
+        zlib level 0-9 (pypng's ``compression``).
+    order, optimizer, optimizer_level
+        As in :class:`PillowPalettePNG`.
     """
 
-    k_range = (2, 256)
-    format_name = "a PNG-8 palette"
-
-    def __init__(self, bitdepth: int | str = 8, compression: int = 6):
+    def __init__(self, bitdepth: int | str = 8, compress_level: int = 6, order: str = "as_is",
+                 optimizer: str = "none", optimizer_level: int | None = None):
         self.bitdepth = bitdepth
-        self.compression = compression
+        self.compress_level = compress_level
+        self.order = order
+        self.optimizer = optimizer
+        self.optimizer_level = optimizer_level
 
-    def write(self, labels, palette, path):
+    def _write_indices(self, labels, palette, path):
         height, width = labels.shape
         bitdepth = minimal_bit_depth(len(palette)) if self.bitdepth == "minimal" else self.bitdepth
         writer = png.Writer(width, height, palette=[tuple(int(v) for v in c) for c in palette],
-                            bitdepth=bitdepth, compression=self.compression)
+                            bitdepth=bitdepth, compression=self.compress_level)
         with open(path, "wb") as f:
             writer.write_array(f, labels.astype(np.uint8).ravel())

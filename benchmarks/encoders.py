@@ -1,0 +1,247 @@
+"""Benchmark kqbench's lossless PNG axes against zopflipng and pngquant (prints; never asserts).
+
+    python benchmarks/encoders.py                  # china, flower, grace_hopper at k=16,64,256
+    python benchmarks/encoders.py --k 64 --images china --keep /tmp/bench
+
+For each photo, quantized with ``KMeansQuantizer(n_colors=k)``:
+
+1. kqbench PNG-8 grid: palette order x zlib level x optimizer (see ``GRID`` below); the
+   smallest file is compared with ``zopflipng -m`` run on the default ``png8_pillow`` file
+   (same indices and palette). Target: best within 2% of zopflipng -m.
+2. The default ``png8_pillow`` against ``pngquant --map palette.png --nofs`` on the same
+   quantized pixels: pngquant remaps them to our palette without dithering, so both files
+   hold the same palette and pixels (checked by decoding). For reference only, pngquant
+   quantizing the original photo itself at the same k (a different palette and pixels;
+   its PSNR is shown).
+3. rgb24 scanline filters (same pixels as 24-bit RGB).
+
+Every file written is decoded with Pillow and checked against the quantized pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from kqbench.encoders import FILTERS, ORDERS, PillowPalettePNG, PyPNGPalettePNG, RGB24PNG
+
+LEVELS = (1, 6, 9)
+OXIPNG_LEVELS = (2, 4)
+TARGET = 1.02
+
+
+def load_photos(names):
+    from sklearn.datasets import load_sample_image
+    import matplotlib
+
+    photos = {}
+    for name in names:
+        if name == "grace_hopper":
+            path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+            with Image.open(path) as im:
+                photos[name] = np.asarray(im.convert("RGB"))
+        else:
+            photos[name] = np.asarray(load_sample_image(f"{name}.jpg"))
+    return photos
+
+
+def grid():
+    """(label, encoder) for every kqbench PNG-8 setting tried."""
+    out = []
+    for order, level in itertools.product(ORDERS, LEVELS):
+        out.append((f"pillow {order} z{level}", PillowPalettePNG(compress_level=level, order=order)))
+        out.append((f"pypng-min {order} z{level}",
+                    PyPNGPalettePNG(bitdepth="minimal", compress_level=level, order=order)))
+    try:
+        import oxipng  # noqa: F401
+    except ImportError:
+        print("(pyoxipng not installed: the grid has no oxipng pass; pip install 'kqbench[optimize]')")
+        return out
+    for order, olevel in itertools.product(ORDERS, OXIPNG_LEVELS):
+        out.append((f"pillow {order} +oxipng-o{olevel}",
+                    PillowPalettePNG(order=order, optimizer="oxipng", optimizer_level=olevel)))
+    return out
+
+
+def timed_write(encoder, labels, palette, path):
+    t0 = time.perf_counter()
+    encoder.write(labels, palette, path)
+    seconds = time.perf_counter() - t0
+    ok = np.array_equal(encoder.decode(path), encoder.expected(labels, palette))
+    return path.stat().st_size, seconds, ok
+
+
+def decode_rgb(path):
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def run_tool(args):
+    t0 = time.perf_counter()
+    proc = subprocess.run(args, capture_output=True, text=True)
+    return proc, time.perf_counter() - t0
+
+
+def psnr(a, b):
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def fmt_row(cells, widths):
+    return "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+
+def print_table(title, header, rows):
+    print(f"\n## {title}\n")
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    print(fmt_row(header, widths))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(fmt_row(r, widths))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--k", type=int, nargs="+", default=[16, 64, 256])
+    ap.add_argument("--images", nargs="+", default=["china", "flower", "grace_hopper"])
+    ap.add_argument("--keep", type=Path, default=None, help="keep the written files in this folder")
+    args = ap.parse_args(argv)
+
+    from kqbench.quantizers import KMeansQuantizer
+
+    zopflipng, pngquant = shutil.which("zopflipng"), shutil.which("pngquant")
+    tmp = tempfile.TemporaryDirectory()
+    work = args.keep or Path(tmp.name)
+    work.mkdir(parents=True, exist_ok=True)
+    settings = grid()
+    print(f"kqbench PNG-8 grid: {len(settings)} settings per (image, k): orders {', '.join(ORDERS)} x "
+          f"zlib {LEVELS} x writers pillow / pypng(bitdepth=minimal); + oxipng -o{OXIPNG_LEVELS} after "
+          f"each order (oxipng recompresses, so the zlib level of its input is moot)")
+    print(f"zopflipng: {zopflipng or 'not installed'}; pngquant: {pngquant or 'not installed'}")
+
+    best_rows, pq_rows, filter_rows, axis = [], [], [], {}
+    failures = []
+    for name, img in load_photos(args.images).items():
+        for k in args.k:
+            t0 = time.perf_counter()
+            q = KMeansQuantizer(n_colors=k).fit(img)
+            labels = q.predict(img).reshape(img.shape[:2])
+            palette = q.palette_.astype(np.uint8)
+            fit_s = time.perf_counter() - t0
+            quantized = palette[labels]
+            stem = work / f"{name}-k{k}"
+            print(f"{name} k={k}: {len(palette)} colours, KMeans fit+predict {fit_s:.1f} s", file=sys.stderr)
+
+            # 1. the default file, the grid, zopflipng -m
+            default = stem.with_suffix(".png8_pillow.png")
+            d_bytes, d_s, ok = timed_write(PillowPalettePNG(), labels, palette, default)
+            if not ok:
+                failures.append(f"{default.name}: round trip")
+            results = []
+            for i, (label, enc) in enumerate(settings):
+                path = stem.with_suffix(f".grid{i}.png")
+                size, seconds, ok = timed_write(enc, labels, palette, path)
+                if not ok:
+                    failures.append(f"{path.name} ({label}): round trip")
+                results.append((size, seconds, label))
+                axis.setdefault(label, []).append(size / d_bytes)
+                if not args.keep:
+                    path.unlink()
+            kq_best = min(r for r in results if "oxipng" not in r[2])
+            best = min(results)
+            if zopflipng:
+                zpath = stem.with_suffix(".zopflipng-m.png")
+                zpath.unlink(missing_ok=True)
+                proc, z_s = run_tool([zopflipng, "-y", "-m", str(default), str(zpath)])
+                z_bytes = zpath.stat().st_size if proc.returncode == 0 else None
+                if z_bytes and not np.array_equal(decode_rgb(zpath), quantized):
+                    failures.append(f"{zpath.name}: round trip")
+            else:
+                z_bytes, z_s = None, float("nan")
+            ratio = best[0] / z_bytes if z_bytes else float("nan")
+            best_rows.append([name, k, len(palette), d_bytes, f"{d_s:.3f}",
+                              kq_best[0], kq_best[2], f"{kq_best[1]:.3f}",
+                              best[0], best[2], f"{best[1]:.3f}",
+                              z_bytes or "-", f"{z_s:.2f}", f"{ratio:.4f}",
+                              "yes" if ratio <= TARGET else "NO"])
+
+            # 2. pngquant: same palette and pixels (--map), and its own quantization at k
+            if pngquant:
+                rgb_in = stem.with_suffix(".quantized-rgb.png")
+                Image.fromarray(quantized, "RGB").save(rgb_in, compress_level=1)
+                pal_png = stem.with_suffix(".palette.png")
+                Image.fromarray(palette[None, :, :], "RGB").save(pal_png)
+                pq_map = stem.with_suffix(".pngquant-map.png")
+                proc, pq_s = run_tool([pngquant, "--map", str(pal_png), "--nofs", "--strip", "--force",
+                                       "--output", str(pq_map), str(rgb_in)])
+                if proc.returncode == 0:
+                    pq_bytes = pq_map.stat().st_size
+                    exact = np.array_equal(decode_rgb(pq_map), quantized)
+                else:
+                    pq_bytes, exact = None, False
+                orig_in = stem.with_suffix(".original-rgb.png")
+                Image.fromarray(img, "RGB").save(orig_in, compress_level=1)
+                pq_own = stem.with_suffix(".pngquant-own.png")
+                proc2, own_s = run_tool([pngquant, str(k), "--nofs", "--strip", "--force",
+                                         "--output", str(pq_own), str(orig_in)])
+                own_bytes = pq_own.stat().st_size if proc2.returncode == 0 else None
+                own_psnr = psnr(decode_rgb(pq_own), img) if own_bytes else float("nan")
+                pq_rows.append([name, k, d_bytes, f"{d_s:.3f}", pq_bytes or "-", f"{pq_s:.3f}",
+                                "yes" if exact else "NO",
+                                f"{d_bytes / pq_bytes:.4f}" if pq_bytes else "-",
+                                f"{psnr(quantized, img):.2f}", own_bytes or "-", f"{own_s:.3f}",
+                                f"{own_psnr:.2f}"])
+
+            # 3. rgb24 filters
+            sizes = []
+            for flt in ("pillow", *FILTERS):
+                path = stem.with_suffix(f".rgb24-{flt}.png")
+                size, seconds, ok = timed_write(RGB24PNG(filter=flt), labels, palette, path)
+                if not ok:
+                    failures.append(f"{path.name}: round trip")
+                sizes.append(f"{size} ({seconds:.2f}s)")
+            filter_rows.append([name, k, *sizes])
+
+    print_table(
+        "1. Smallest kqbench PNG-8 vs zopflipng -m on the default png8_pillow file "
+        f"(target: best / zopflipng <= {TARGET})",
+        ["image", "k", "colours", "png8_pillow B", "s", "best w/o optimizer B", "setting", "s",
+         "best B", "setting", "s", "zopflipng -m B", "s", "best/zopfli", "<=2%"],
+        best_rows)
+
+    if axis:
+        print("\n## Mean size relative to the default png8_pillow (order as_is, zlib 6), over all images and k\n")
+        for label, ratios in sorted(axis.items(), key=lambda kv: np.mean(kv[1])):
+            print(f"  {label:<36} {np.mean(ratios):.4f}   (min {min(ratios):.4f}, max {max(ratios):.4f})")
+
+    if pq_rows:
+        print_table(
+            "2. Default png8_pillow vs pngquant --map palette.png --nofs (same palette and pixels; "
+            "'exact' = pngquant's file decodes to our quantized pixels). Right: pngquant quantizing the "
+            "original itself at the same k (different pixels, for reference)",
+            ["image", "k", "png8_pillow B", "s", "pngquant --map B", "s", "exact", "pillow/pngquant",
+             "kmeans PSNR", "pngquant own-k B", "s", "own PSNR"],
+            pq_rows)
+    else:
+        print("\n(pngquant not installed: comparison 2 skipped)")
+
+    print_table("3. rgb24 (same quantized pixels, 24-bit RGB) by scanline filter, zlib 6: bytes (write s)",
+                ["image", "k", "pillow", *FILTERS], filter_rows)
+
+    print(f"\nTimes are one run each (wall clock, s): kqbench writes include the optimizer pass; "
+          f"tool times include process start. Files in {work if args.keep else 'a temporary folder'}.")
+    print("Round trips: all exact" if not failures else "ROUND-TRIP FAILURES:\n  " + "\n  ".join(failures))
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""The lossless PNG axes (issue #5): zlib level, scanline filter, palette order, bit depth, optimizer.
+
+Every test writes real files and decodes them with Pillow.
+"""
+
+import shutil
+import struct
+import sys
+import zlib
+from importlib import resources
+
+import numpy as np
+import pytest
+import yaml
+from hydra.utils import instantiate
+
+from kqbench.datasets import SyntheticImages
+from kqbench.encoders import (
+    FILTERS,
+    ORDERS,
+    LabelsPNG,
+    PillowPalettePNG,
+    PyPNGPalettePNG,
+    RGB24PNG,
+    chain_distance,
+    filter_scanlines,
+    optimize_png,
+    palette_permutation,
+    png_header,
+    read_chunks,
+    reorder_palette,
+)
+from kqbench.encoders.pngwrite import FILTER_TYPES
+from kqbench.errors import ConfigurationError, NotInstalledError
+from kqbench.quantizers import KMeansQuantizer
+from kqbench.runner import QuantizationCache, run_configuration
+
+PNG8 = [PillowPalettePNG, PyPNGPalettePNG]
+
+
+@pytest.fixture(scope="module")
+def q16(photo):
+    q = KMeansQuantizer(n_colors=16, random_state=0).fit(photo)
+    return q.predict(photo).reshape(photo.shape[:2]), q.palette_
+
+
+@pytest.fixture(scope="module")
+def q4_q64(photo):
+    out = {}
+    for k in (4, 64):
+        q = KMeansQuantizer(n_colors=k, random_state=0).fit(photo)
+        out[k] = q.predict(photo).reshape(photo.shape[:2]), q.palette_
+    return out
+
+
+def round_trips(encoder, labels, palette, path):
+    encoder.write(labels, palette, path)
+    return np.array_equal(encoder.decode(path), encoder.expected(labels, palette))
+
+
+def plte(path):
+    return np.frombuffer([c for c in read_chunks(path) if c.type == "PLTE"][0].data, np.uint8).reshape(-1, 3)
+
+
+def scanlines(path):
+    """(filter type bytes, filtered rows) from the decompressed IDAT of an 8-bit PNG."""
+    chunks = read_chunks(path)
+    width, height, depth, colour_type = struct.unpack(">IIBB", chunks[0].data[:10])
+    channels = {0: 1, 2: 3, 3: 1}[colour_type]
+    assert depth == 8
+    raw = np.frombuffer(zlib.decompress(b"".join(c.data for c in chunks if c.type == "IDAT")), np.uint8)
+    rows = raw.reshape(height, 1 + width * channels)
+    return rows[:, 0], rows[:, 1:]
+
+
+# --- palette order -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("cls", PNG8, ids=lambda c: c.__name__)
+def test_every_order_is_a_permutation_and_round_trips(tmp_path, q16, cls, order):
+    labels, palette = q16
+    perm = palette_permutation(labels, palette, order)
+    assert sorted(perm.tolist()) == list(range(len(palette)))
+    new_labels, new_palette = reorder_palette(labels, palette, order)
+    assert np.array_equal(new_palette[new_labels], palette[labels])
+    path = tmp_path / "x.png"
+    enc = cls(order=order)
+    assert round_trips(enc, labels, palette, path)
+    assert np.array_equal(plte(path), palette[perm])  # the file's palette is in the asked order
+
+
+def test_frequency_and_luminance_orders(tmp_path, q16):
+    labels, palette = q16
+    counts = np.bincount(labels.ravel(), minlength=len(palette))
+    freq = palette_permutation(labels, palette, "frequency")
+    assert np.all(np.diff(counts[freq]) <= 0)
+    assert freq[0] == np.argmax(counts)
+    luma = palette.astype(int) @ [299, 587, 114]
+    lum = palette_permutation(labels, palette, "luminance")
+    assert np.all(np.diff(luma[lum]) >= 0)
+    path = tmp_path / "x.png"
+    PillowPalettePNG(order="luminance").write(labels, palette, path)
+    assert np.all(np.diff(plte(path).astype(int) @ [299, 587, 114]) >= 0)
+
+
+def test_nearest_chain_puts_similar_colours_next_to_each_other():
+    # A gradient palette (dark blue to orange), shuffled: the chain must walk it end to end.
+    t = np.linspace(0, 1, 40)[:, None]
+    gradient = np.round((1 - t) * [10, 20, 90] + t * [250, 160, 30]).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    shuffled = gradient[rng.permutation(len(gradient))]
+    labels = np.arange(len(shuffled)).reshape(5, 8)
+    _, chained = reorder_palette(labels, shuffled, "nearest_chain")
+    assert chain_distance(chained) <= chain_distance(shuffled)
+    assert chain_distance(chained) == pytest.approx(chain_distance(gradient))  # the gradient itself
+    assert np.array_equal(chained, gradient)  # starts at the darkest end, every step to the neighbour
+
+
+def test_nearest_chain_beats_as_is_on_a_photo_palette(q16):
+    labels, palette = q16
+    shuffled = palette[np.random.default_rng(1).permutation(len(palette))]
+    _, chained = reorder_palette(labels, shuffled, "nearest_chain")
+    assert chain_distance(chained) < chain_distance(shuffled)
+
+
+# --- scanline filters --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("filter", FILTERS)
+def test_filters_round_trip_with_the_asked_filter_bytes(tmp_path, q16, filter):
+    labels, palette = q16
+    path = tmp_path / "x.png"
+    enc = RGB24PNG(filter=filter)
+    enc.check_k(16)
+    assert round_trips(enc, labels, palette, path)
+    assert png_header(path)["colour_type"] == "RGB"
+    types, rows = scanlines(path)
+    if filter != "adaptive":
+        assert set(types.tolist()) == {FILTER_TYPES[filter]}
+        return
+    # adaptive: each row's filter has the smallest sum of |signed byte| among the five
+    raw = palette[labels].astype(np.uint8).reshape(len(labels), -1)
+    costs = np.stack([np.abs(filter_scanlines(raw, 3, f)[:, 1:].view(np.int8).astype(int)).sum(axis=1)
+                      for f in FILTER_TYPES])
+    assert set(types.tolist()) <= {0, 1, 2, 3, 4} and len(set(types.tolist())) > 1
+    assert np.array_equal(types, np.argmin(costs, axis=0))
+    assert np.array_equal(np.abs(rows.view(np.int8).astype(int)).sum(axis=1), costs.min(axis=0))
+
+
+def test_pillow_filter_is_still_the_default(tmp_path, q16):
+    labels, palette = q16
+    assert RGB24PNG().filter == "pillow"
+    assert round_trips(RGB24PNG(), labels, palette, tmp_path / "x.png")
+
+
+def test_filters_are_exact_on_noise_edges():
+    # Wrap-around arithmetic at 0/255 in every predictor: undo the filters by hand.
+    rng = np.random.default_rng(3)
+    raw = rng.choice(np.array([0, 1, 127, 128, 254, 255], np.uint8), size=(7, 15))
+    for f in FILTER_TYPES:
+        out = filter_scanlines(raw, 3, f, block_rows=2)  # blocks must chain rows correctly
+        back = np.zeros(raw.shape, int)
+        for y in range(raw.shape[0]):
+            for x in range(raw.shape[1]):
+                a = back[y, x - 3] if x >= 3 else 0
+                b = back[y - 1, x] if y else 0
+                c = back[y - 1, x - 3] if y and x >= 3 else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = [0, a, b, (a + b) // 2, a if pa <= pb and pa <= pc else (b if pb <= pc else c)][out[y, 0]]
+                back[y, x] = (int(out[y, 1 + x]) + pred) % 256
+        assert np.array_equal(back, raw), f
+
+
+# --- zlib level and bit depth --------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda lvl: RGB24PNG(compress_level=lvl),
+    lambda lvl: RGB24PNG(compress_level=lvl, filter="paeth"),
+    lambda lvl: LabelsPNG(compress_level=lvl),
+    lambda lvl: PillowPalettePNG(compress_level=lvl),
+    lambda lvl: PyPNGPalettePNG(compress_level=lvl),
+], ids=["rgb24", "rgb24-paeth", "labels", "png8_pillow", "png8_pypng"])
+def test_compress_level_0_is_larger_than_9(tmp_path, q16, make):
+    labels, palette = q16
+    sizes = {}
+    for lvl in (0, 9):
+        path = tmp_path / f"{lvl}.png"
+        assert round_trips(make(lvl), labels, palette, path)
+        sizes[lvl] = path.stat().st_size
+    assert sizes[0] > sizes[9]
+
+
+def test_every_png_encoding_option_names_its_zlib_level_compress_level():
+    folder = resources.files("kqbench.conf") / "encoding"
+    for entry in folder.iterdir():
+        if entry.name.endswith(".yaml"):
+            cfg = yaml.safe_load(entry.read_text())
+            if instantiate(cfg).suffix == ".png":
+                assert "compress_level" in cfg, entry.name
+
+
+def test_bit_depth_minimal_and_8_are_both_reachable(tmp_path, q16):
+    labels, palette = q16
+    depths = {}
+    for name, enc in {"pillow": PillowPalettePNG(), "pypng-8": PyPNGPalettePNG(bitdepth=8),
+                      "pypng-minimal": PyPNGPalettePNG(bitdepth="minimal")}.items():
+        path = tmp_path / f"{name}.png"
+        assert round_trips(enc, labels, palette, path)
+        depths[name] = png_header(path)["bit_depth"]
+    assert depths == {"pillow": 4, "pypng-8": 8, "pypng-minimal": 4}
+
+
+# --- optimizer passes ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("order", ["as_is", "nearest_chain"])
+@pytest.mark.parametrize("cls", PNG8, ids=lambda c: c.__name__)
+def test_oxipng_never_larger_and_round_trips(tmp_path, q4_q64, cls, order):
+    pytest.importorskip("oxipng")  # the optional extra: pip install 'kqbench[optimize]'
+    for k, (labels, palette) in q4_q64.items():
+        plain, opt = tmp_path / "plain.png", tmp_path / "opt.png"
+        cls(order=order).write(labels, palette, plain)
+        enc = cls(order=order, optimizer="oxipng", optimizer_level=2)
+        enc.check_k(k)
+        assert round_trips(enc, labels, palette, opt)
+        assert opt.stat().st_size <= plain.stat().st_size
+        before = opt.stat().st_size
+        optimize_png(opt, "oxipng", 6)  # a second pass on an optimized file: never larger
+        assert opt.stat().st_size <= before
+        assert np.array_equal(enc.decode(opt), palette[labels])
+
+
+def test_oxipng_missing_is_not_installed(tmp_path, q16, monkeypatch):
+    monkeypatch.setitem(sys.modules, "oxipng", None)  # import oxipng raises ImportError
+    enc = PillowPalettePNG(optimizer="oxipng")
+    with pytest.raises(NotInstalledError, match="pyoxipng is not installed"):
+        enc.check_k(16)
+    with pytest.raises(NotInstalledError):
+        enc.write(*q16, tmp_path / "x.png")
+
+
+def test_zopflipng_works_or_is_not_installed(tmp_path, q16):
+    labels, palette = q16
+    plain, opt = tmp_path / "plain.png", tmp_path / "opt.png"
+    PillowPalettePNG().write(labels, palette, plain)
+    enc = PillowPalettePNG(optimizer="zopflipng", optimizer_level=2)
+    if shutil.which("zopflipng") is None:
+        with pytest.raises(NotInstalledError, match="zopflipng is not installed"):
+            enc.write(labels, palette, opt)
+        return
+    enc.check_k(16)
+    assert round_trips(enc, labels, palette, opt)
+    assert opt.stat().st_size <= plain.stat().st_size
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["opt.png", "plain.png"]  # no temp file left
+
+
+def test_zopflipng_missing_raises_not_installed(tmp_path, q16, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **kw: None)
+    enc = PyPNGPalettePNG(optimizer="zopflipng")
+    with pytest.raises(NotInstalledError, match=r"zopflipng is not installed: apt-get install zopfli"):
+        enc.check_k(16)
+    with pytest.raises(NotInstalledError):
+        enc.write(*q16, tmp_path / "x.png")
+
+
+def test_missing_optimizer_becomes_a_not_installed_row(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **kw: None)
+    rows = run_configuration(SyntheticImages(kinds=("gradient",), width=32, height=24), "kmeans",
+                             KMeansQuantizer(n_colors=8, random_state=0), "png8_zopfli",
+                             PillowPalettePNG(optimizer="zopflipng", optimizer_level=2), k=8, seed=0,
+                             out_dir=tmp_path, cache=QuantizationCache(None))
+    assert [r["status"] for r in rows] == ["not installed"]
+    assert rows[0]["error"] == "zopflipng is not installed: apt-get install zopfli"
+    assert rows[0]["encoding.optimizer"] == "zopflipng" and rows[0]["encoding.optimizer_level"] == 2
+
+
+@pytest.mark.parametrize("bad", [
+    lambda: PillowPalettePNG(order="zigzag"),
+    lambda: PyPNGPalettePNG(optimizer="pngcrush"),
+    lambda: PillowPalettePNG(optimizer="oxipng", optimizer_level=9),
+    lambda: PillowPalettePNG(optimizer="zopflipng", optimizer_level=3),
+    lambda: RGB24PNG(filter="median"),
+], ids=["order", "optimizer", "oxipng-level", "zopflipng-level", "filter"])
+def test_unknown_choices_are_configuration_errors(bad):
+    with pytest.raises(ConfigurationError, match="use one of|must be"):
+        bad().check_k(16)

@@ -50,7 +50,6 @@ class SweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / "environment.json").write_text(json.dumps(environment.collect(), indent=2))
-        self._point_latest_at(sweep_dir)  # now, so that an interrupted sweep can be resumed
         total = count_jobs(config)
         if total:
             os.environ[_N_JOBS_ENV] = str(total)
@@ -60,6 +59,8 @@ class SweepCallback(Callback):
         hc = config.hydra
         if hc.mode is None or str(hc.mode) != "RunMode.MULTIRUN":
             return
+        if hc.job.num == 0:  # configs validated, work begins: an interrupted sweep can be resumed
+            self._point_latest_at(Path(hc.sweep.dir))
         total = os.environ.get(_N_JOBS_ENV, "?")
         num = hc.job.num + 1
         remaining = f", {int(total) - num} to go" if total != "?" else ""

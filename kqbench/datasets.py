@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from .errors import ConfigurationError
 
@@ -50,16 +51,103 @@ class ImageSource:
     load: Callable[[], SourceImage] = field(repr=False)
 
 
+class ImageReadError(ConfigurationError):
+    """An input image that cannot be used; the message names the file and what to do.
+
+    A ConfigurationError, so the sweep's row shows the message as is (one line) and every
+    other image and configuration keeps its rows.
+    """
+
+
+_FIX = "replace the file with a valid image, or remove it from the folder"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _unreadable_message(path: Path, exc: BaseException) -> str:
+    """One line: which file, what is wrong with it, what to do."""
+    if isinstance(exc, FileNotFoundError):
+        return f"cannot read image {path}: the file does not exist (moved or deleted during the sweep?)"
+    if isinstance(exc, PermissionError):
+        return f"cannot read image {path}: permission denied; make it readable (chmod a+r) or remove it from the folder"
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        import re
+
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"{int(found[1]):,}" if found else "more"
+        return (f"image {path} has {pixels} pixels, above Pillow's safety limit {Image.MAX_IMAGE_PIXELS:,} "
+                f"(decompression bomb guard); downscale it, or if you trust the file raise "
+                f"PIL.Image.MAX_IMAGE_PIXELS")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+        size = path.stat().st_size
+    except OSError:
+        head, size = b"", None
+    kind = "PNG" if head.startswith(b"\x89PNG") else "JPEG" if head.startswith(b"\xff\xd8") else None
+    if isinstance(exc, UnidentifiedImageError):
+        if size == 0:
+            return f"cannot read image {path}: the file is empty (0 bytes); {_FIX}"
+        if kind:
+            return f"cannot read image {path}: corrupt {kind} file (Pillow cannot identify it); {_FIX}"
+        return f"cannot read image {path}: not an image file Pillow can read (it starts with {head[:8]!r}); {_FIX}"
+    reason = _first_line(exc)
+    if "truncated" in reason.lower() or isinstance(exc, EOFError):
+        return f"cannot read image {path}: truncated or corrupt {kind or 'image'} file ({reason}); {_FIX}"
+    if not isinstance(exc, OSError):
+        reason = f"{type(exc).__name__}: {reason}"
+    return f"cannot read image {path}: {reason}; {_FIX}"
+
+
+def _to_rgb(im: Image.Image, path: Path) -> np.ndarray:
+    """Pixels of an open image as (h, w, 3) uint8 RGB.
+
+    16-bit greyscale (modes I;16*, and I from a PNG) keeps the high byte of each sample:
+    Pillow's own ``convert("RGB")`` would clip every value above 255 to white. 16-bit RGB(A)
+    PNGs are already reduced to 8 bits that way by Pillow. Alpha is dropped; palette images,
+    with or without transparency, become their palette colours.
+    """
+    mode = im.mode
+    if mode.startswith("I;16") or (mode == "I" and im.format == "PNG"):
+        grey = np.asarray(im).astype(np.uint32) >> 8
+        if grey.max(initial=0) > 255:
+            raise ImageReadError(f"image {path} has mode {mode} pixel values above 16 bits; "
+                                 f"convert it to 8-bit RGB first")
+        return np.repeat(grey.astype(np.uint8)[:, :, None], 3, axis=2)
+    if mode in ("I", "F") or mode.startswith("I;32"):
+        raise ImageReadError(f"image {path} has {'32-bit integer' if mode != 'F' else 'floating-point'} pixels "
+                             f"(Pillow mode {mode}), with no fixed 8-bit scale; convert it to 8-bit RGB first")
+    with warnings.catch_warnings():  # "Palette images with Transparency expressed in bytes should be ..."
+        warnings.filterwarnings("ignore", message="Palette images with Transparency", category=UserWarning)
+        return np.asarray(im.convert("RGB"))
+
+
 def load_image_file(path, name: str | None = None) -> SourceImage:
-    """Read an image file with Pillow and convert it to 8-bit RGB."""
+    """Read an image file with Pillow and convert it to 8-bit RGB.
+
+    Raises :class:`ImageReadError` with a one-line message (the file, what is wrong, what to
+    do) for a missing, empty, unreadable, truncated, corrupt or non-image file, an image over
+    Pillow's decompression-bomb limit, or pixels with no 8-bit meaning (mode I or F).
+    ``original_mode`` is Pillow's mode of the file (e.g. CMYK, I;16, P, LA).
+    """
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            mode = im.mode
-            rgb = np.asarray(im.convert("RGB"))
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
-    return SourceImage(name or path.stem, np.ascontiguousarray(rgb), mode, path.stat().st_size, str(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                mode = im.mode
+                rgb = _to_rgb(im, path)
+        size = path.stat().st_size
+    except ImageReadError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types for bad files
+        raise ImageReadError(_unreadable_message(path, exc)) from exc
+    return SourceImage(name or path.stem, np.ascontiguousarray(rgb), mode, size, str(path))
 
 
 def _png_size(rgb: np.ndarray) -> int:

@@ -328,3 +328,64 @@ class ImageFolder:
         for p in files:
             name = p.stem if stems.count(p.stem) == 1 else p.name
             yield ImageSource(name, str(p), lambda p=p, name=name: load_image_file(p, name))
+
+
+class SkimageImages:
+    """scikit-image's bundled colour photos, loaded with ``skimage.data`` and no network.
+
+    Only photos whose file ships inside the scikit-image wheel (``skimage/data/``) are
+    offered; the file is checked before loading, so a missing one is a one-line error, never
+    a download. ``original_bytes`` and ``original_mode`` are that file's size and Pillow mode.
+
+    Parameters
+    ----------
+    names : list of str
+        ``skimage.data`` functions: astronaut (512x512), chelsea (300x451), coffee (400x600),
+        rocket (427x640), immunohistochemistry (512x512), hubble_deep_field (872x1000),
+        retina (1411x1411).
+    """
+
+    FILES = {  # skimage.data function -> its file in skimage/data/ (all RGB, 8 bits)
+        "astronaut": "astronaut.png",
+        "chelsea": "chelsea.png",
+        "coffee": "coffee.png",
+        "rocket": "rocket.jpg",
+        "immunohistochemistry": "ihc.png",
+        "hubble_deep_field": "hubble_deep_field.jpg",
+        "retina": "retina.jpg",
+    }
+
+    def __init__(self, names=("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")):
+        self.names = names
+
+    @classmethod
+    def path(cls, name: str) -> Path:
+        """The bundled file of photo ``name`` (ConfigurationError if not one of :attr:`FILES`)."""
+        if name not in cls.FILES:
+            raise ConfigurationError(f"unknown scikit-image photo {name!r}: choose from {', '.join(cls.FILES)}")
+        import skimage.data
+
+        return Path(skimage.data.__file__).parent / cls.FILES[name]
+
+    @classmethod
+    def load(cls, name: str) -> SourceImage:
+        path = cls.path(name)
+        if not path.is_file():  # skimage.data would try to download it: refuse instead
+            import skimage
+
+            raise ConfigurationError(f"scikit-image {skimage.__version__} does not bundle {path.name} for "
+                                     f"skimage.data.{name}() (it would be downloaded); choose another photo")
+        import skimage.data
+
+        rgb = np.asarray(getattr(skimage.data, name)())
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ImageReadError(f"skimage.data.{name}() gave {rgb.dtype} pixels of shape {rgb.shape}, "
+                                 f"not 8-bit RGB")
+        with Image.open(path) as im:
+            mode = im.mode
+        return SourceImage(name, np.ascontiguousarray(rgb), mode, path.stat().st_size, str(path))
+
+    def __iter__(self) -> Iterator[ImageSource]:
+        for name in self.names:  # an unknown name fails its own rows only (in load)
+            source = str(self.path(name)) if name in self.FILES else f"skimage.data.{name}"
+            yield ImageSource(name, source, lambda name=name: self.load(name))

@@ -17,18 +17,19 @@ import os
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from sklearn.base import clone
 
 from .datasets import SourceImage
 from .encoders import RGB24PNG, png_header
 from .errors import ConfigurationError, NotInstalledError
 from .quantizers import compact_palette, unique_colours
-from .metrics import label_entropy, mse, psnr
+from .metrics import label_entropy, mean_delta_e2000, mse, psnr
 from .table import write_rows
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Quantized:
     assign_s: float
     mse: float
     rgb24_bytes: int  # the same pixels as a default 24-bit PNG: the ratio_to_rgb24 baseline
+    delta_e2000: float  # mean CIEDE2000 difference from the source image, over pixels
     cached: bool = False
 
 
@@ -101,7 +103,57 @@ def quantize(image: SourceImage, quantizer, repeats: int = 1) -> Quantized:
         assign_s=assign_s,
         mse=mse(image.rgb, palette[labels]),
         rgb24_bytes=_png_bytes(labels, palette),
+        delta_e2000=mean_delta_e2000(image.rgb, palette[labels]),
     )
+
+
+# What a dithered variant recomputes from its own pixels, and what it keeps from the undithered
+# quantization (same image, same fit). A new Quantized field must be put in one of the two sets
+# (a per-pixel quality measure is recomputed in floyd_steinberg), or dithered rows fail loudly.
+_DITHER_RECOMPUTES = {"labels", "palette", "assign_s", "mse", "rgb24_bytes", "delta_e2000", "cached"}
+_DITHER_KEEPS = {"unique_colours", "fit_s"}
+
+
+def floyd_steinberg(image: SourceImage, q: Quantized, repeats: int = 1) -> Quantized:
+    """``q`` with its pixels re-assigned by Floyd-Steinberg error diffusion onto the SAME palette.
+
+    The fit is not redone: palette and ``fit_s`` are the undithered quantization's, and
+    ``assign_s`` times the dithering, by Pillow's C implementation (``Image.quantize`` with a
+    palette image of exactly our colours). The result is checked to use only our palette's
+    indices and colours, then compacted as for undithered rows (a colour dithering no longer
+    uses is dropped). A lossless quantization (mse 0) keeps its labels: there is no error to
+    diffuse, and Pillow's nearest-colour lookup (a cache of 4x4x4-value cells) would otherwise
+    move some exact colours to a close neighbour.
+    """
+    unknown = {f.name for f in fields(Quantized)} - _DITHER_RECOMPUTES - _DITHER_KEEPS
+    if unknown:
+        raise NotImplementedError(f"floyd_steinberg does not say how to dither Quantized.{', '.join(sorted(unknown))}")
+    m = len(q.palette)
+    if m > 256:
+        raise ConfigurationError(f"dither=true needs a palette of at most 256 colours (Pillow's), this one has {m}")
+    source = Image.fromarray(np.ascontiguousarray(image.rgb), "RGB")
+    target = Image.new("P", (1, 1))
+    target.putpalette(q.palette.astype(np.uint8).tobytes(), "RGB")
+
+    def assign():
+        if q.mse == 0:
+            return None, q.labels.copy()
+        out = source.quantize(palette=target, dither=Image.Dither.FLOYDSTEINBERG)
+        return out, np.asarray(out)
+
+    assign()  # warm-up, untimed
+    (out, labels), assign_s = median_time(assign, repeats)
+    if out is not None:
+        got = np.asarray(out.getpalette("RGB") or [], np.uint8).reshape(-1, 3)
+        if len(got) < m or not np.array_equal(got[:m], q.palette):
+            raise RuntimeError("Pillow's dithered image does not carry the quantization's palette")
+        if labels.size and int(labels.max()) >= m:
+            raise RuntimeError(f"Pillow's dithering used palette index {int(labels.max())}, the palette has {m} colours")
+    labels, palette = compact_palette(labels.ravel(), q.palette)
+    labels = labels.reshape(image.rgb.shape[:2])
+    return replace(q, labels=labels, palette=palette, assign_s=assign_s, mse=mse(image.rgb, palette[labels]),
+                   rgb24_bytes=_png_bytes(labels, palette),
+                   delta_e2000=mean_delta_e2000(image.rgb, palette[labels]), cached=False)
 
 
 class QuantizationCache:
@@ -123,14 +175,15 @@ class QuantizationCache:
             with np.load(path) as z:
                 scalars = json.loads(str(z["meta"]))
                 return Quantized(labels=z["labels"], palette=z["palette"], cached=True, **scalars)
-        except (FileNotFoundError, OSError, ValueError, KeyError):
-            return None  # absent or unreadable: recompute
+        except (FileNotFoundError, OSError, ValueError, KeyError, TypeError):
+            return None  # absent, unreadable, or written before a field existed (TypeError): recompute
 
     def put(self, key: str, q: Quantized) -> None:
         if self.directory is None:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        meta = {k: getattr(q, k) for k in ("unique_colours", "fit_s", "assign_s", "mse", "rgb24_bytes")}
+        meta = {k: getattr(q, k) for k in ("unique_colours", "fit_s", "assign_s", "mse", "rgb24_bytes",
+                                           "delta_e2000")}
         fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             np.savez(f, labels=q.labels, palette=q.palette, meta=json.dumps(meta))
@@ -182,6 +235,35 @@ def _measure(image, q, encoder, path: Path, repeats: int, keep_files: bool, root
     return row
 
 
+def _measure_lossy(image, q, encoder, path: Path, repeats: int, keep_files: bool, root: Path) -> dict:
+    """A lossy encoder (``encoder.lossy``): the ORIGINAL image at the smallest quality reaching q's PSNR.
+
+    ``encode_s`` times the whole quality search. ``mse``/``psnr``/``delta_e2000`` are the written
+    file's, decoded, against the original; the round trip holds when that MSE is the one the search
+    measured and the target is reached (or out of reach even at the top quality, then written).
+    """
+    target = psnr(q.mse)
+    encoder.write_matched(image.rgb, target, path)  # warm-up
+    (quality, search_mse), encode_s = median_time(lambda: encoder.write_matched(image.rgb, target, path), repeats)
+    size = path.stat().st_size
+    decoded = encoder.decode(path)
+    file_mse = mse(image.rgb, decoded)
+    ok = file_mse == search_mse and (psnr(file_mse) >= target or quality == encoder.quality_range[1])
+    if not keep_files:
+        path.unlink()
+    row = {"mse": file_mse, "psnr": psnr(file_mse), "delta_e2000": mean_delta_e2000(image.rgb, decoded),
+           "lossy_quality": quality, "lossy_target_psnr": target,
+           "bytes": size, "bits_per_pixel": 8 * size / q.labels.size, "ratio_to_original": size / image.original_bytes,
+           "ratio_to_rgb24": size / q.rgb24_bytes, "bit_depth": None, "colour_type": None, "encode_s": encode_s,
+           "roundtrip_ok": ok, "path": os.path.relpath(path, root) if keep_files else None, "status": "ok",
+           "error": None}
+    if not ok:
+        row.update(status="failed", error=f"round-trip mismatch: decoding {path.name} gives mse {file_mse!r}, the "
+                                          f"quality search measured {search_mse!r} at quality {quality} "
+                                          f"(target psnr {target!r})")
+    return row
+
+
 def failed_row(base: dict, exc: BaseException) -> dict:
     status = "not installed" if isinstance(exc, NotInstalledError) else "failed"
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -216,8 +298,11 @@ def _finished_rows(path: Path, config: dict, root: Path) -> dict:
 
 def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: str, encoder, *, k, seed,
                       out_dir, cache: QuantizationCache, repeats: int = 1, keep_files: bool = True,
-                      root=None) -> list[dict]:
+                      root=None, dither: bool = False) -> list[dict]:
     """Quantize and encode every image of ``dataset``; one row per image.
+
+    ``dither``: re-assign the pixels by Floyd-Steinberg onto the undithered quantization's palette
+    (:func:`floyd_steinberg`; the fit is the cached undithered one).
 
     ``path`` columns are relative to ``root`` (the sweep folder, where the table is written).
 
@@ -236,6 +321,7 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
         "encoding": encoding_name,
         **{f"encoding.{p}": v for p, v in init_params(encoder).items()},
         "seed": seed,
+        "dither": dither,
         "repeats": repeats,
     }
     rows: list[dict] = []
@@ -254,6 +340,8 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
         base = {"image": source.name, **config}
         try:
             check_k(k)
+            if not isinstance(dither, bool):
+                raise ConfigurationError(f"dither must be true or false, got dither={dither!r}")
             encoder.check_k(k)
             image = source.load()
             base = {**_image_columns(image, None), **config}
@@ -262,11 +350,19 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
             if q is None:
                 q = quantize(image, quantizer, repeats)
                 cache.put(key, q)
+            if dither:  # same fit and palette, pixels re-assigned; cached apart from the undithered result
+                dkey = cache.key(image, quantizer_name, {**init_params(quantizer), "dither": "floyd-steinberg"})
+                q_dithered = cache.get(dkey)
+                if q_dithered is None:
+                    q_dithered = floyd_steinberg(image, q, repeats)
+                    cache.put(dkey, q_dithered)
+                q = q_dithered
             row = {**_image_columns(image, q), **config, "palette_size": len(q.palette), "mse": q.mse,
-                   "psnr": psnr(q.mse), "label_entropy_bpp": label_entropy(q.labels),
+                   "psnr": psnr(q.mse), "delta_e2000": q.delta_e2000, "label_entropy_bpp": label_entropy(q.labels),
                    "fit_s": q.fit_s, "assign_s": q.assign_s, "cached": q.cached}
-            row.update(_measure(image, q, encoder, files / f"{source.name}{encoder.suffix}", repeats,
-                                keep_files, Path(root or out_dir)))
+            measure = _measure_lossy if getattr(encoder, "lossy", False) else _measure
+            row.update(measure(image, q, encoder, files / f"{source.name}{encoder.suffix}", repeats,
+                               keep_files, Path(root or out_dir)))
         except Exception as exc:  # noqa: BLE001 - a failed configuration is a row, never a crash
             log.warning("%s k=%s %s %s: %s", source.name, k, quantizer_name, encoding_name, exc)
             row = failed_row(base, exc)

@@ -18,9 +18,9 @@ ROW_FILE = "rows.parquet"
 # Columns in reading order; quantizer.* and encoding.* parameter columns follow their name.
 COLUMNS = [
     "image", "width", "height", "pixels", "original_mode", "original_bytes", "unique_colours",
-    "k", "palette_size", "quantizer", "encoding", "seed",
+    "k", "palette_size", "quantizer", "encoding", "seed", "dither",
     "bytes", "bits_per_pixel", "ratio_to_original", "ratio_to_rgb24", "bit_depth", "colour_type",
-    "mse", "psnr", "label_entropy_bpp", "fit_s", "assign_s", "encode_s", "repeats", "cached",
+    "mse", "psnr", "delta_e2000", "label_entropy_bpp", "fit_s", "assign_s", "encode_s", "lossy_quality", "lossy_target_psnr", "repeats", "cached",
     "roundtrip_ok", "status", "error", "path", "source",
 ]
 

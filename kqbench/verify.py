@@ -14,8 +14,16 @@ metric is imported. For each row with status ``ok`` and a ``path``:
   both decoders agree;
 - the decoded RGB pixels, against the source image, give the row's ``mse`` and ``psnr`` to a
   relative 1e-9; the image has exactly ``palette_size`` distinct colours;
-- rows of the same quantization (image, k, quantizer and its parameters, seed) decode to the
-  same RGB pixels whatever the encoding.
+- rows of the same quantization (image, k, quantizer and its parameters, seed, dither) decode
+  to the same RGB pixels whatever the encoding.
+
+WebP and JPEG files (``webp_lossless``, ``jpeg_matched``, ``webp_matched``) are decoded with
+Pillow, the library that wrote them, and the summary says how many; whether a file is lossy
+is read from the file itself (JPEG, or a WebP ``VP8 `` chunk; ``VP8L`` is lossless). Lossless
+WebP is checked like a PNG. A lossy file stores the original image, not the quantization: its
+``mse``/``psnr`` are recomputed from it against the source, its ``lossy_target_psnr`` must be
+the ``psnr`` of the same quantization's lossless rows, and its ``psnr`` must reach that target
+unless ``lossy_quality`` is the top quality, 100.
 
 ``labels`` files hold palette indices, not colours: they must decode to integers below
 ``palette_size`` (all of them used), equal to the indices of a palette file of the same
@@ -51,6 +59,7 @@ COLOUR_TYPE_NAMES = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGB
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 LEGAL_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
 REL_TOL = 1e-9
+PILLOW_SUFFIXES = (".webp", ".jpg", ".jpeg")  # not PNG: decoded with Pillow
 REQUIRED_COLUMNS = ("image", "k", "quantizer", "encoding", "seed", "status", "path", "bytes", "mse", "psnr",
                     "source", "palette_size")
 
@@ -315,8 +324,8 @@ def _maps(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(table[a], b))
 
 
-def _distinct_colours(png: "DecodedPNG", rgb: np.ndarray) -> int:
-    if png.colour_type == 3:  # a palette file: the distinct colours of the indices it uses
+def _distinct_colours(png: "DecodedPNG | None", rgb: np.ndarray) -> int:
+    if png is not None and png.colour_type == 3:  # a palette file: the distinct colours of the indices it uses
         used = np.flatnonzero(np.bincount(png.samples.ravel().astype(np.intp)))
         return len(np.unique(_packed(png.palette[used])))
     return len(np.unique(_packed(rgb)))
@@ -332,6 +341,21 @@ def _num(v) -> str:
         return repr(float(v))
     except (TypeError, ValueError):
         return repr(v)
+
+
+def _lossy_format(blob: bytes) -> bool:
+    """True for JPEG and lossy (VP8) WebP, False for lossless (VP8L) WebP, from the file's own bytes."""
+    if blob.startswith(b"\xff\xd8\xff"):
+        return True
+    if len(blob) < 12 or blob[:4] != b"RIFF" or blob[8:12] != b"WEBP":
+        raise ValueError("neither a JPEG nor a WebP file")
+    pos = 12
+    while pos + 8 <= len(blob):  # RIFF chunks: VP8X, ICCP, ALPH... then the image: VP8L or "VP8 "
+        fourcc, size = blob[pos:pos + 4], struct.unpack("<I", blob[pos + 4:pos + 8])[0]
+        if fourcc in (b"VP8L", b"VP8 "):
+            return fourcc == b"VP8 "
+        pos += 8 + size + (size & 1)
+    raise ValueError("a WebP file without a VP8 or VP8L chunk")
 
 
 def _missing(v) -> bool:
@@ -362,6 +386,7 @@ class _Verifier:
         self._source_key = None
         self._source = None
         self._mse_ok: set = set()
+        self._pillow_decoded = 0
 
     def mismatch(self, idx, row, message: str) -> None:
         desc = (f"{row['image']} k={row['k']} {row['quantizer']} {row['encoding']} seed={row['seed']}"
@@ -386,7 +411,7 @@ class _Verifier:
         self.report.skipped = int((~ok).sum())
         todo = df[ok]
         qcols = sorted(c for c in df.columns if c.startswith("quantizer."))
-        keys = ["source", "image", "k", "quantizer", *qcols, "seed"]
+        keys = ["source", "image", "k", "quantizer", *qcols, "seed", *(["dither"] if "dither" in df.columns else [])]
         groups: dict[tuple, list[int]] = {}
         for idx, row in todo.iterrows():
             key = tuple(None if _missing(row[c]) else str(row[c]) for c in keys)
@@ -401,11 +426,16 @@ class _Verifier:
                 f"{n_labels} labels rows: the file holds palette indices, not colours, so their mse is not "
                 f"recomputed from it; it is compared with the png8/rgb24 row of the same quantization"
                 + (f" ({labels_unmatched} had no such row)" if labels_unmatched else ""))
+        if self._pillow_decoded:
+            self.report.notes.append(
+                f"{self._pillow_decoded} WebP/JPEG files decoded with Pillow (the library that wrote them; these "
+                f"decoders are not independent): lossless WebP must give the quantization's pixels, lossy files "
+                f"are checked by mse/psnr against the source and their target psnr")
         return self.report
 
     def check_group(self, indices: list[int]) -> int:
         """Check the rows of one quantization; returns how many labels rows had no RGB sibling."""
-        decoded = {}  # idx -> ("rgb", array, png) or ("labels", array, png)
+        decoded = {}  # idx -> ("rgb" | "labels" | "lossy", array, png or None)
         for idx in indices:
             row = self.df.loc[idx]
             result = self.check_file(idx, row)
@@ -436,6 +466,22 @@ class _Verifier:
                     n = int(np.any(other != ref_rgb, axis=-1).sum())
                     self.mismatch(i, self.df.loc[i], f"decodes to other pixels than the "
                                   f"{self.df.loc[ref, 'encoding']} row of the same quantization ({n} pixels differ)")
+        # Lossy rows store the original at the quality matching the quantization's PSNR (their mse/psnr
+        # were recomputed from the file): the target is that PSNR, and it is reached unless at quality 100.
+        for i, (kind, _, _) in decoded.items():
+            if kind != "lossy":
+                continue
+            row = self.df.loc[i]
+            target, quality = row.get("lossy_target_psnr"), row.get("lossy_quality")
+            if _missing(target):
+                self.mismatch(i, row, "a lossy file, but no lossy_target_psnr in the table")
+                continue
+            if rgb_rows and not _isclose(target, self.df.loc[rgb_rows[0], "psnr"]):
+                self.mismatch(i, row, f"lossy_target_psnr={_num(target)}, the {self.df.loc[rgb_rows[0], 'encoding']} "
+                              f"row of the same quantization has psnr {_num(self.df.loc[rgb_rows[0], 'psnr'])}")
+            if not float(row["psnr"]) >= float(target) and (_missing(quality) or float(quality) != 100):
+                self.mismatch(i, row, f"psnr={_num(row['psnr'])} below lossy_target_psnr={_num(target)} at "
+                              f"lossy_quality={_count(quality)} (only the top quality, 100, may miss it)")
         # labels rows: indices, checked against the RGB and palette rows of the same quantization.
         unmatched = 0
         for i, (kind, labels, _) in decoded.items():
@@ -490,8 +536,10 @@ class _Verifier:
         if not _missing(orig) and orig and not _missing(row.get("ratio_to_original")) \
                 and not _isclose(row["ratio_to_original"], size / orig):
             self.mismatch(idx, row, f"ratio_to_original={_num(row['ratio_to_original'])}, the file gives {size / orig!r}")
+        if path.suffix.lower() in PILLOW_SUFFIXES:
+            return self.check_pillow_file(idx, row, path, orig)
         if path.suffix.lower() != ".png":
-            self.mismatch(idx, row, f"not a PNG ({path.suffix}): kqbench.verify checks PNG files only")
+            self.mismatch(idx, row, f"not a PNG, WebP or JPEG ({path.suffix}): kqbench.verify checks those only")
             return None
         try:
             png = read_png(path, self.decoder)
@@ -527,15 +575,38 @@ class _Verifier:
         except PNGError as exc:
             self.mismatch(idx, row, f"does not decode: {exc}")
             return None
+        self.check_against_source(idx, row, rgb, orig)
+        return ("rgb", rgb, png)
+
+    def check_pillow_file(self, idx, row, path: Path, orig):
+        """A WebP or JPEG file, decoded with Pillow; lossy or lossless is read from the file itself."""
+        from PIL import Image
+
+        try:
+            kind = "lossy" if _lossy_format(path.read_bytes()) else "rgb"
+            with Image.open(path) as im:
+                rgb = np.asarray(im.convert("RGB"))
+        except Exception as exc:  # noqa: BLE001 - whatever a damaged file provokes, it is this row's mismatch
+            self.mismatch(idx, row, f"does not decode: {type(exc).__name__}: {exc}")
+            return None
+        self._pillow_decoded += 1
+        for col, value in (("width", rgb.shape[1]), ("height", rgb.shape[0])):
+            if col in row.index and not _missing(row[col]) and not _isclose(row[col], value):
+                self.mismatch(idx, row, f"{col}={_count(row[col])} in the table, {value} in the file")
+        self.check_against_source(idx, row, rgb, orig)
+        return (kind, rgb, None)
+
+    def check_against_source(self, idx, row, rgb: np.ndarray, orig) -> None:
+        """The decoded pixels, against the source image, give the row's mse and psnr."""
         source = self.source(str(row["source"]))
         if isinstance(source, Exception):
             self.mismatch(idx, row, f"cannot recheck mse/psnr: {str(source).splitlines()[0]}")
-            return ("rgb", rgb, png)
+            return
         src, src_bytes = source
         if src.shape != rgb.shape:
             self.mismatch(idx, row, f"decodes to {rgb.shape[1]}x{rgb.shape[0]}, the source {row['source']} is "
                           f"{src.shape[1]}x{src.shape[0]}")
-            return ("rgb", rgb, png)
+            return
         if src_bytes is not None and not _missing(orig) and int(orig) != src_bytes:
             self.mismatch(idx, row, f"original_bytes={_count(orig)}, the source file now has {src_bytes} bytes "
                           f"(changed since the sweep?)")
@@ -547,7 +618,6 @@ class _Verifier:
         psnr = _psnr(mse)
         if _missing(row["psnr"]) or not _isclose(row["psnr"], psnr):
             self.mismatch(idx, row, f"psnr={_num(row['psnr'])} in the table, {psnr!r} recomputed from the file")
-        return ("rgb", rgb, png)
 
 
 def verify(results_dir, decoder: str = "auto", emit=print) -> Report:

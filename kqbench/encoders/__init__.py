@@ -11,6 +11,7 @@ from .png import (
     RGB24PNG,
     minimal_bit_depth,
 )
+from .lossy import JPEGMatched, LossyMatched, WebPLossless, WebPMatched
 from .pngfile import png_header, read_chunks
 from .pngwrite import FILTERS, filter_scanlines, write_png
 
@@ -22,6 +23,10 @@ __all__ = [
     "PillowPalettePNG",
     "PyPNGPalettePNG",
     "minimal_bit_depth",
+    "WebPLossless",
+    "LossyMatched",
+    "JPEGMatched",
+    "WebPMatched",
     "png_header",
     "read_chunks",
     "ORDERS",

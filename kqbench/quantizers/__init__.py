@@ -8,7 +8,11 @@ from ._base import (
     nearest_palette_index,
     unique_colours,
 )
+from .colour import COLOUR_SPACES, from_space, to_space
+from .fast import FastKMeansQuantizer
+from .reference import LibimagequantQuantizer, PillowQuantizer
 from .sklearn_kmeans import (
+    BisectingKMeansQuantizer,
     KMeansQuantizer,
     MiniBatchKMeansQuantizer,
     SampledKMeansQuantizer,
@@ -21,6 +25,13 @@ __all__ = [
     "SampledKMeansQuantizer",
     "UniqueKMeansQuantizer",
     "MiniBatchKMeansQuantizer",
+    "BisectingKMeansQuantizer",
+    "FastKMeansQuantizer",
+    "PillowQuantizer",
+    "LibimagequantQuantizer",
+    "COLOUR_SPACES",
+    "from_space",
+    "to_space",
     "centres_to_palette",
     "compact_palette",
     "check_pixels",

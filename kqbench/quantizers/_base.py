@@ -8,6 +8,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.metrics import pairwise_distances_argmin
 
+from .colour import check_colour_space, from_space, nearest_in_space, to_space
+
 
 def check_pixels(pixels) -> np.ndarray:
     """Return ``pixels`` as a C-contiguous ``(n, 3)`` uint8 array, or raise ValueError."""
@@ -51,15 +53,20 @@ def centres_to_palette(centres) -> np.ndarray:
     return palette[np.sort(first)]
 
 
-def nearest_palette_index(palette: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    """Index of the nearest palette colour (squared RGB distance, ties to the lower index).
+def nearest_palette_index(palette: np.ndarray, pixels: np.ndarray, colour_space: str = "rgb") -> np.ndarray:
+    """Index of the nearest palette colour (squared distance in ``colour_space``, ties to the lower index).
 
     Distances are computed once per distinct colour, then spread to the pixels: photos
     repeat colours, so this is several times less work than one distance per pixel.
-    Squared distances between uint8 colours are integers below 2**24, so float32 is exact.
+    In RGB, squared distances between uint8 colours are integers below 2**24, so float32 is
+    exact; in ``lab``/``oklab`` the distinct colours and the palette are converted once and
+    compared in float64 (see :func:`kqbench.quantizers.colour.nearest_in_space`).
     """
     colours, _, inverse = unique_colours(pixels, return_inverse=True)
-    nearest = pairwise_distances_argmin(colours.astype(np.float32), palette.astype(np.float32))
+    if check_colour_space(colour_space) == "rgb":
+        nearest = pairwise_distances_argmin(colours.astype(np.float32), palette.astype(np.float32))
+    else:
+        nearest = nearest_in_space(to_space(colours, colour_space), to_space(palette, colour_space))
     return nearest[inverse]
 
 
@@ -77,8 +84,15 @@ class Quantizer(BaseEstimator):
     Subclasses set their parameters in ``__init__`` (scikit-learn style, no logic there)
     and implement :meth:`_fit_centres`. The base class handles what every quantizer must
     do the same way: input checks, images with no more distinct colours than
-    ``n_colors`` (their palette is those colours, exactly), rounding centres to uint8,
-    and nearest-colour assignment.
+    ``n_colors`` (their palette is those colours, exactly), the colour space the
+    clustering runs in, rounding centres to uint8, and nearest-colour assignment.
+
+    Colour space: with ``colour_space="lab"`` or ``"oklab"``, the distinct colours are
+    converted once, :meth:`_fit_centres` gets pixels and colours in that space (float32)
+    and returns centres in it; they are converted back to sRGB, clipped to the gamut and
+    rounded. :meth:`predict` assigns each pixel to the palette colour nearest *in that
+    space*, so fitting and assignment minimise the same error. A subclass without a
+    ``colour_space`` parameter clusters in RGB.
 
     Parameters
     ----------
@@ -86,6 +100,9 @@ class Quantizer(BaseEstimator):
         Largest palette size (the ``k`` of k-means).
     random_state : int or None
         Seed for every random choice the quantizer makes.
+    colour_space : {"rgb", "lab", "oklab"}
+        Space the clustering and the assignment measure distances in: sRGB values
+        (0-255), CIELAB (D65), or Oklab.
 
     Attributes
     ----------
@@ -93,33 +110,49 @@ class Quantizer(BaseEstimator):
         The learnt palette, ``m <= n_colors``; distinct colours.
     """
 
-    def __init__(self, n_colors: int = 16, random_state: int | None = 0):
+    def __init__(self, n_colors: int = 16, random_state: int | None = 0, colour_space: str = "rgb"):
         self.n_colors = n_colors
         self.random_state = random_state
+        self.colour_space = colour_space
+
+    def _colour_space(self) -> str:
+        return check_colour_space(getattr(self, "colour_space", "rgb"))
 
     def fit(self, pixels) -> "Quantizer":
         """Learn the palette from ``pixels`` ((n, 3) or (h, w, 3) uint8 RGB)."""
         k = self.n_colors
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
             raise ValueError(f"n_colors (k) must be a whole number >= 1, got {k!r}")
+        space = self._colour_space()
         pixels = check_pixels(pixels)
-        colours, counts = unique_colours(pixels)
+        if space == "rgb":
+            colours, counts = unique_colours(pixels)
+            if len(colours) <= k:
+                self.palette_ = colours
+            else:
+                self.palette_ = centres_to_palette(self._fit_centres(pixels, colours, counts, int(k)))
+            return self
+        colours, counts, inverse = unique_colours(pixels, return_inverse=True)
         if len(colours) <= k:
             self.palette_ = colours
-        else:
-            self.palette_ = centres_to_palette(self._fit_centres(pixels, colours, counts, int(k)))
+            return self
+        coords = to_space(colours, space).astype(np.float32)  # once per distinct colour
+        centres = self._fit_centres(coords[inverse], coords, counts, int(k))
+        self.palette_ = centres_to_palette(from_space(centres, space))
         return self
 
     def predict(self, pixels) -> np.ndarray:
         """Palette index of each pixel: the nearest palette colour."""
         if not hasattr(self, "palette_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit first")
-        return nearest_palette_index(self.palette_, check_pixels(pixels))
+        return nearest_palette_index(self.palette_, check_pixels(pixels), self._colour_space())
 
     def _fit_centres(self, pixels, colours, counts, k):  # pragma: no cover - abstract
         """Return k cluster centres (float, shape (k, 3)).
 
         ``pixels`` are all pixels; ``colours``/``counts`` the distinct colours and how many
-        pixels have each (more colours than ``k`` by the time this is called).
+        pixels have each (more colours than ``k`` by the time this is called). In RGB they
+        are uint8; in another colour space, float32 coordinates in it, and the centres
+        returned are in that space too.
         """
         raise NotImplementedError

@@ -1,0 +1,116 @@
+"""Colour spaces the k-means quantizers can cluster in: sRGB, CIELAB and Oklab.
+
+Every function takes and returns ``(n, 3)`` arrays. sRGB is on the 0-255 scale (uint8 in,
+float64 out); CIELAB (D65, 2° observer) is scikit-image's ``rgb2lab``/``lab2rgb``; Oklab is
+Björn Ottosson's (https://bottosson.github.io/posts/oklab/): sRGB → linear sRGB → LMS
+(matrix M1) → cube root → Oklab (matrix M2), and back through the inverse matrices.
+
+Squared Euclidean distance in ``lab`` is the CIE76 ΔE² and in ``oklab`` is Oklab's ΔE²;
+in ``rgb`` it is the plain RGB distance of the other quantizers.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+COLOUR_SPACES = ("rgb", "lab", "oklab")
+
+# Ottosson's matrices, as published: linear sRGB → LMS, and cube-rooted LMS → Oklab.
+_M1 = np.array([[0.4122214708, 0.5363325363, 0.0514459929],
+                [0.2119034982, 0.6806995451, 0.1073969566],
+                [0.0883024619, 0.2817188376, 0.6299787005]])
+_M2 = np.array([[0.2104542553, 0.7936177850, -0.0040720468],
+                [1.9779984951, -2.4285922050, 0.4505937099],
+                [0.0259040371, 0.7827717662, -0.8086757660]])
+# The inverses are computed from them: Ottosson's published inverses agree to 6e-8, but being
+# rounded they leave a round-trip error of ~4e-4 on the 0-255 scale; these leave ~1e-11.
+_M1_INV = np.linalg.inv(_M1)
+_M2_INV = np.linalg.inv(_M2)
+
+
+def check_colour_space(name) -> str:
+    """``name`` if it is a supported colour space, else ValueError naming the choices."""
+    if name not in COLOUR_SPACES:
+        raise ValueError(f"colour_space must be one of {', '.join(COLOUR_SPACES)}, got {name!r}")
+    return name
+
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    """sRGB transfer function inverted: encoded values in [0, 1] → linear light."""
+    c = np.asarray(c, dtype=np.float64)
+    return np.where(c <= 0.04045, c / 12.92, ((np.abs(c) + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    """sRGB transfer function: linear light → encoded values (sign kept out of gamut)."""
+    c = np.asarray(c, dtype=np.float64)
+    a = np.abs(c)
+    return np.sign(c) * np.where(a <= 0.0031308, 12.92 * a, 1.055 * a ** (1 / 2.4) - 0.055)
+
+
+def rgb_to_oklab(rgb) -> np.ndarray:
+    """sRGB (0-255) → Oklab (L in [0, 1], a and b about ±0.4)."""
+    lms = srgb_to_linear(np.asarray(rgb, dtype=np.float64) / 255.0) @ _M1.T
+    return np.cbrt(lms) @ _M2.T
+
+
+def oklab_to_rgb(lab) -> np.ndarray:
+    """Oklab → sRGB (0-255, float, not clipped: out-of-gamut colours leave [0, 255])."""
+    lms = (np.asarray(lab, dtype=np.float64) @ _M2_INV.T) ** 3
+    return 255.0 * linear_to_srgb(lms @ _M1_INV.T)
+
+
+def rgb_to_cielab(rgb) -> np.ndarray:
+    """sRGB (0-255) → CIELAB (D65), via scikit-image."""
+    from skimage.color import rgb2lab
+
+    return rgb2lab(np.asarray(rgb, dtype=np.float64).reshape(-1, 1, 3) / 255.0).reshape(-1, 3)
+
+
+def cielab_to_rgb(lab) -> np.ndarray:
+    """CIELAB (D65) → sRGB (0-255, float; scikit-image clips out-of-gamut colours)."""
+    from skimage.color import lab2rgb
+
+    with warnings.catch_warnings():  # "Color data out of range: Z < 0 in N pixels": clipped, as intended
+        warnings.simplefilter("ignore", UserWarning)
+        return 255.0 * lab2rgb(np.asarray(lab, dtype=np.float64).reshape(-1, 1, 3)).reshape(-1, 3)
+
+
+def to_space(rgb, space: str) -> np.ndarray:
+    """sRGB colours (0-255) → coordinates in ``space`` (float64, shape (n, 3))."""
+    check_colour_space(space)
+    if space == "lab":
+        return rgb_to_cielab(rgb)
+    if space == "oklab":
+        return rgb_to_oklab(rgb)
+    return np.asarray(rgb, dtype=np.float64).reshape(-1, 3)
+
+
+def from_space(coords, space: str) -> np.ndarray:
+    """Coordinates in ``space`` → sRGB on the 0-255 scale (float64; round and clip to get uint8)."""
+    check_colour_space(space)
+    if space == "lab":
+        return cielab_to_rgb(coords)
+    if space == "oklab":
+        return oklab_to_rgb(coords)
+    return np.asarray(coords, dtype=np.float64).reshape(-1, 3)
+
+
+def nearest_in_space(points: np.ndarray, centres: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Index of the nearest centre for each point (squared Euclidean, float64, ties to the lower index).
+
+    Computed directly, channel by channel (no ``|x|² - 2x·c + |c|²`` cancellation), so the
+    answer is exactly the brute-force one.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    centres = np.asarray(centres, dtype=np.float64)
+    out = np.empty(len(points), dtype=np.intp)
+    for start in range(0, len(points), chunk):
+        x = points[start:start + chunk]
+        d = (x[:, 0, None] - centres[None, :, 0]) ** 2
+        d += (x[:, 1, None] - centres[None, :, 1]) ** 2
+        d += (x[:, 2, None] - centres[None, :, 2]) ** 2
+        out[start:start + chunk] = d.argmin(axis=1)
+    return out

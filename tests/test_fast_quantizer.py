@@ -1,0 +1,176 @@
+"""FastKMeansQuantizer (kqbench's own k-means) and the reference quantizers (Pillow, libimagequant)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_sample_image
+
+from kqbench.errors import ConfigurationError, NotInstalledError
+from kqbench.quantizers import (
+    FastKMeansQuantizer,
+    KMeansQuantizer,
+    LibimagequantQuantizer,
+    PillowQuantizer,
+    nearest_palette_index,
+)
+from kqbench.quantizers.fast import nearest_index
+
+
+def _mse(image, palette, labels):
+    return float(np.mean((image.reshape(-1, 3).astype(float) - palette[labels].astype(float)) ** 2))
+
+
+def _gradient(h=64, w=64):
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([x * 255 // (w - 1), y * 255 // (h - 1), (x + y) * 255 // (h + w - 2)], axis=-1).astype(np.uint8)
+
+
+IMAGES = {
+    # Crops of the photos at half resolution: 128x128 and 96x96, plus a smooth gradient.
+    "china": np.ascontiguousarray(load_sample_image("china.jpg")[::2, ::2][40:168, 60:188]),
+    "flower": np.ascontiguousarray(load_sample_image("flower.jpg")[::2, ::2][50:146, 100:196]),
+    "gradient": _gradient(),
+}
+
+
+def _check_labels(q, image):
+    labels = q.predict(image)
+    assert labels.shape == (image.shape[0] * image.shape[1],)
+    assert labels.min() >= 0 and labels.max() < len(q.palette_)
+    return labels
+
+
+def test_fast_is_deterministic_for_a_seed():
+    image = IMAGES["china"]
+    a = FastKMeansQuantizer(16, random_state=3).fit(image)
+    b = FastKMeansQuantizer(16, random_state=3).fit(image)
+    np.testing.assert_array_equal(a.palette_, b.palette_)
+    np.testing.assert_array_equal(a.predict(image), b.predict(image))
+
+
+def test_fast_seed_changes_the_seeding():
+    image = IMAGES["china"]
+    palettes = {FastKMeansQuantizer(16, random_state=s).fit(image).palette_.tobytes() for s in range(3)}
+    assert len(palettes) > 1
+
+
+@pytest.mark.parametrize("k", [2, 16, 64])
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_fast_error_close_to_sklearn_kmeans_on_all_pixels(name, k):
+    image = IMAGES[name]
+    fast = FastKMeansQuantizer(k).fit(image)
+    ref = KMeansQuantizer(k, n_init=1).fit(image)
+    labels = _check_labels(fast, image)
+    assert len(fast.palette_) <= k
+    assert _mse(image, fast.palette_, labels) <= 1.05 * _mse(image, ref.palette_, ref.predict(image))
+
+
+def test_fast_k_above_distinct_colours_is_lossless():
+    rng = np.random.default_rng(0)
+    colours = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [10, 20, 30], [200, 200, 201]], np.uint8)
+    image = colours[rng.integers(0, len(colours), (20, 30))]
+    q = FastKMeansQuantizer(8).fit(image)
+    assert sorted(map(tuple, q.palette_)) == sorted(map(tuple, colours))
+    np.testing.assert_array_equal(q.palette_[_check_labels(q, image)], image.reshape(-1, 3))
+
+
+def test_fast_single_colour_image():
+    image = np.full((7, 9, 3), (12, 34, 56), np.uint8)
+    for k in (1, 2, 16):
+        q = FastKMeansQuantizer(k).fit(image)
+        np.testing.assert_array_equal(q.palette_, [[12, 34, 56]])
+        np.testing.assert_array_equal(_check_labels(q, image), 0)
+
+
+def test_fast_k2_splits_two_clusters():
+    rng = np.random.default_rng(1)
+    dark = rng.integers(0, 30, (300, 3))
+    light = rng.integers(220, 256, (200, 3))
+    pixels = np.concatenate([dark, light]).astype(np.uint8)
+    q = FastKMeansQuantizer(2).fit(pixels)
+    assert len(q.palette_) == 2
+    labels = _check_labels(q, pixels.reshape(-1, 1, 3))
+    assert len(set(labels[:300])) == 1 and len(set(labels[300:])) == 1 and labels[0] != labels[-1]
+    np.testing.assert_allclose(np.sort(q.palette_.mean(axis=1)), [np.mean(dark), np.mean(light)], atol=1)
+
+
+def test_fast_k1_is_the_mean_colour():
+    pixels = np.array([[0, 0, 0], [10, 20, 30], [20, 40, 60]], np.uint8)
+    np.testing.assert_array_equal(FastKMeansQuantizer(1).fit(pixels).palette_, [[10, 20, 30]])
+
+
+def test_fast_accepts_flat_and_read_only_pixels():
+    image = IMAGES["flower"]
+    flat = image.reshape(-1, 3).copy()
+    flat.setflags(write=False)
+    a = FastKMeansQuantizer(16).fit(image)
+    b = FastKMeansQuantizer(16).fit(flat)
+    np.testing.assert_array_equal(a.palette_, b.palette_)
+    np.testing.assert_array_equal(a.predict(image), b.predict(flat))
+
+
+@pytest.mark.parametrize("params", [{"n_colors": 0}, {"n_colors": 2.5}, {"bin_bits": 4}])
+def test_fast_rejects_bad_parameters(params):
+    with pytest.raises(ValueError):
+        FastKMeansQuantizer(**params).fit(IMAGES["gradient"])
+
+
+def test_fast_predict_before_fit():
+    with pytest.raises(RuntimeError):
+        FastKMeansQuantizer(4).predict(IMAGES["gradient"])
+
+
+@pytest.mark.parametrize("m", [1, 2, 7, 256])
+def test_nearest_index_is_exact(m):
+    rng = np.random.default_rng(m)
+    pixels = np.concatenate([rng.integers(0, 256, (5000, 3)), IMAGES["china"].reshape(-1, 3)]).astype(np.uint8)
+    palette = np.unique(rng.integers(0, 256, (m, 3)).astype(np.uint8), axis=0)
+    palette = palette[rng.permutation(len(palette))]
+    np.testing.assert_array_equal(nearest_index(palette, pixels), nearest_palette_index(palette, pixels))
+
+
+def test_nearest_index_ties_go_to_the_lower_index():
+    palette = np.array([[2, 2, 2], [0, 0, 0], [1, 1, 3]], np.uint8)
+    pixels = np.array([[1, 1, 1], [1, 1, 2]], np.uint8)  # distances (3, 3, 4) and (2, 6, 1)
+    np.testing.assert_array_equal(nearest_index(palette, pixels), [0, 2])
+
+
+@pytest.mark.parametrize("method", ["mediancut", "maxcoverage", "fastoctree"])
+@pytest.mark.parametrize("k", [2, 16])
+def test_pillow_quantizer(method, k):
+    image = IMAGES["china"]
+    q = PillowQuantizer(k, method=method).fit(image)
+    assert 1 <= len(q.palette_) <= k
+    assert len(np.unique(q.palette_, axis=0)) == len(q.palette_)
+    _check_labels(q, image)
+
+
+def test_pillow_quantizer_edge_cases():
+    image = np.full((4, 4, 3), 9, np.uint8)
+    np.testing.assert_array_equal(PillowQuantizer(2).fit(image).palette_, [[9, 9, 9]])
+    with pytest.raises(ConfigurationError):
+        PillowQuantizer(300).fit(IMAGES["china"])
+    with pytest.raises(ValueError):
+        PillowQuantizer(16, method="kmeans").fit(IMAGES["china"])
+
+
+@pytest.mark.parametrize("k", [2, 16, 64])
+def test_libimagequant_quantizer_works_or_is_not_installed(k):
+    image = IMAGES["flower"]
+    try:
+        q = LibimagequantQuantizer(k).fit(image)
+    except NotInstalledError:
+        pytest.skip("imagequant is not installed")
+    assert 1 <= len(q.palette_) <= k
+    _check_labels(q, image)
+    one = np.full((3, 5, 3), 200, np.uint8)
+    np.testing.assert_array_equal(LibimagequantQuantizer(k).fit(one).palette_, [[200, 200, 200]])
+
+
+def test_libimagequant_missing_raises_not_installed(monkeypatch):
+    monkeypatch.setitem(sys.modules, "imagequant", None)  # makes "import imagequant" fail
+    with pytest.raises(NotInstalledError, match="not installed"):
+        LibimagequantQuantizer(16).fit(IMAGES["gradient"])

@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 ROW_FILE = "rows.parquet"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 # Columns in reading order; quantizer.* and encoding.* parameter columns follow their name.
 COLUMNS = [
@@ -31,6 +33,7 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; others on a shared folder must read results
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -9,8 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ENCODINGS = 4
-QUANTIZERS = 4
+from importlib import resources
+
+from omegaconf import OmegaConf
+
+# The default sweep's axes, as the packaged config defines them.
+_DEFAULT = OmegaConf.load(str(resources.files("kqbench.conf") / "config.yaml")).hydra.sweeper.params
+ENCODINGS = len(_DEFAULT.encoding.split(","))
+QUANTIZERS = len(_DEFAULT.quantizer.split(","))
 
 
 def sweep(tmp_path, *overrides, cwd=None):
@@ -75,6 +81,7 @@ def test_records_original_file_and_environment(small_sweep):
     assert env["packages"]["scikit-learn"] and env["cpu_count"] >= 1
     assert (sweep_dir / "results.csv").exists()
     assert f"{len(df)} rows ({len(df)} ok, 0 not ok)" in out
+    assert QUANTIZERS >= 4 and ENCODINGS >= 4
 
 
 def test_png8_with_k_above_256_fails_only_those_rows(tmp_path, image_folder):

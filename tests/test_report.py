@@ -146,7 +146,7 @@ def test_contradictions_are_listed(sweep):
     _, _, text = sweep
     start = text.index("## When the data contradict")
     section = text[start:text.index("## ", start + 3)]
-    assert "**PNG-8 not smaller than rgb24** (same pixels): 1 file." in section
+    assert "**PNG-8 not smaller than rgb24** (same pixels, rgb24 at its default settings): 1 file." in section
     assert "| grad | 64 | png8_pillow | sampled | 12.8 | 12.0 | 1.07× |" in section
     assert "**PNG-8 larger than the original file**: 8 files." in section
     assert "| grad | 16 | png8_pypng | kmeans, sampled |" in section
@@ -205,3 +205,182 @@ def test_command_line_on_a_missing_folder_exits_2_with_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "no such folder" in proc.stderr and proc.stdout == ""
+
+
+# --- one section per swept setting (issue #5) -------------------------------------------------------------
+
+PNG_PARAMS = {"encoding.compress_level": 6, "encoding.order": "as_is", "encoding.optimizer": "none",
+              "encoding.optimizer_level": None}
+
+
+def _row(image, encoding, size, psnr, de, *, quantizer_cs="rgb", dither=False, encode_s=0.02, bit_depth=8,
+         colour_type="palette", **extra):
+    """One ok row of a 100 x 80 image at k=16; ``extra`` sets parameter and lossy columns."""
+    pixels = 100 * 80
+    return {"image": image, "width": 100, "height": 80, "pixels": pixels, "original_mode": "RGB",
+            "original_bytes": 50_000.0, "unique_colours": 900, "k": 16, "palette_size": 16, "quantizer": "kmeans",
+            "quantizer.colour_space": quantizer_cs, "encoding": encoding, "seed": 0, "dither": dither,
+            "bytes": float(size), "bits_per_pixel": 8 * size / pixels, "ratio_to_original": size / 50_000,
+            "ratio_to_rgb24": size / 6000, "bit_depth": bit_depth, "colour_type": colour_type,
+            "mse": 255 ** 2 / 10 ** (psnr / 10), "psnr": psnr, "delta_e2000": de, "label_entropy_bpp": 3.5,
+            "fit_s": 0.5, "assign_s": 0.01, "encode_s": encode_s, "repeats": 1, "cached": False,
+            "roundtrip_ok": True, "status": "ok", "error": None, "path": None,
+            "source": f"generated:{image}:100x80:seed=0", **extra}
+
+
+# Undithered rgb quantization of each image: PSNR and mean CIEDE2000.
+QUALITY = {"a": (30.0, 3.0), "b": (26.0, 4.0)}
+
+
+def _axes_rows(lossy=True, dithered=True) -> list[dict]:
+    rows = []
+    for img, (psnr, de) in QUALITY.items():
+        pillow = lambda size, level=6, **kw: _row(  # noqa: E731
+            img, "png8_pillow", size, psnr, de, bit_depth=4, **{**PNG_PARAMS, "encoding.compress_level": level, **kw})
+        # zlib level on png8_pillow: a 1.20x / 0.95x, b 1.10x / 1.05x the level-6 size; 0.5x / 2.5x the time
+        rows += [pillow({"a": 1200, "b": 2200}[img], 1, encode_s=0.01), pillow({"a": 1000, "b": 2000}[img]),
+                 pillow({"a": 950, "b": 2100}[img], 9, encode_s=0.05)]
+        # optimizer: png8_opt (png8_pillow + oxipng) at 0.80x / 0.90x, 10x the time
+        rows.append(_row(img, "png8_opt", {"a": 800, "b": 1800}[img], psnr, de, bit_depth=4, encode_s=0.2,
+                         **{**PNG_PARAMS, "encoding.optimizer": "oxipng", "encoding.optimizer_level": 4}))
+        # png8_pypng: reference (8 bits, as_is), palette order nearest_chain, bitdepth minimal (4 bits)
+        for order, depth, size in (("as_is", "8", {"a": 1000, "b": 2000}),
+                                   ("nearest_chain", "8", {"a": 900, "b": 2000}),
+                                   ("as_is", "minimal", {"a": 900, "b": 2200})):
+            rows.append(_row(img, "png8_pypng", size[img], psnr, de, bit_depth=4 if depth == "minimal" else 8,
+                             **{**PNG_PARAMS, "encoding.order": order, "encoding.bitdepth": depth}))
+        # rgb24 scanline filter: none at 0.80x (a) and 1.10x (b) Pillow's choice
+        for flt, size in (("pillow", {"a": 5000, "b": 8000}), ("none", {"a": 4000, "b": 8800})):
+            rows.append(_row(img, "rgb24", size[img], psnr, de, colour_type="RGB",
+                             **{"encoding.compress_level": 6, "encoding.filter": flt}))
+        # webp_lossless: the same pixels, 0.90x / 0.96x the png8_pillow file
+        rows.append(_row(img, "webp_lossless", {"a": 900, "b": 1920}[img], psnr, de, bit_depth=None,
+                         colour_type=None, **{"encoding.quality": 80, "encoding.method": 4}))
+        # colour space: lab gives -1.0 / -0.5 dB, -0.50 / -0.40 ΔE2000, 1.10x / 0.95x the png8_pillow size
+        rows.append(_row(img, "png8_pillow", {"a": 1100, "b": 1900}[img], psnr - {"a": 1.0, "b": 0.5}[img],
+                         de - {"a": 0.5, "b": 0.4}[img], quantizer_cs="lab", bit_depth=4, **PNG_PARAMS))
+        if dithered:  # dithering: 1.30x / 1.20x the size, -2 / -1 dB, +0.50 / +0.20 ΔE2000
+            rows.append(_row(img, "png8_pillow", {"a": 1300, "b": 2400}[img], psnr - {"a": 2.0, "b": 1.0}[img],
+                             de + {"a": 0.5, "b": 0.2}[img], dither=True, bit_depth=4, **PNG_PARAMS))
+        if lossy:  # jpeg: a 0.40x at quality 50; b unreachable (quality 100, 24 dB < 26 dB). webp: 0.30x / 0.50x
+            jpeg = {"a": (400, 30.2, 50.0, 2.0), "b": (5000, 24.0, 100.0, 5.0)}[img]
+            webp = {"a": (300, 30.1, 40.0, 2.5), "b": (1000, 26.5, 60.0, 3.0)}[img]
+            for enc, (size, p, q, d) in (("jpeg_matched", jpeg), ("webp_matched", webp)):
+                rows.append(_row(img, enc, size, p, d, bit_depth=None, colour_type=None, lossy_quality=q,
+                                 lossy_target_psnr=psnr, **{"encoding.method": 4}))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def axes_report(tmp_path_factory):
+    sweep = tmp_path_factory.mktemp("axes")
+    pd.DataFrame(_axes_rows()).to_parquet(sweep / "results.parquet", index=False)
+    text = render(sweep).read_text(encoding="utf-8")
+    return text
+
+
+def _section(text, heading):
+    start = text.index(heading)
+    end = text.find("\n## ", start + 3)
+    return text[start:end if end >= 0 else len(text)]
+
+
+def test_zlib_level_section(axes_report):
+    s = _section(axes_report, "## zlib level (`encoding.compress_level`)")
+    assert "| png8_pillow | level 6 (reference) | 1.00× |" in s
+    assert "| png8_pillow | level 1 | 1.15× (1.10×–1.20×) |" in s and "| 0.500× | 0 / 2 of 2 |" in s
+    assert "| png8_pillow | level 9 | 1.00× (0.95×–1.05×) |" in s and "| 2.50× | 1 / 1 of 2 |" in s
+    assert "level 1 gave median 1.15× (1.10×–1.20×) the size with level 6 (larger in all 2 files)" in s
+    assert "(smaller in 1 of 2, larger in 1: mixed)" in s
+    assert "png8_opt" not in s  # only at level 6: nothing to compare
+
+
+def test_filter_order_and_optimizer_sections(axes_report):
+    s = _section(axes_report, "## rgb24 scanline filter")
+    assert "| rgb24 | none | 0.95× (0.80×–1.10×) |" in s and "mixed" in s
+    s = _section(axes_report, "## PNG-8 palette order")
+    assert "| png8_pypng | nearest_chain | 0.95× (0.90×–1.00×) |" in s
+    assert "smaller in 1 of 2, the same in 1" in s and "png8_pillow" not in s
+    s = _section(axes_report, "## Optimizer pass")
+    assert "| png8_pillow | no optimizer (reference) | 1.00× |" in s
+    assert "| png8_opt | oxipng level 4 | 0.85× (0.80×–0.90×) |" in s and "| 10.0× | 2 / 0 of 2 |" in s
+    assert ("oxipng level 4 gave median 0.85× (0.80×–0.90×) the size with no optimizer (smaller in all 2 files)"
+            in s)
+
+
+def test_bit_depth_section_pairs_like_settings(axes_report):
+    s = _section(axes_report, "## Does the bit depth")
+    # pillow (4-bit) vs pypng at its reference settings (8 bits, as_is, level 6): 1000/1000 and 2000/2000
+    assert "| 16 | 4 | 1.50 | 1.50 | 1.00× | 0 of 2 |" in s
+    assert "| png8_pypng | minimal vs 8 | 16 | 4 | 1.00× (0.90×–1.10×) | 1 / 1 of 2 |" in s
+
+
+def test_dithering_section(axes_report):
+    s = _section(axes_report, "## Dithering (`dither`)")
+    assert ("| png8_pillow(compress_level=6) | 16 | 1.25× (1.20×–1.30×) | -1.5 (-2.0 to -1.0) | "
+            "+0.35 (+0.20 to +0.50) | 0 / 2 of 2 |") in s
+    assert ("dithered files were median 1.25× (1.20×–1.30×) the size of undithered ones (larger in all 2 files)"
+            in s)
+    assert "PSNR changed by median -1.5 (-2.0 to -1.0) dB (lower in all 2)" in s
+    assert "lossy comparators are left out" not in s  # no dithered lossy row here
+
+
+def test_colour_space_section(axes_report):
+    s = _section(axes_report, "## Colour space of the quantizer")
+    assert "| kmeans | 16 | rgb (reference) | " in s
+    assert "| kmeans | 16 | lab |" in s and "| 27.2 (25.5–29.0) | 3.05 (2.50–3.60) | -0.8 (-1.0 to -0.5) |" in s
+    assert "| -0.45 (-0.50 to -0.40) | 1.02× (0.95×–1.10×) |" in s
+    assert "kmeans in lab vs rgb: PSNR -0.8 (-1.0 to -0.5) dB (lower in all 2)" in s
+
+
+def test_lossy_section(axes_report):
+    s = _section(axes_report, "## Should this be a PNG at all?")
+    assert "| webp_lossless | 16 | 0.93× (0.90×–0.96×) | – (lossless) |" in s
+    assert "| jpeg_matched | 16 | 0.40× | 50 | 2.00 / 3.00 | 1 / 0 of 1 | 1 of 2 |" in s
+    assert "| webp_matched | 16 | 0.40× (0.30×–0.50×) | 50 (40–60) | 2.75 (" not in s  # ΔE cell is file / png8
+    assert "| webp_matched | 16 | 0.40× (0.30×–0.50×) | 50 (40–60) | 2.75 / 3.50 | 2 / 0 of 2 | 2 of 2 |" in s
+    assert "unreachable" in s and "jpeg_matched 1 of 2: b (k=16)" in s
+    assert "smaller than the PNG-8 for 2 of 2 quantizations" in s
+
+
+def test_quality_table_shows_delta_e2000(axes_report):
+    s = _section(axes_report, "## Quality by quantizer and k")
+    # rgb quantization: PSNR 30 / 26 -> 28.0, ΔE2000 3.0 / 4.0 -> 3.50; lossy and dithered rows ignored
+    assert "| kmeans(colour_space=rgb) | 28.0 dB / " in s and " / 3.50 |" in s
+
+
+def test_core_sections_ignore_dithered_and_lossy_rows():
+    from kqbench.report import findings, text
+    full = rdata.Context(pd.DataFrame(_axes_rows()), ".", 30)
+    plain = rdata.Context(pd.DataFrame(_axes_rows(lossy=False, dithered=False)), ".", 30)
+    assert full.excluded == {"dithered": 2, "lossy": 4} and plain.excluded == {"dithered": 0, "lossy": 0}
+    for section in (text.sizes, text.in_short, findings.quality, findings.pareto, findings.runtime,
+                    findings.contradictions):
+        assert section(full) == section(plain), section.__name__
+    # per image, the median over the rgb and lab quantizations: a (1000 + 1100) / 2, b (2000 + 1900) / 2 bytes
+    assert "| png8_pillow(compress_level=6) | 16 | 1.50 (1.05–1.95) |" in text.sizes(full)
+    assert "2 dithered rows (`dither=true`) and 4 lossy-comparator rows (jpeg_matched, webp_matched)" in \
+        text.overview(full)
+    assert "leave out" not in text.overview(plain)
+
+
+def test_absent_axes_give_no_section(sweep):
+    _, _, text = sweep
+    for heading in ("## zlib level", "## rgb24 scanline filter", "## PNG-8 palette order", "## Optimizer pass",
+                    "## Dithering", "## Colour space", "## Should this be a PNG at all", "**png8_pypng, `bitdepth`"):
+        assert heading not in text
+    # a parameter column with one value is no axis either
+    from kqbench.report import axes
+    rows = [r for r in _axes_rows(lossy=False, dithered=False) if r["encoding"] == "png8_pillow"
+            and r["encoding.compress_level"] == 6 and r["quantizer.colour_space"] == "rgb"]
+    assert axes.sections(rdata.Context(pd.DataFrame(rows), ".", 30)) == []
+
+
+def test_a_sweep_of_dithered_files_only_keeps_them_in_the_core():
+    rows = [r for r in _axes_rows(lossy=True) if r["dither"] or r["encoding"] in ("jpeg_matched",)]
+    for r in rows:
+        r["dither"] = True
+    ctx = rdata.Context(pd.DataFrame(rows), ".", 30)
+    assert set(ctx.files["encoding"]) == {"png8_pillow"} and ctx.excluded == {"dithered": 0, "lossy": 2}
+    from kqbench.report import text
+    assert "Every quantized file of this sweep is dithered" in text.overview(ctx)

@@ -3,6 +3,12 @@
 ``render(sweep_dir)`` reads ``sweep_dir/results.parquet`` (never re-running a quantization),
 writes ``sweep_dir/plots/*.png`` and ``*.svg`` and ``sweep_dir/report.md``. The same table
 always gives the same ``report.md``, byte for byte.
+
+The core sections (sizes, PNG terms, quality, Pareto front, runtime, contradictions) compare undithered
+quantized pixels stored losslessly; dithered rows and the lossy comparators (``jpeg_matched``,
+``webp_matched``) are left out of them. Then comes one section per setting that varies in the table
+(zlib level, rgb24 filter, palette order, optimizer, bit depth, dithering, colour space, lossy
+comparators), from :mod:`.axes`.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | 
     """
     sweep_dir = check_folder(sweep_dir)  # before the heavy imports: a wrong path fails fast
     # Imported here so that `python -m kqbench.report` and `import kqbench.report` stay light.
-    from . import data, findings, plots, text
+    from . import axes, data, findings, plots, text
     from .contact import contact_sheet
     from .data import Context
     from .question import question as _question
@@ -53,6 +59,8 @@ def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | 
     sections = [text.overview(ctx)]
     if ctx.ok.empty:
         sections.append("No row of this table is ok: there is nothing to measure or plot.")
+    elif ctx.files.empty:
+        sections.append("Every ok row is a lossy comparator: there are no quantized files to measure or plot.")
     else:
         plots.size_vs_k(ctx.files, ctx.order, plots_dir)
         plots.rate_distortion(ctx.files, ctx.order, plots_dir)
@@ -64,7 +72,7 @@ def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | 
             sections.append(_question(ctx, question))
         sections += [text.sizes(ctx), text.png_terms(ctx), text.bit_depth(ctx), text.labels(ctx),
                      findings.quality(ctx), findings.pareto(ctx), findings.runtime(ctx),
-                     findings.contradictions(ctx), findings.contact(sheet)]
+                     findings.contradictions(ctx), *axes.sections(ctx), findings.contact(sheet)]
     sections.append(text.environment(ctx))
     report = sweep_dir / "report.md"
     report.write_text("\n\n".join(sections) + "\n", encoding="utf-8")

@@ -18,13 +18,23 @@ from .errors import ReportError, check_folder
 FILE_KEYS = ["image", "k", "quantizer", "encoding"]
 QUANT_KEYS = ["image", "k", "quantizer"]
 # Known encodings first, in the order of the story (big to small); any new one follows by name.
-ENCODING_ORDER = ["rgb24", "labels", "png8_pypng", "png8_pillow"]
+ENCODING_ORDER = ["rgb24", "labels", "png8_pypng", "png8_pillow", "png8_opt", "png8_zopfli", "webp_lossless",
+                  "jpeg_matched", "webp_matched"]
 QUANTIZER_PREFERENCE = ["kmeans"]  # the question's quantizer: shown first when choosing one
+# Encodings of the ORIGINAL image at the quantization's PSNR: not quantized pixels, so never in the core
+# sections (sizes, quality, Pareto front, runtime), only in their own.
+LOSSY = ("jpeg_matched", "webp_matched")
+# The writer behind an encoding: png8_opt and png8_zopfli are Pillow's palette PNG plus an optimizer pass,
+# so their files compare setting by setting with png8_pillow's.
+WRITER = {"png8_opt": "png8_pillow", "png8_zopfli": "png8_pillow"}
+# The configured default of each parameter: the reference a swept setting is compared with, when present.
+DEFAULTS = {"compress_level": "6", "order": "as_is", "optimizer": "none", "filter": "pillow", "bitdepth": "8",
+            "colour_space": "rgb", "dither": "false"}
 CHANNELS = {"grey": 1, "palette": 1, "grey+alpha": 2, "RGB": 3, "RGBA": 4}
 NUMERIC = ["width", "height", "pixels", "original_bytes", "unique_colours", "palette_size", "bytes",
-           "bits_per_pixel", "ratio_to_original", "ratio_to_rgb24", "bit_depth", "mse", "psnr",
-           "label_entropy_bpp", "fit_s", "assign_s", "encode_s"]
-TEXT = ["colour_type", "original_mode", "path", "source"]
+           "bits_per_pixel", "ratio_to_original", "ratio_to_rgb24", "bit_depth", "mse", "psnr", "delta_e2000",
+           "label_entropy_bpp", "fit_s", "assign_s", "encode_s", "lossy_quality", "lossy_target_psnr"]
+TEXT = ["colour_type", "original_mode", "path", "source", "encoding_base", "quantizer_base", "writer"]
 
 
 def load(sweep_dir) -> pd.DataFrame:
@@ -48,10 +58,43 @@ def ordered(values, preferred=()) -> list:
     return head + sorted((v for v in present if v not in head), key=str)
 
 
-def _param_text(value) -> str:
-    if isinstance(value, float) and value.is_integer():
+def param_text(value) -> str:
+    """A parameter value as text, the same whatever its stored type: ``6``, ``6.0`` and ``"6"`` give
+    ``6``; a missing value (the encoding has no such parameter, or null) gives ``""``."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)).lower()
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value)
+
+
+_param_text = param_text
+
+
+def params(df: pd.DataFrame, group: str) -> list[str]:
+    """The ``group.*`` parameter columns of a table (``group`` is ``quantizer`` or ``encoding``)."""
+    return sorted(c for c in df.columns if c.startswith(f"{group}."))
+
+
+def reference_value(values, param: str) -> str:
+    """The setting others are compared with: the configured default when present, else the most
+    common value (ties: the first by name). ``values`` are texts as from :func:`param_text`."""
+    values = [v for v in values if v != ""] or list(values)
+    if not values:
+        return ""
+    default = DEFAULTS.get(param.split(".")[-1])
+    if default in values:
+        return default
+    counts = pd.Series(values).value_counts()
+    return sorted(counts.index[counts == counts.max()])[0]
+
+
+def _as_bool(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value) if value == value and value is not None else False
 
 
 def label_variants(df: pd.DataFrame, group: str) -> pd.DataFrame:
@@ -70,7 +113,7 @@ def label_variants(df: pd.DataFrame, group: str) -> pd.DataFrame:
         if not varying:
             continue
         for idx, row in rows.iterrows():
-            text = ",".join(f"{c.split('.', 1)[1]}={_param_text(row[c])}" for c in varying)
+            text = ",".join(f"{c.split('.', 1)[1]}={param_text(row[c]) or 'null'}" for c in varying)
             labels.at[idx] = f"{name}({text})"
     df[group] = labels
     return df
@@ -85,18 +128,31 @@ def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
     ok["k"] = ok["k"].astype(int)
     for c in ("image", "quantizer", "encoding"):
         ok[c] = ok[c].astype(str)
+    ok["dither"] = ok["dither"].map(_as_bool) if "dither" in ok.columns else False
+    ok["quantizer_base"], ok["encoding_base"] = ok["quantizer"], ok["encoding"]
+    ok["writer"] = ok["encoding"].map(lambda e: WRITER.get(e, e))
+    ok["lossy"] = ok["encoding"].isin(LOSSY)
     ok = label_variants(label_variants(ok, "quantizer"), "encoding")
     if "seed" not in ok.columns:
         ok["seed"] = 0
-    return ok.sort_values([*FILE_KEYS, "seed"], kind="stable").reset_index(drop=True)
+    return ok.sort_values([*FILE_KEYS, "dither", "seed"], kind="stable").reset_index(drop=True)
 
 
 def per_file(ok: pd.DataFrame) -> pd.DataFrame:
-    """One row per (image, k, quantizer, encoding): numbers are the median over seeds."""
+    """One row per (image, k, quantizer, encoding, dither): numbers are the median over seeds.
+
+    Parameter columns (``quantizer.*``, ``encoding.*``) are kept, as text (:func:`param_text`), so
+    that the sections on each swept setting can match files that differ in one setting only.
+    """
     agg = {c: "median" for c in NUMERIC if c in ok.columns}
     agg.update({c: "first" for c in TEXT if c in ok.columns})  # first non-null (e.g. a kept path)
+    agg["lossy"] = "first"
+    ok = ok.copy()
+    for c in params(ok, "quantizer") + params(ok, "encoding"):
+        ok[c] = ok[c].map(param_text)  # "" for a parameter the encoding lacks: never null, never skipped
+        agg[c] = "first"
     agg["seed"] = "count"
-    files = ok.groupby(FILE_KEYS, sort=True).agg(agg).rename(columns={"seed": "n_seeds"}).reset_index()
+    files = ok.groupby([*FILE_KEYS, "dither"], sort=True).agg(agg).rename(columns={"seed": "n_seeds"}).reset_index()
     files["runtime_s"] = files.get("fit_s", np.nan) + files.get("assign_s", np.nan)
     files["is_png8"] = (files.get("colour_type", pd.Series("", index=files.index)) == "palette") | \
         files["encoding"].str.startswith("png8")
@@ -106,9 +162,23 @@ def per_file(ok: pd.DataFrame) -> pd.DataFrame:
 def per_quantization(files: pd.DataFrame) -> pd.DataFrame:
     """One row per (image, k, quantizer): the encodings of one quantization share its quality
     and timings, so they are counted once here (median across encodings, which are equal)."""
-    cols = [c for c in ("psnr", "mse", "fit_s", "assign_s", "runtime_s", "label_entropy_bpp", "palette_size",
-                        "pixels", "original_bytes") if c in files.columns]
+    cols = [c for c in ("psnr", "mse", "delta_e2000", "fit_s", "assign_s", "runtime_s", "label_entropy_bpp",
+                        "palette_size", "pixels", "original_bytes") if c in files.columns]
     return files.groupby(QUANT_KEYS, sort=True)[cols].median().reset_index()
+
+
+def base_name(label: str) -> str:
+    """``png8_pillow(compress_level=1)`` -> ``png8_pillow``."""
+    return str(label).split("(", 1)[0]
+
+
+def by_base(values, preferred) -> list:
+    """Distinct labels grouped by their base name (``preferred`` bases first, the rest by name),
+    the plain name first within a base, then its variants by name."""
+    present = list(dict.fromkeys(v for v in values if v is not None and v == v))
+    rank = {b: i for i, b in enumerate(preferred)}
+    return sorted(present, key=lambda v: (rank.get(base_name(v), len(rank)), base_name(v), v != base_name(v),
+                                          str(v)))
 
 
 def order_of(files: pd.DataFrame) -> dict:
@@ -116,8 +186,8 @@ def order_of(files: pd.DataFrame) -> dict:
     return {
         "image": ordered(files["image"]),
         "k": sorted(files["k"].unique().tolist()),
-        "quantizer": ordered(files["quantizer"], QUANTIZER_PREFERENCE),
-        "encoding": ordered(files["encoding"], ENCODING_ORDER),
+        "quantizer": by_base(files["quantizer"], QUANTIZER_PREFERENCE),
+        "encoding": by_base(files["encoding"], ENCODING_ORDER),
     }
 
 
@@ -142,14 +212,18 @@ def size_summary(files: pd.DataFrame) -> pd.DataFrame:
 
 
 def quality_summary(quant: pd.DataFrame) -> pd.DataFrame:
-    """Per (quantizer, k): median PSNR and MSE across images, and how many were lossless."""
+    """Per (quantizer, k): median PSNR, MSE (and mean CIEDE2000 when measured) across images, and
+    how many were lossless."""
     g = quant.groupby(["quantizer", "k"], sort=True)
-    return pd.DataFrame({
+    out = {
         "psnr_median": g["psnr"].median(),
         "mse_median": g["mse"].median(),
         "lossless": g["mse"].apply(lambda s: int((s == 0).sum())),
         "n_images": g["psnr"].count(),
-    }).reset_index()
+    }
+    if "delta_e2000" in quant.columns:
+        out["de_median"] = g["delta_e2000"].median()
+    return pd.DataFrame(out).reset_index()
 
 
 def runtime_summary(quant: pd.DataFrame) -> pd.DataFrame:
@@ -220,12 +294,39 @@ def raw_size(width, height, colour_type, bit_depth) -> float:
     return float(height * (1 + math.ceil(width * channels * bit_depth / 8)))
 
 
+def _select(files: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Files of encoding ``name``: a label, or a base name (then every variant of it)."""
+    base = files["encoding_base"] if "encoding_base" in files.columns else files["encoding"]
+    return files[(files["encoding"] == name) | (base == name)]
+
+
+def _has(files: pd.DataFrame, column: str) -> bool:
+    """True when some file sets ``column`` (a parameter the encoding has)."""
+    return column in files.columns and bool((files[column] != "").any())
+
+
+def _at_reference(files: pd.DataFrame, settings: list[str], but: list[str]) -> pd.DataFrame:
+    """The files at the reference value of each setting in ``settings`` except those in ``but``."""
+    for c in settings:
+        if c not in but and _has(files, c):
+            files = files[files[c] == reference_value(files[c].tolist(), c)]
+    return files
+
+
 def pair(files: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
-    """Encodings ``a`` and ``b`` of the same quantization side by side (columns suffixed _a, _b)."""
-    cols = [*QUANT_KEYS, "bytes", "bits_per_pixel", "bit_depth", "palette_size"]
-    left = files.loc[files["encoding"] == a, cols]
-    right = files.loc[files["encoding"] == b, cols]
-    return left.merge(right, on=QUANT_KEYS, suffixes=("_a", "_b"))
+    """Encodings ``a`` and ``b`` of the same quantization side by side (columns suffixed _a, _b).
+
+    ``a`` and ``b`` are labels or base names. Files are matched on the settings both encodings have
+    (e.g. ``compress_level``, ``order``); a setting only one of them has is held at its reference value
+    (:func:`reference_value`), e.g. png8_pypng's ``bitdepth`` at 8.
+    """
+    left, right = _select(files, a), _select(files, b)
+    keys = [*QUANT_KEYS, "dither"] if "dither" in files.columns else list(QUANT_KEYS)
+    settings = params(files, "encoding")
+    shared = [c for c in settings if _has(left, c) and _has(right, c)]
+    left, right = _at_reference(left, settings, shared), _at_reference(right, settings, shared)
+    cols = [*keys, *shared, "bytes", "bits_per_pixel", "bit_depth", "palette_size"]
+    return left[cols].merge(right[cols], on=keys + shared, suffixes=("_a", "_b"))
 
 
 def environment(sweep_dir) -> dict | None:
@@ -236,6 +337,31 @@ def environment(sweep_dir) -> dict | None:
         return None
 
 
+def core(all_files: pd.DataFrame) -> pd.DataFrame:
+    """The files the core sections compare: quantized pixels stored losslessly, undithered (unless
+    every file is dithered), without the lossy comparators."""
+    f = all_files[~all_files["lossy"].astype(bool)]
+    if bool((~f["dither"]).any()):
+        f = f[~f["dither"]]
+    return f.reset_index(drop=True)
+
+
+def reference_variants(files: pd.DataFrame) -> dict[str, str]:
+    """Per base encoding, the label of its files at the reference settings (:func:`reference_value`
+    of each setting that varies), or its most common label when no file has all of them."""
+    refs = {}
+    for base, g in files.groupby("encoding_base", sort=True):
+        sel = g
+        for c in params(g, "encoding"):
+            values = g[c].tolist()
+            if len(set(values)) > 1:
+                sel = sel[sel[c] == reference_value(values, c)]
+        pool = sel if len(sel) else g
+        counts = pool["encoding"].value_counts()
+        refs[base] = sorted(counts.index[counts == counts.max()])[0]
+    return refs
+
+
 class Context:
     """Everything a report section needs: the table at each level of detail, and the settings."""
 
@@ -244,14 +370,38 @@ class Context:
         self.sweep_dir = Path(sweep_dir)
         self.threshold = float(threshold)
         self.ok = ok_rows(table)
-        self.files = per_file(self.ok) if len(self.ok) else pd.DataFrame()
-        self.quant = per_quantization(self.files) if len(self.ok) else pd.DataFrame()
-        self.order = order_of(self.files) if len(self.ok) else {}
+        # every file, dithered and lossy comparators included: for the sections on those axes
+        self.all_files = per_file(self.ok) if len(self.ok) else pd.DataFrame()
+        self.files = core(self.all_files) if len(self.ok) else pd.DataFrame()
+        self.quant = per_quantization(self.files) if len(self.files) else pd.DataFrame()
+        self.order = order_of(self.files) if len(self.files) else {}
         self.env = environment(sweep_dir)
+        self.refs = reference_variants(self.files) if len(self.files) else {}
+
+    @property
+    def excluded(self) -> dict:
+        """Ok rows left out of the core sections: ``{"dithered": n, "lossy": n}`` (table rows)."""
+        if not len(self.ok):
+            return {"dithered": 0, "lossy": 0}
+        quantized = self.ok[~self.ok["lossy"]]
+        dithered = int(quantized["dither"].sum()) if bool((~quantized["dither"]).any()) else 0  # as in core()
+        return {"dithered": dithered, "lossy": int(self.ok["lossy"].sum())}
 
     def encodings(self, *names) -> list[str]:
-        """The named encodings this sweep has, in that order."""
-        return [n for n in names if n in self.order.get("encoding", [])]
+        """The named encodings (base names or labels) this sweep has, in that order."""
+        present = set(self.order.get("encoding", []))
+        present |= set(self.files["encoding_base"]) if len(self.files) else set()
+        return [n for n in names if n in present]
+
+    def ref(self, name: str) -> str | None:
+        """The reference variant (default settings) of encoding ``name``, or None if absent."""
+        return self.refs.get(name, name if name in self.order.get("encoding", []) else None)
+
+    @property
+    def png8_refs(self) -> list[str]:
+        """The reference variant of each PNG-8 encoding, in display order."""
+        refs = set(self.refs.values())
+        return [e for e in self.png8 if e in refs]
 
     @property
     def png8(self) -> list[str]:

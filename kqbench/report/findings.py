@@ -15,14 +15,19 @@ from .data import Context
 def quality(ctx: Context) -> str:
     q = data.quality_summary(ctx.quant)
     ks = ctx.order["k"]
+    has_de = "de_median" in q.columns and q["de_median"].notna().any()
     rows = []
     for name in ctx.order["quantizer"]:
         g = q[q["quantizer"] == name].set_index("k")
         rows.append([name] + [f"{fmt.db(g.at[k, 'psnr_median'])} dB / {fmt.mse(g.at[k, 'mse_median'])}"
+                              + (f" / {fmt.de(g.at[k, 'de_median'])}" if has_de else "")
                               if k in g.index else "–" for k in ks])
+    measures = ("PSNR (dB, higher is better) / MSE (mean squared error per RGB channel, 0–255 scale; lower is "
+                "better)")
+    if has_de:
+        measures += (" / ΔE2000 (mean CIEDE2000 colour difference; about 1 is barely visible, lower is better)")
     out = ["## Quality by quantizer and k", "![Quality vs k](plots/quality_vs_k.png)",
-           "Median over images of PSNR (dB, higher is better) / MSE (mean squared error per RGB channel, "
-           "0–255 scale; lower is better). Every encoding of a quantization decodes to the same pixels "
+           f"Median over images of {measures}. Every encoding of a quantization decodes to the same pixels "
            "(except `labels`, which holds indices), so quality depends on the quantizer and k only.",
            fmt.table(["quantizer", *[f"k={k}" for k in ks]], rows)]
     lossless = ctx.quant[ctx.quant["mse"] == 0]
@@ -152,7 +157,7 @@ def contradictions(ctx: Context) -> str:
            "The usual story: PNG-8 is smaller than 24-bit RGB, and quantizing makes a file smaller than its "
            "original. The cases below are where this sweep measured otherwise."]
     a = c["png8_vs_rgb24"]
-    out.append("**PNG-8 not smaller than rgb24** (same pixels): "
+    out.append("**PNG-8 not smaller than rgb24** (same pixels, rgb24 at its default settings): "
                + ("none; every PNG-8 file was smaller." if a.empty else f"{fmt.count(len(a), 'file')}.\n\n"
                   + _grouped(a, a["bytes"] / a["ratio_to_rgb24"], ctx.order)))
     b = c["png8_vs_original"]

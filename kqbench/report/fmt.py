@@ -16,6 +16,13 @@ def ratio(x) -> str:
     return "–" if x is None or x != x else f"{x:.2f}×"
 
 
+def factor(x) -> str:
+    """A speed-up or slow-down factor (times), 3 significant digits: ``0.37×``, ``5.10×``, ``53.0×``."""
+    if x is None or x != x:
+        return "–"
+    return seconds(x) + "×"
+
+
 def db(x) -> str:
     """PSNR in dB, 1 decimal; infinity (lossless) spelled out."""
     if x is None or x != x:
@@ -25,6 +32,31 @@ def db(x) -> str:
 
 def mse(x) -> str:
     return "–" if x is None or x != x else f"{x:.1f}"
+
+
+def de(x) -> str:
+    """Mean CIEDE2000 colour difference, 2 decimals."""
+    return "–" if x is None or x != x else f"{x:.2f}"
+
+
+def signed(x, digits: int = 1) -> str:
+    """A difference with its sign: ``+1.2``, ``-0.4``, ``+0.0`` (never ``-0.0``), ``+∞``."""
+    if x is None or x != x:
+        return "–"
+    if math.isinf(x):
+        return "+∞" if x > 0 else "-∞"
+    text = f"{x:+.{digits}f}"
+    return "+" + text[1:] if float(text) == 0 else text
+
+
+def ddb(x) -> str:
+    """A PSNR difference in dB, signed, 1 decimal."""
+    return signed(x, 1)
+
+
+def dde(x) -> str:
+    """A CIEDE2000 difference, signed, 2 decimals."""
+    return signed(x, 2)
 
 
 def seconds(x) -> str:
@@ -47,10 +79,31 @@ def pct(x, digits: int = 0) -> str:
 
 
 def spread(median, lo, hi, f=bpp) -> str:
-    """``median (min–max)``, or just the value when all are equal."""
+    """``median (min–max)``, or just the value when all are equal; signed values read
+    ``median (min to max)``."""
     if f(lo) == f(hi):
         return f(median)
-    return f"{f(median)} ({f(lo)}–{f(hi)})"
+    sep = " to " if f(lo)[:1] in "+-" or f(hi)[:1] in "+-" else "–"
+    return f"{f(median)} ({f(lo)}{sep}{f(hi)})"
+
+
+def tally(n_less: int, n_more: int, n: int, less: str = "smaller", more: str = "larger") -> str:
+    """How many of ``n`` pairs went each way: ``smaller in all 12``, ``smaller in 5 of 12, larger in 7
+    : mixed``, ``the same in all 3``."""
+    if n == 0:
+        return "no pairs"
+    every = "in 1 of 1" if n == 1 else f"in all {n}"
+    if n_less == n:
+        return f"{less} {every}"
+    if n_more == n:
+        return f"{more} {every}"
+    if n_less == 0 and n_more == 0:
+        return f"the same {every}"
+    parts = [f"{less} in {n_less} of {n}" if n_less else "", f"{more} in {n_more}" + ("" if n_less else f" of {n}")
+             if n_more else ""]
+    same = n - n_less - n_more
+    text = ", ".join(p for p in parts if p) + (f", the same in {same}" if same else "")
+    return text + (": mixed" if n_less and n_more else "")
 
 
 def int_or_dash(x) -> str:

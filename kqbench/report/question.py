@@ -56,7 +56,9 @@ def question(ctx: Context, q: dict) -> str:
         ks = sorted(ctx.files.loc[ctx.files["image"] == image, "k"].unique().tolist())
         return "\n\n".join(out + [f"k={k} is not in this sweep for {image} (k = {', '.join(map(str, ks))})."])
     quantizer = next(x for x in ctx.order["quantizer"] if x in set(f["quantizer"]))
-    f = f[f["quantizer"] == quantizer].set_index("encoding")
+    # each encoding at its reference settings (zlib level 6, ...), named by its base name
+    f = f[(f["quantizer"] == quantizer) & f["encoding"].isin(set(ctx.refs.values()))]
+    f = f.assign(encoding=f["encoding_base"]).set_index("encoding")
     original = float(f["original_bytes"].iloc[0])
     user_original = next((v for name, v in user.items() if _matches(name, "original")), None)
     used = set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import data, fmt
+from .axes import pypng_bitdepth
 from .data import Context
 
 
@@ -22,14 +23,33 @@ def overview(ctx: Context) -> str:
         "nothing else: every number below comes from that table. Sizes are in KB (1 KB = 1000 bytes) or in "
         "bits per pixel (bpp = 8 × bytes / pixels; uncompressed 24-bit RGB is 24 bpp).",
     ]
-    if ok:
+    if ok and ctx.order:
         o = ctx.order
         seeds = int(ctx.ok["seed"].nunique())
         lines += ["", f"Sweep: {len(o['image'])} images ({', '.join(o['image'])}), "
                   f"k = {', '.join(map(str, o['k']))}, quantizers {', '.join(o['quantizer'])}, "
                   f"encodings {', '.join(o['encoding'])}"
                   + (f"; values are medians over {seeds} seeds." if seeds > 1 else ".")]
+    if ok and ctx.order and (ctx.excluded["dithered"] or ctx.excluded["lossy"]):
+        lines += ["", excluded(ctx)]
+    if ok and ctx.order and bool(ctx.files["dither"].any()):
+        lines += ["", "Every quantized file of this sweep is dithered (`dither=true`): the sections below describe "
+                  "dithered pixels."]
     return "\n".join(lines)
+
+
+def excluded(ctx: Context) -> str:
+    """One sentence: which ok rows the core sections leave out, and where they are reported."""
+    n = ctx.excluded
+    parts = []
+    if n["dithered"]:
+        parts.append(f"{fmt.count(n['dithered'], 'dithered row')} (`dither=true`)")
+    if n["lossy"]:
+        names = [e for e in data.ENCODING_ORDER if e in data.LOSSY and e in set(ctx.ok["encoding_base"])]
+        parts.append(f"{fmt.count(n['lossy'], 'lossy-comparator row')} ({', '.join(names)})")
+    return (f"The core sections (file size, PNG terms, quality, rate–distortion, runtime, contradictions) compare "
+            f"undithered quantized pixels stored losslessly, so they leave out {fmt.listing(parts)}; those rows "
+            "have their own sections below.")
 
 
 def in_short(ctx: Context) -> str:
@@ -53,7 +73,7 @@ def in_short(ctx: Context) -> str:
         for k, (small, big) in ends.items():
             bullets.append(f"k={k}: the smallest files are {small['encoding']} (median {fmt.bpp(small['bpp_median'])} "
                            f"bpp), the largest {big['encoding']} (median {fmt.bpp(big['bpp_median'])} bpp).")
-    for enc in ctx.png8:
+    for enc in ctx.png8_refs:
         g = size[size["encoding"] == enc].sort_values("k")
         parts = [f"{fmt.ratio(r)} at k={k}" for k, r in zip(g["k"], g["rgb24_median"])]
         bullets.append(f"{enc} files are median {fmt.listing(parts)} the size of the same pixels saved as "
@@ -135,7 +155,7 @@ def png_terms(ctx: Context) -> str:
 
 
 def _rgb24_gap(ctx: Context) -> str:
-    ref = ctx.encodings("png8_pypng", "png8_pillow") or ctx.png8
+    ref = [ctx.ref(e) for e in ctx.encodings("png8_pypng", "png8_pillow")] or ctx.png8_refs
     if not ref:
         return ""
     f = ctx.files[ctx.files["encoding"] == ref[0]]
@@ -168,14 +188,14 @@ def _plte(ctx: Context) -> str:
 
 
 def _entropy(ctx: Context) -> str:
-    if not ctx.png8 or "label_entropy_bpp" not in ctx.files.columns:
+    if not ctx.png8_refs or "label_entropy_bpp" not in ctx.files.columns:
         return ""
     f = ctx.files[ctx.files["is_png8"]].dropna(subset=["label_entropy_bpp"])
     rows, below, total = [], 0, 0
     for k, g in f.groupby("k", sort=True):
         q = g.groupby(["image", "quantizer"])["label_entropy_bpp"].first()
         row = [k, fmt.spread(q.median(), q.min(), q.max())]
-        for enc in ctx.png8:
+        for enc in ctx.png8_refs:
             row.append(fmt.bpp(g.loc[g["encoding"] == enc, "bits_per_pixel"].median()))
         n_below = int((g["bits_per_pixel"] < g["label_entropy_bpp"]).sum())
         below, total = below + n_below, total + len(g)
@@ -194,7 +214,7 @@ def _entropy(ctx: Context) -> str:
         "**What the indices cost.** The label entropy (`label_entropy_bpp`) is what an ideal coder that sees "
         "each index on its own (order 0) would spend per pixel: log₂(k) bits when all colours are equally "
         "common, less when a few dominate. Compare it with the PNG-8 files:",
-        fmt.table(["k", "label entropy (bpp)", *[f"{e} (bpp)" for e in ctx.png8], "PNG-8 below the entropy"],
+        fmt.table(["k", "label entropy (bpp)", *[f"{e} (bpp)" for e in ctx.png8_refs], "PNG-8 below the entropy"],
                   rows),
         f"PNG-8 files were below the label entropy in {below} of {total} cases: {verdict}.",
     ])
@@ -203,9 +223,13 @@ def _entropy(ctx: Context) -> str:
 def bit_depth(ctx: Context) -> str:
     """Minimal bit depth (png8_pillow) vs always-8-bit (png8_pypng) on the same quantization."""
     head = "## Does the bit depth (1/2/4/8) matter?"
+    pypng = pypng_bitdepth(ctx)
     if len(ctx.encodings("png8_pillow", "png8_pypng")) < 2:
-        return f"{head}\n\nThis sweep lacks png8_pillow or png8_pypng: no comparison."
+        return f"{head}\n\n{pypng}" if pypng else ""
     p = data.pair(ctx.files, "png8_pillow", "png8_pypng")
+    if p.empty:
+        return "\n\n".join([head, "No png8_pillow file has a png8_pypng file of the same quantization and settings: "
+                              "no comparison.", pypng]).rstrip()
     p["r"] = p["bytes_a"] / p["bytes_b"]
     rows, sentences = [], []
     packed_total = packed_smaller = 0
@@ -239,21 +263,22 @@ def bit_depth(ctx: Context) -> str:
             "differ in row filters and zlib settings.")
     elif packed_total:
         sentences.append("Here the smaller bit depth paid off every time.")
-    return "\n\n".join([
+    return "\n\n".join(x for x in [
         head,
         "png8_pillow packs indices at the smallest legal depth (≤2 colours: 1 bit, ≤4: 2, ≤16: 4, else 8); "
-        "png8_pypng always writes 8 bits. Same quantization, same palette, compared file by file:",
+        "png8_pypng writes 8 bits (at its default `bitdepth=8`). Same quantization, same palette and settings "
+        "(zlib level, palette order), compared file by file:",
         fmt.table(["k", "png8_pillow bit depth", "png8_pillow (bpp)", "png8_pypng (bpp)",
                    "pillow / pypng size", "pillow smaller"], rows),
-        " ".join(sentences),
-    ])
+        " ".join(sentences), pypng,
+    ] if x)
 
 
 def labels(ctx: Context) -> str:
     """The overhead of saving the label array as a greyscale image instead of a PNG-8."""
     head = "## Saving the labels as an image"
-    ref = ctx.encodings("png8_pypng", "png8_pillow") or ctx.png8
-    if "labels" not in ctx.order["encoding"] or not ref:
+    ref = ctx.encodings("png8_pypng", "png8_pillow") or ctx.png8_refs
+    if not ctx.encodings("labels") or not ref:
         return f"{head}\n\nThis sweep lacks the labels encoding or a PNG-8 encoding: no comparison."
     p = data.pair(ctx.files, "labels", ref[0])
     p["r"] = p["bytes_a"] / p["bytes_b"]

@@ -1,0 +1,457 @@
+"""One report section per swept setting: what changing it did, measured file by file.
+
+Each section pairs every file with the file that differs from it in that one setting only (same
+image, k, quantizer, dithering and every other setting), taken at the reference setting: the
+configured default when the sweep has it (zlib level 6, palette order ``as_is``, no optimizer,
+Pillow's filter choice, pypng's 8 bits, ``rgb``, undithered), else the most common value. Sizes are
+ratios per pair, quality changes are differences per pair. Each image counts once (its median over
+the pairs of a table row), and a table cell is the median over images with their range in brackets.
+
+A section is left out when its setting has a single value in the table. Every number comes from the
+table; the sentences only describe what the numbers show (including when an effect is mixed).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from . import data, fmt
+from .data import Context
+
+ENC_IDENT = ["image", "k", "quantizer", "dither", "writer"]  # what stays fixed for an encoding setting
+QUANT_IDENT = ["image", "k", "quantizer_base", "encoding", "dither"]  # ... for a quantizer setting
+METRICS = ["bytes", "bits_per_pixel", "encode_s", "psnr", "mse", "delta_e2000", "bit_depth", "lossy_quality"]
+TOL = 1e-9
+NAN = math.nan
+
+
+def _diff(a: pd.Series, b: pd.Series) -> pd.Series:
+    """``a - b``, with 0 where both are the same infinity (lossless on both sides: no change)."""
+    d = a - b
+    return d.mask(np.isinf(a) & np.isinf(b) & (a == b), 0.0)
+
+
+def compare(files: pd.DataFrame, axis: str, ident: list[str], family: str, value=None,
+            exclude=()) -> pd.DataFrame:
+    """Every file beside its reference file (columns suffixed ``_ref``).
+
+    ``axis`` is the setting's column (``encoding.compress_level``, ``quantizer.colour_space``,
+    ``dither``); ``value(files)`` may build the setting's text instead (e.g. optimizer and level).
+    The reference file has the same ``ident`` columns, the same other settings of the axis's group
+    (``encoding.*`` or ``quantizer.*`` but ``axis`` and ``exclude``), and the reference value of its
+    ``family`` (:func:`data.reference_value`). Families with a single value are dropped. Adds
+    ``value``, ``ref_value``, ``is_ref``, ``size_ratio``, ``time_ratio`` and the differences ``d_psnr``,
+    ``d_de`` (CIEDE2000) and ``d_mse``.
+    """
+    if files is None or files.empty or (value is None and axis not in files.columns):
+        return pd.DataFrame()
+    f = files.copy()
+    f["value"] = value(f) if value is not None else f[axis].map(data.param_text)
+    f = f[f["value"] != ""]
+    group = axis.split(".", 1)[0] if "." in axis else None
+    others = [c for c in data.params(f, group) if c != axis and c not in exclude] if group else []
+    keys = list(ident) + others
+    n_values = f.groupby(family)["value"].nunique()
+    f = f[f[family].isin(n_values.index[n_values > 1])].copy()
+    if f.empty:
+        return pd.DataFrame()
+    refs = {fam: data.reference_value(g["value"].tolist(), axis) for fam, g in f.groupby(family)}
+    f["ref_value"] = f[family].map(refs)
+    cols = keys + [c for c in METRICS if c in f.columns]
+    ref = f.loc[f["value"] == f["ref_value"], cols].drop_duplicates(keys)
+    out = f.merge(ref, on=keys, suffixes=("", "_ref"))
+    if out.empty:
+        return pd.DataFrame()
+    out["is_ref"] = out["value"] == out["ref_value"]
+    # a reference file is shown only where something is compared with it
+    compared = out.loc[~out["is_ref"], keys].drop_duplicates()
+    used = out[keys].merge(compared.assign(_used=1), on=keys, how="left")["_used"].notna().to_numpy(bool)
+    out = out[~out["is_ref"].to_numpy(bool) | used]
+    if out.empty:
+        return pd.DataFrame()
+    out["size_ratio"] = out["bytes"] / out["bytes_ref"]
+    if "encode_s" in out.columns:
+        out["time_ratio"] = out["encode_s"] / out["encode_s_ref"].where(out["encode_s_ref"] > 0)
+    for col, d in (("psnr", "d_psnr"), ("delta_e2000", "d_de"), ("mse", "d_mse")):
+        if col in out.columns:
+            out[d] = _diff(out[col], out[f"{col}_ref"])
+    return out.reset_index(drop=True)
+
+
+def over_images(g: pd.DataFrame, col: str) -> tuple[float, float, float]:
+    """(median, min, max) over images of each image's median of ``col``."""
+    if col not in g.columns:
+        return NAN, NAN, NAN
+    s = g.groupby("image")[col].median().dropna()
+    if s.empty:
+        return NAN, NAN, NAN
+    return float(s.median()), float(s.min()), float(s.max())
+
+
+def spread(g: pd.DataFrame, col: str, f=fmt.ratio) -> str:
+    """``median (min–max)`` over images, as the report prints it."""
+    return fmt.spread(*over_images(g, col), f)
+
+
+def median(g: pd.DataFrame, col: str) -> float:
+    return over_images(g, col)[0]
+
+
+def counts(s: pd.Series, centre: float = 1.0) -> tuple[int, int, int]:
+    """Pairs below and above ``centre`` (1 for ratios, 0 for differences), and all pairs."""
+    s = s.dropna()
+    return int((s < centre - TOL).sum()), int((s > centre + TOL).sum()), len(s)
+
+
+def _value_order(values, ref: str) -> list[str]:
+    """The reference first, then numbers in numeric order, then words by name."""
+    def key(v):
+        try:
+            return (v != ref, 0, float(v), v)
+        except ValueError:
+            return (v != ref, 1, 0.0, v)
+    return sorted(set(values), key=key)
+
+
+PAIRS_NOTE = ("Each pair is one file against the file that differs from it in this setting only (same image, k, "
+              "quantizer, dithering and other settings).")
+IMAGES_NOTE = ("Median over images (each image counted once: its median over its pairs), range across images in "
+               "brackets.")
+
+
+# --- encoder settings: zlib level, rgb24 filter, palette order, optimizer -----------------------------------
+
+def _optimizer_value(files: pd.DataFrame) -> pd.Series:
+    """``none``, ``oxipng``, ``oxipng level 4``: the optimizer with its level when set."""
+    if "encoding.optimizer" not in files.columns:
+        return pd.Series("", index=files.index)
+    level = files["encoding.optimizer_level"] if "encoding.optimizer_level" in files.columns else \
+        pd.Series("", index=files.index)
+    opt = files["encoding.optimizer"]
+    return opt.where((opt == "none") | (opt == "") | (level == ""), opt + " level " + level)
+
+
+SETTINGS = [
+    # axis column, heading, explanation, how a value is named, value builder, settings not held fixed
+    ("encoding.compress_level", "## zlib level (`encoding.compress_level`)",
+     "`compress_level` sets how hard zlib's deflate searches for repeated strings (0 stores, 1 is fastest, 9 "
+     "searches longest). Pixels, palette and filters stay the same; only the compressed bytes and the time "
+     "change.", lambda v: f"level {v}", None, ()),
+    ("encoding.filter", "## rgb24 scanline filter (`encoding.filter`)",
+     "Before deflate, a PNG replaces each row's bytes by their difference from a prediction: `none`, `sub` "
+     "(the pixel to the left), `up` (the row above), `average`, `paeth`, `adaptive` (a choice per row); "
+     "`pillow` is Pillow's own per-row choice. The pixels are the same; the bytes deflate sees differ.",
+     str, None, ()),
+    ("encoding.order", "## PNG-8 palette order (`encoding.order`)",
+     "The same palette colours on other indices: `as_is` (the quantizer's order), `frequency` (most used "
+     "first), `luminance`, `nearest_chain` (each colour next to its nearest). Same pixels and palette; the "
+     "index bytes, and so what the row filters and deflate see, change.", str, None, ()),
+    ("encoding.optimizer", "## Optimizer pass (`encoding.optimizer`: oxipng, zopflipng)",
+     "An optimizer rewrites the finished PNG losslessly (other filters, a longer deflate search, sometimes a "
+     "smaller bit depth or another palette order) and its result is kept only when smaller. `png8_opt` and "
+     "`png8_zopfli` are png8_pillow plus oxipng or zopflipng, so their files pair with png8_pillow's at the "
+     "same level and palette order.", lambda v: "no optimizer" if v == "none" else v, _optimizer_value,
+     ("encoding.optimizer_level",)),
+]
+
+
+def setting(ctx: Context, axis: str, head: str, intro: str, name=str, value=None, exclude=()) -> str:
+    """The section of one encoder setting: size and encode time relative to the reference setting."""
+    p = compare(ctx.files, axis, ENC_IDENT, "writer", value, exclude)
+    if p.empty or bool(p["is_ref"].all()):
+        return ""
+    rows, sentences = [], []
+    for enc in data.by_base(p["encoding_base"], data.ENCODING_ORDER):
+        g = p[p["encoding_base"] == enc]
+        ref = g["ref_value"].iloc[0]
+        parts = []
+        for v in _value_order(g["value"], ref):
+            h = g[g["value"] == v]
+            is_ref = bool(h["is_ref"].iloc[0])
+            less, more, n = counts(h["size_ratio"])
+            rows.append([enc, name(v) + (" (reference)" if is_ref else ""), spread(h, "size_ratio"),
+                         fmt.bpp(median(h, "bits_per_pixel")), fmt.seconds(median(h, "encode_s")),
+                         fmt.factor(median(h, "time_ratio")), "–" if is_ref else f"{less} / {more} of {n}"])
+            if not is_ref:
+                parts.append(f"{name(v)} gave median {spread(h, 'size_ratio')} the size with {name(ref)} "
+                             f"({tally_files(less, more, n)}) in {fmt.factor(median(h, 'time_ratio'))} the encode time")
+        if parts:
+            sentences.append(f"{enc}: " + "; ".join(parts) + ".")
+    return "\n\n".join([
+        head, f"{intro} {PAIRS_NOTE} {IMAGES_NOTE}",
+        fmt.table(["encoding", "setting", "× reference size", "bits per pixel", "encode s",
+                   "× reference encode time", "files smaller / larger"], rows),
+        " ".join(sentences),
+    ])
+
+
+def tally_files(less: int, more: int, n: int) -> str:
+    """:func:`fmt.tally` of file sizes: ``larger in all 12 files``, ``smaller in 5 of 12, larger in 7: mixed``."""
+    text = fmt.tally(less, more, n)
+    return text + " files" if " in all " in text and n > 1 else text
+
+
+def settings(ctx: Context) -> list[str]:
+    return [setting(ctx, axis, head, intro, name, value, exclude)
+            for axis, head, intro, name, value, exclude in SETTINGS]
+
+
+# --- bit depth: pypng's bitdepth=minimal vs 8 --------------------------------------------------------------
+
+def pypng_bitdepth(ctx: Context) -> str:
+    """png8_pypng at ``bitdepth=minimal`` against 8 bits, per k (for the bit depth section)."""
+    p = compare(ctx.files, "encoding.bitdepth", ENC_IDENT, "writer")
+    if p.empty:
+        return ""
+    p = p[~p["is_ref"]]
+    if p.empty:
+        return ""
+    rows, sentences = [], []
+    for (enc, v), g in p.groupby(["encoding_base", "value"], sort=True):
+        ref = g["ref_value"].iloc[0]
+        for k, h in g.groupby("k", sort=True):
+            depths = sorted({int(d) for d in h["bit_depth"].dropna()})
+            less, more, n = counts(h["size_ratio"])
+            rows.append([enc, f"{v} vs {ref}", k, ", ".join(map(str, depths)), spread(h, "size_ratio"),
+                         f"{less} / {more} of {n}"])
+        packed = g[g["bit_depth"] < g["bit_depth_ref"]]
+        same = g[g["bit_depth"] == g["bit_depth_ref"]]
+        text = f"{enc} with bitdepth={v}: "
+        if len(packed):
+            less, more, n = counts(packed["size_ratio"])
+            text += (f"{fmt.count(n, 'file')} used fewer bits per index than {ref} "
+                     f"(at k={fmt.listing(sorted(set(packed['k'])))}), median {spread(packed, 'size_ratio')} "
+                     f"the size ({tally_files(less, more, n)})")
+        if len(same):
+            less, more, n = counts(same["size_ratio"])
+            text += ("; " if len(packed) else "") + (
+                f"{fmt.count(n, 'file')} kept the same depth (at k={fmt.listing(sorted(set(same['k'])))}), "
+                f"median {spread(same, 'size_ratio')} the size ({tally_files(less, more, n)})")
+        sentences.append(text + ".")
+    return "\n\n".join([
+        "**png8_pypng, `bitdepth` swept.** The same writer and settings, only the bits per index changed:",
+        fmt.table(["encoding", "bitdepth", "k", "bit depth written", "× size at the reference bitdepth",
+                   "files smaller / larger"], rows),
+        " ".join(sentences),
+    ])
+
+
+# --- dithering ----------------------------------------------------------------------------------------------
+
+def dithering(ctx: Context) -> str:
+    f = ctx.all_files[~ctx.all_files["lossy"].astype(bool)] if len(ctx.all_files) else ctx.all_files
+    p = compare(f, "dither", ["image", "k", "quantizer", "encoding"], "encoding")
+    if p.empty:
+        return ""
+    d = p[~p["is_ref"]]
+    if d.empty:
+        return ""
+    rows = []
+    for enc in data.by_base(d["encoding"], data.ENCODING_ORDER):
+        for k, h in d[d["encoding"] == enc].groupby("k", sort=True):
+            less, more, n = counts(h["size_ratio"])
+            rows.append([enc, k, spread(h, "size_ratio"), spread(h, "d_psnr", fmt.ddb), spread(h, "d_de", fmt.dde),
+                         f"{less} / {more} of {n}"])
+    size = counts(d["size_ratio"])
+    dpsnr = counts(d["d_psnr"], 0.0)
+    dde = counts(d["d_de"], 0.0) if "d_de" in d.columns else (0, 0, 0)
+    text = (f"Over all {fmt.count(len(d), 'pair')}, dithered files were median {spread(d, 'size_ratio')} the size of "
+            f"undithered ones ({tally_files(*size)}); PSNR changed by median {spread(d, 'd_psnr', fmt.ddb)} dB "
+            f"({fmt.tally(*dpsnr, less='lower', more='higher')})")
+    if dde[2]:
+        text += (f" and mean ΔE2000 by {spread(d, 'd_de', fmt.dde)} "
+                 f"({fmt.tally(*dde, less='lower', more='higher')})")
+    text += (". Both are per-pixel measures: error diffusion aims at the right average colour over an area, "
+             "which neither of them credits.")
+    out = ["## Dithering (`dither`)",
+           "`dither=true` re-assigns each pixel by Floyd–Steinberg error diffusion onto the same palette as the "
+           "undithered quantization (same fit). Pairs are the same image, k, quantizer and encoding with "
+           "dither=true vs false; ΔPSNR and ΔΔE2000 are dithered minus undithered (ΔE2000: mean CIEDE2000, "
+           "lower is better). " + IMAGES_NOTE,
+           fmt.table(["encoding", "k", "× undithered size", "ΔPSNR (dB)", "ΔΔE2000", "files smaller / larger"],
+                     rows),
+           text]
+    if bool((ctx.all_files["lossy"].astype(bool) & ctx.all_files["dither"]).any()):
+        out.append("The lossy comparators are left out here: for them dithering only lowers the PSNR they must reach "
+                   "(see *Should this be a PNG at all?*).")
+    return "\n\n".join(out)
+
+
+# --- colour space ---------------------------------------------------------------------------------------------
+
+def png8_reference(ctx: Context) -> str | None:
+    """The PNG-8 encoding other encodings are compared with: png8_pillow, else png8_pypng, else the first
+    PNG-8, each at its reference settings."""
+    for base in ("png8_pillow", "png8_pypng"):
+        if base in ctx.refs:
+            return ctx.refs[base]
+    return ctx.png8_refs[0] if ctx.png8_refs else None
+
+
+def colour_space(ctx: Context) -> str:
+    if ctx.files.empty or "quantizer.colour_space" not in ctx.files.columns:
+        return ""
+    enc = png8_reference(ctx) or ctx.order["encoding"][0]
+    p = compare(ctx.files[ctx.files["encoding"] == enc], "quantizer.colour_space", QUANT_IDENT, "quantizer_base")
+    if p.empty or bool(p["is_ref"].all()):
+        return ""
+    has_de = "delta_e2000" in p.columns and p["delta_e2000"].notna().any()
+    rows = []
+    for q in data.ordered(p["quantizer_base"], data.QUANTIZER_PREFERENCE):
+        g = p[p["quantizer_base"] == q]
+        ref = g["ref_value"].iloc[0]
+        for k in sorted(set(g["k"])):
+            for v in _value_order(g["value"], ref):
+                h = g[(g["k"] == k) & (g["value"] == v)]
+                if h.empty:
+                    continue
+                is_ref = bool(h["is_ref"].iloc[0])
+                rows.append([q, k, v + (" (reference)" if is_ref else ""), spread(h, "mse", fmt.mse),
+                             spread(h, "psnr", fmt.db), *([spread(h, "delta_e2000", fmt.de)] if has_de else []),
+                             "–" if is_ref else spread(h, "d_psnr", fmt.ddb),
+                             *(["–" if is_ref else spread(h, "d_de", fmt.dde)] if has_de else []),
+                             spread(h, "size_ratio")])
+    sentences = []
+    for (q, v), h in p[~p["is_ref"]].groupby(["quantizer_base", "value"], sort=True):
+        ref = h["ref_value"].iloc[0]
+        text = (f"{q} in {v} vs {ref}: PSNR {spread(h, 'd_psnr', fmt.ddb)} dB "
+                f"({fmt.tally(*counts(h['d_psnr'], 0.0), less='lower', more='higher')})")
+        if has_de:
+            text += (f", ΔE2000 {spread(h, 'd_de', fmt.dde)} "
+                     f"({fmt.tally(*counts(h['d_de'], 0.0), less='lower', more='higher')})")
+        text += f", {enc} files {spread(h, 'size_ratio')} the size ({tally_files(*counts(h['size_ratio']))})."
+        sentences.append(text)
+    headers = ["quantizer", "k", "colour space", "MSE", "PSNR (dB)", *(["ΔE2000"] if has_de else []),
+               "ΔPSNR vs reference", *(["ΔΔE2000 vs reference"] if has_de else []), f"× reference size ({enc})"]
+    return "\n\n".join([
+        "## Colour space of the quantizer (`quantizer.colour_space`)",
+        "Where k-means and the nearest-colour assignment measure distances: `rgb` (sRGB values, the distance "
+        "MSE and PSNR measure), `lab` (CIELAB) or `oklab` (Oklab), whose distances follow perceived difference "
+        "more closely, as ΔE2000 (mean CIEDE2000, lower is better) does. Pairs are the same image, k, quantizer "
+        "settings and encoding in another colour space. " + IMAGES_NOTE,
+        fmt.table(headers, rows),
+        " ".join(sentences),
+    ])
+
+
+# --- lossy comparators: should this be a PNG at all? --------------------------------------------------------
+
+COMPARATORS = [*data.LOSSY, "webp_lossless"]
+KEYS = ["image", "k", "quantizer", "dither"]
+
+
+def lossy_pairs(ctx: Context) -> tuple[pd.DataFrame, str | None]:
+    """Each comparator file beside the reference PNG-8 file of the same quantization (suffix ``_png8``),
+    with ``size_ratio``, ``reached`` (the lossy file reached its target PSNR) and ``floor`` (already more
+    than 1 dB above it at quality ≤ 1, the bottom of the search)."""
+    af = ctx.all_files
+    if af.empty:
+        return pd.DataFrame(), None
+    comps = af[af["encoding_base"].isin(COMPARATORS)]
+    ref = png8_reference(ctx)
+    if comps.empty or ref is None:
+        return pd.DataFrame(), ref
+    cols = [c for c in ("bytes", "psnr", "delta_e2000") if c in af.columns]
+    base = af.loc[af["encoding"] == ref, KEYS + cols]
+    p = comps.merge(base, on=KEYS, suffixes=("", "_png8"))
+    p["size_ratio"] = p["bytes"] / p["bytes_png8"]
+    lossy = p["lossy"].astype(bool)
+    target = p["lossy_target_psnr"] if "lossy_target_psnr" in p.columns else pd.Series(NAN, index=p.index)
+    quality = p["lossy_quality"] if "lossy_quality" in p.columns else pd.Series(NAN, index=p.index)
+    p["reached"] = ~lossy | ~(p["psnr"] < target - TOL)
+    p["floor"] = lossy & (quality <= 1) & (p["psnr"] > target + 1)
+    return p, ref
+
+
+def _where(rows: pd.DataFrame) -> str:
+    parts = [f"{img} (k={fmt.listing(sorted(set(g['k'])))})" for img, g in rows.groupby("image", sort=True)]
+    return fmt.listing(parts)
+
+
+def lossy(ctx: Context) -> str:
+    p, ref = lossy_pairs(ctx)
+    head = "## Should this be a PNG at all? (lossy comparators)"
+    if len(ctx.all_files) and ref is None and ctx.all_files["encoding_base"].isin(COMPARATORS).any():
+        return f"{head}\n\nThis sweep has comparator encodings but no PNG-8 file to compare them with."
+    if p.empty:
+        return ""
+    by_dither = p["dither"].nunique() > 1
+    has_de = "delta_e2000" in p.columns and p["delta_e2000"].notna().any()
+    rows = []
+    for enc in data.by_base(p["encoding"], data.ENCODING_ORDER):
+        g = p[p["encoding"] == enc]
+        for key, h in g.groupby(["k", "dither"] if by_dither else ["k"], sort=True):
+            key = key if isinstance(key, tuple) else (key,)
+            is_lossy = bool(h["lossy"].iloc[0])
+            ok = h[h["reached"]]
+            less, more, n = counts(ok["size_ratio"])
+            rows.append([enc, key[0], *([str(key[1]).lower()] if by_dither else []), spread(ok, "size_ratio"),
+                         spread(ok, "lossy_quality", _quality) if is_lossy else "– (lossless)",
+                         *([f"{fmt.de(median(ok, 'delta_e2000'))} / {fmt.de(median(ok, 'delta_e2000_png8'))}"]
+                           if has_de else []),
+                         f"{less} / {more} of {n}",
+                         f"{int(h['reached'].sum())} of {len(h)}" if is_lossy else "–"])
+    sentences, missed, floors = [], [], []
+    for enc in data.by_base(p["encoding"], data.ENCODING_ORDER):
+        g = p[p["encoding"] == enc]
+        ok = g[g["reached"]]
+        less, more, n = counts(ok["size_ratio"])
+        if not bool(g["lossy"].iloc[0]):
+            sentences.append(f"{enc}, the same quantized pixels stored losslessly, was median "
+                             f"{spread(ok, 'size_ratio')} the size of the {ref} file ({tally_files(less, more, n)}).")
+            continue
+        if n == 0:
+            sentences.append(f"{enc} never reached the PNG-8's PSNR.")
+        else:
+            text = (f"At the PNG-8 file's PSNR, {enc} files were median {spread(ok, 'size_ratio')} the size of the "
+                    f"{ref} file ({tally_files(less, more, n)})")
+            if has_de:
+                below, above, m = counts(ok["delta_e2000"] - ok["delta_e2000_png8"], 0.0)
+                text += f", with a mean ΔE2000 below the PNG-8's in {below} of {m}"
+                text += f" (above in {above})" if above else ""
+            sentences.append(text + ".")
+        miss, floor = g[~g["reached"]], g[g["floor"]]
+        if len(miss):
+            missed.append(f"{enc} {len(miss)} of {len(g)}: {_where(miss)}")
+        if len(floor):
+            floors.append(f"{enc} {len(floor)} of {len(g)}: {_where(floor)}")
+    if missed:
+        sentences.append("The target was unreachable (quality 100 and still below the PNG-8's PSNR, as for a lossless "
+                         "quantization, PSNR = ∞) for " + "; ".join(missed) + "; these are left out of the ratios.")
+    if floors:
+        sentences.append("Already more than 1 dB above the target at the lowest quality, so better (and bigger) than "
+                         "needed: " + "; ".join(floors) + ".")
+    verdict = ""
+    lo = p[p["lossy"].astype(bool) & p["reached"]]
+    if len(lo):
+        best = lo.groupby(KEYS)["size_ratio"].min()
+        won = int((best < 1 - TOL).sum())
+        png_wins = sorted({i[0] for i, r in best.items() if r >= 1 - TOL})
+        verdict = (f"So a lossy file at the same PSNR was smaller than the PNG-8 for {won} of {len(best)} "
+                   "quantizations (image, k, quantizer" + (", dithering" if p["dither"].nunique() > 1 else "")
+                   + ") where one reached the target")
+        verdict += (f"; the PNG-8 was the smaller file for {fmt.listing(png_wins)}." if png_wins else ".")
+        verdict += (" The lossy files are of the original image, not of the quantized one: the same PSNR, but "
+                    "other kinds of error (blocks and blur instead of palette steps).")
+    headers = ["encoding", "k", *(["dither"] if by_dither else []), f"× {ref} size", "quality",
+               *([f"ΔE2000 (file / {ref})"] if has_de else []), "files smaller / larger", "target reached"]
+    return "\n\n".join(s for s in [
+        head,
+        f"`jpeg_matched` and `webp_matched` encode the **original** image at the lowest quality whose PSNR reaches "
+        f"that of the quantization; `webp_lossless` stores the quantized pixels losslessly. Each is compared with "
+        f"the {ref} file of the same quantization (image, k, quantizer, dithering). Lossy files that missed "
+        "their target are left out of the size, quality and ΔE2000 columns. " + IMAGES_NOTE,
+        fmt.table(headers, rows), " ".join(sentences), verdict] if s)
+
+
+def _quality(x) -> str:
+    return "–" if x is None or x != x else f"{x:g}"
+
+
+def sections(ctx: Context) -> list[str]:
+    """Every axis section this table has, in report order (empty ones left out)."""
+    out = settings(ctx) + [dithering(ctx), colour_space(ctx), lossy(ctx)]
+    return [s for s in out if s]

@@ -14,8 +14,8 @@ KEY = ["image", "k", "quantizer", "encoding", "seed"]
 SMALL = ["dataset=synthetic", "dataset.width=48", "dataset.height=32"]
 
 
-def run(results, *overrides):
-    proc = subprocess.run([sys.executable, "-m", "kqbench", *SMALL, *overrides, f"results_dir={results}"],
+def run(results, *overrides, base=SMALL):
+    proc = subprocess.run([sys.executable, "-m", "kqbench", *base, *overrides, f"results_dir={results}"],
                           capture_output=True, text=True, timeout=600, cwd=results.parent)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return pd.read_parquet(results / "latest" / "results.parquet")
@@ -58,3 +58,21 @@ def test_parallel_launcher_gives_the_serial_table(tmp_path, launcher):
     parallel = run(tmp_path / "parallel", "k=4,16", "cache=false", *launcher)
     assert len(serial) == 2 * 4 * 4 * 3
     pd.testing.assert_frame_equal(serial.drop(columns=TIMING), parallel.drop(columns=TIMING))
+
+
+@pytest.mark.slow
+def test_24_megapixel_photo_with_fast_kmeans_in_bounded_memory(tmp_path):
+    """An upscaled bundled photo (6000 x 4000) at k=256: completes, exact, peak RSS under 4 GB."""
+    import resource
+
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    Image.fromarray(load_sample_image("china.jpg")).resize((6000, 4000), Image.BICUBIC).save(folder / "china.png")
+    df = run(tmp_path / "results", "k=256", "quantizer=fast", "encoding=png8_pillow", "dataset=folder",
+             f"dataset.path={folder}", "report.enabled=false", base=[])
+    assert df["pixels"].iloc[0] == 24_000_000 and df["roundtrip_ok"].all() and df["palette_size"].iloc[0] == 256
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    assert peak_gb < 4, f"peak RSS {peak_gb:.2f} GB"

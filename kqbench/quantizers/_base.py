@@ -27,8 +27,10 @@ def check_pixels(pixels) -> np.ndarray:
 
 def pack_rgb(pixels: np.ndarray) -> np.ndarray:
     """One uint32 per colour (0xRRGGBB), so colours can be sorted and counted as integers."""
-    p = pixels.astype(np.uint32)
-    return (p[:, 0] << 16) | (p[:, 1] << 8) | p[:, 2]
+    packed = pixels[:, 0].astype(np.uint32) << 16  # channel by channel: no (n, 3) uint32 copy
+    packed |= pixels[:, 1].astype(np.uint32) << 8
+    packed |= pixels[:, 2]
+    return packed
 
 
 def unpack_rgb(packed: np.ndarray) -> np.ndarray:

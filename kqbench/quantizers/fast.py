@@ -13,7 +13,7 @@ RGB errors), reached with far less work:
 3. Lloyd's iterations are exact on the distinct colours but walk the octree: a cell whose
    box is nearer to one centre than any other centre can be (per a min/max box-distance
    test) gives all its pixels to that centre in O(1), using its stored sums; only cells
-   on a Voronoi boundary are split, down to single colours. Steps are over-relaxed
+   of side 8 on a Voronoi boundary are split into single colours. Steps are over-relaxed
    (centres moved twice as far as plain Lloyd would), which roughly halves the number of
    iterations, with a safeguard that falls back to the plain step whenever the over-relaxed
    one does not lower the error -- so the error never increases.
@@ -21,8 +21,9 @@ RGB errors), reached with far less work:
    palette colours that can be nearest to a point inside it, and each pixel is compared
    with that list only (integer arithmetic, ties to the lower index).
 
-The loops are compiled with numba (``cache=True``: the compile cost, a few seconds, is paid
-once per installation, not per call).
+The loops are compiled with numba (``cache=True``: the compile cost, 10-20 s, is paid once
+per installation, not per call; later processes load the cached code in well under 1 s).
+Everything runs on one thread.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from numba import njit
 from ._base import Quantizer, centres_to_palette, check_pixels, pack_rgb
 
 # Over-relaxation factor: 1 is plain Lloyd; 2 moves each centre to its mean plus the last
-# step again. Larger values were rejected by the safeguard too often in our tests.
+# step again. In our tests 2 needed about half the passes of plain Lloyd for the same error;
+# 1.7-3 did about as well, and Anderson acceleration did worse.
 _RELAX = 2.0
 
 
@@ -357,6 +359,7 @@ def _filter(C, lo, hi, cell, src, n, out):
 
 @njit(cache=True, nogil=True, inline="always")
 def _give(Wc, Sc, Qc, j, W, S, Q, cell):
+    """Add a whole cell's sums to centre j."""
     Wc[j] += W[cell]
     Sc[j, 0] += S[cell, 0]
     Sc[j, 1] += S[cell, 1]

@@ -1,18 +1,23 @@
 """Benchmark kqbench's lossless PNG axes against zopflipng and pngquant (prints; never asserts).
 
-    python benchmarks/encoders.py                  # china, flower, grace_hopper at k=16,64,256
-    python benchmarks/encoders.py --k 64 --images china --keep /tmp/bench
+    python benchmarks/encoders.py                  # china, flower, grace_hopper; k=16,64,256 (2: k=2,4,16,64,256)
+    python benchmarks/encoders.py --k 64 --pngquant-k 2 64 --images china --keep /tmp/bench
 
 For each photo, quantized with ``KMeansQuantizer(n_colors=k)``:
 
-1. kqbench PNG-8 grid: palette order x zlib level x optimizer (see ``GRID`` below); the
-   smallest file is compared with ``zopflipng -m`` run on the default ``png8_pillow`` file
-   (same indices and palette). Target: best within 2% of zopflipng -m.
-2. The default ``png8_pillow`` against ``pngquant --map palette.png --nofs`` on the same
-   quantized pixels: pngquant remaps them to our palette without dithering, so both files
-   hold the same palette and pixels (checked by decoding). For reference only, pngquant
-   quantizing the original photo itself at the same k (a different palette and pixels;
-   its PSNR is shown).
+1. kqbench PNG-8 grid: palette order x zlib level x writer (pillow, pypng at the minimal
+   bit depth, png8) x optimizer (see ``grid()`` below); the smallest file is compared with
+   ``zopflipng -m`` run on the ``png8_pillow`` file (same indices and palette). Target: best
+   within 2% of zopflipng -m.
+2. The config's default encoding ``png8`` (and ``png8_pillow``) against ``pngquant --map
+   palette.png --nofs`` on the same quantized pixels, at ``--pngquant-k`` (default
+   k=2,4,16,64,256: bit depths 1, 2, 4, 8, 8): pngquant remaps them to our palette without
+   dithering, so both files hold the same palette colours and pixels (checked by decoding),
+   though pngquant writes the colours in its own order. Target: png8 / pngquant <= 1 in
+   every case. To tell the writer from the palette order, png8 is also written with
+   ``order=frequency`` (most used colour first, as libimagequant sorts its palette) and with
+   the palette in pngquant's own order ("png8 pq order"). For reference only, pngquant
+   quantizing the original photo itself at the same k (a different palette and pixels; its PSNR).
 3. rgb24 scanline filters (same pixels as 24-bit RGB).
 
 Every file written is decoded with Pillow and checked against the quantized pixels.
@@ -32,11 +37,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from kqbench.encoders import FILTERS, ORDERS, PillowPalettePNG, PyPNGPalettePNG, RGB24PNG
+from kqbench.encoders import (
+    FILTERS,
+    ORDERS,
+    PillowPalettePNG,
+    PyPNGPalettePNG,
+    RGB24PNG,
+    SmallestPalettePNG,
+    read_chunks,
+)
 
 LEVELS = (1, 6, 9)
 OXIPNG_LEVELS = (2, 4)
 TARGET = 1.02
+PNGQUANT_K = (2, 4, 16, 64, 256)
 
 
 def load_photos(names):
@@ -61,6 +75,8 @@ def grid():
         out.append((f"pillow {order} z{level}", PillowPalettePNG(compress_level=level, order=order)))
         out.append((f"pypng-min {order} z{level}",
                     PyPNGPalettePNG(bitdepth="minimal", compress_level=level, order=order)))
+    for order in ORDERS:
+        out.append((f"png8 {order} z9", SmallestPalettePNG(compress_level=9, order=order)))
     try:
         import oxipng  # noqa: F401
     except ImportError:
@@ -91,6 +107,16 @@ def run_tool(args):
     return proc, time.perf_counter() - t0
 
 
+def pngquant_order(path, palette):
+    """``perm`` such that ``palette[perm]`` is the PLTE of the PNG at ``path`` (the same colours)."""
+    plte = np.frombuffer(next(c.data for c in read_chunks(path) if c.type == "PLTE"), np.uint8).reshape(-1, 3)
+    index = {tuple(c): i for i, c in enumerate(palette.tolist())}
+    perm = np.array([index[tuple(c)] for c in plte.tolist()])
+    if sorted(perm.tolist()) != list(range(len(palette))):
+        raise ValueError(f"{path.name}: its palette is not a permutation of ours")
+    return perm
+
+
 def psnr(a, b):
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
@@ -109,9 +135,65 @@ def print_table(title, header, rows):
         print(fmt_row(r, widths))
 
 
+def compare_pngquant(pngquant, name, k, img, labels, palette, stem, pillow_bytes, failures):
+    """Section 2's row: png8 and png8_pillow vs pngquant --map on the same palette and pixels."""
+    quantized = palette[labels]
+    png8 = stem.with_suffix(".png8.png")
+    p8_bytes, p8_s, ok = timed_write(SmallestPalettePNG(), labels, palette, png8)
+    if not ok:
+        failures.append(f"{png8.name}: round trip")
+    depth = read_chunks(png8)[0].data[8]
+    rgb_in = stem.with_suffix(".quantized-rgb.png")
+    Image.fromarray(quantized, "RGB").save(rgb_in, compress_level=1)
+    pal_png = stem.with_suffix(".palette.png")
+    Image.fromarray(palette[None, :, :], "RGB").save(pal_png)
+    pq_map = stem.with_suffix(".pngquant-map.png")
+    pq_map.unlink(missing_ok=True)
+    proc, pq_s = run_tool([pngquant, "--map", str(pal_png), "--nofs", "--strip", "--force",
+                           "--output", str(pq_map), str(rgb_in)])
+    pq_bytes, exact, pq_depth, in_pq_order, by_frequency = None, False, "-", "-", "-"
+    if proc.returncode == 0:
+        pq_bytes = pq_map.stat().st_size
+        exact = np.array_equal(decode_rgb(pq_map), quantized)
+        pq_depth = read_chunks(pq_map)[0].data[8]
+        freq = stem.with_suffix(".png8-frequency.png")
+        f_bytes, _, ok = timed_write(SmallestPalettePNG(order="frequency"), labels, palette, freq)
+        if not ok:
+            failures.append(f"{freq.name}: round trip")
+        by_frequency = f"{f_bytes / pq_bytes:.4f}"
+        # png8 with the palette in pngquant's order: what is left is the writer, not the order
+        try:
+            perm = pngquant_order(pq_map, palette)
+        except (ValueError, KeyError):
+            perm = None
+        if perm is not None:
+            inverse = np.empty_like(perm)
+            inverse[perm] = np.arange(len(perm))
+            reordered = stem.with_suffix(".png8-pq-order.png")
+            r_bytes, _, ok = timed_write(SmallestPalettePNG(), inverse[labels], palette[perm], reordered)
+            if not ok:
+                failures.append(f"{reordered.name}: round trip")
+            in_pq_order = f"{r_bytes / pq_bytes:.4f}"
+    if not exact:
+        failures.append(f"{pq_map.name}: pngquant --map did not keep the pixels")
+    orig_in = stem.with_suffix(".original-rgb.png")
+    Image.fromarray(img, "RGB").save(orig_in, compress_level=1)
+    pq_own = stem.with_suffix(".pngquant-own.png")
+    proc2, own_s = run_tool([pngquant, str(k), "--nofs", "--strip", "--force",
+                             "--output", str(pq_own), str(orig_in)])
+    own_bytes = pq_own.stat().st_size if proc2.returncode == 0 else None
+    own_psnr = psnr(decode_rgb(pq_own), img) if own_bytes else float("nan")
+    ratio = p8_bytes / pq_bytes if pq_bytes else float("nan")
+    return [name, k, len(palette), p8_bytes, depth, f"{p8_s:.3f}", pillow_bytes, pq_bytes or "-", pq_depth,
+            f"{pq_s:.3f}", "yes" if exact else "NO", f"{ratio:.4f}", "yes" if ratio <= 1 else "NO",
+            f"{pillow_bytes / pq_bytes:.4f}" if pq_bytes else "-", by_frequency, in_pq_order,
+            f"{psnr(quantized, img):.2f}", own_bytes or "-", f"{own_psnr:.2f}"]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--k", type=int, nargs="+", default=[16, 64, 256])
+    ap.add_argument("--k", type=int, nargs="+", default=[16, 64, 256], help="k of comparisons 1 and 3")
+    ap.add_argument("--pngquant-k", type=int, nargs="+", default=list(PNGQUANT_K), help="k of comparison 2")
     ap.add_argument("--images", nargs="+", default=["china", "flower", "grace_hopper"])
     ap.add_argument("--keep", type=Path, default=None, help="keep the written files in this folder")
     args = ap.parse_args(argv)
@@ -124,14 +206,14 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     settings = grid()
     print(f"kqbench PNG-8 grid: {len(settings)} settings per (image, k): orders {', '.join(ORDERS)} x "
-          f"zlib {LEVELS} x writers pillow / pypng(bitdepth=minimal); + oxipng -o{OXIPNG_LEVELS} after "
-          f"each order (oxipng recompresses, so the zlib level of its input is moot)")
+          f"zlib {LEVELS} x writers pillow / pypng(bitdepth=minimal); png8 (zlib 9) per order; "
+          f"+ oxipng -o{OXIPNG_LEVELS} after each order (oxipng recompresses, so the zlib level of its input is moot)")
     print(f"zopflipng: {zopflipng or 'not installed'}; pngquant: {pngquant or 'not installed'}")
 
     best_rows, pq_rows, filter_rows, axis = [], [], [], {}
     failures = []
     for name, img in load_photos(args.images).items():
-        for k in args.k:
+        for k in sorted(set(args.k) | set(args.pngquant_k if pngquant else [])):
             t0 = time.perf_counter()
             q = KMeansQuantizer(n_colors=k).fit(img)
             labels = q.predict(img).reshape(img.shape[:2])
@@ -141,11 +223,16 @@ def main(argv=None):
             stem = work / f"{name}-k{k}"
             print(f"{name} k={k}: {len(palette)} colours, KMeans fit+predict {fit_s:.1f} s", file=sys.stderr)
 
-            # 1. the default file, the grid, zopflipng -m
             default = stem.with_suffix(".png8_pillow.png")
             d_bytes, d_s, ok = timed_write(PillowPalettePNG(), labels, palette, default)
             if not ok:
                 failures.append(f"{default.name}: round trip")
+            if k in args.pngquant_k and pngquant:
+                pq_rows.append(compare_pngquant(pngquant, name, k, img, labels, palette, stem, d_bytes, failures))
+            if k not in args.k:
+                continue
+
+            # 1. the grid, zopflipng -m
             results = []
             for i, (label, enc) in enumerate(settings):
                 path = stem.with_suffix(f".grid{i}.png")
@@ -174,33 +261,6 @@ def main(argv=None):
                               z_bytes or "-", f"{z_s:.2f}", f"{ratio:.4f}",
                               "yes" if ratio <= TARGET else "NO"])
 
-            # 2. pngquant: same palette and pixels (--map), and its own quantization at k
-            if pngquant:
-                rgb_in = stem.with_suffix(".quantized-rgb.png")
-                Image.fromarray(quantized, "RGB").save(rgb_in, compress_level=1)
-                pal_png = stem.with_suffix(".palette.png")
-                Image.fromarray(palette[None, :, :], "RGB").save(pal_png)
-                pq_map = stem.with_suffix(".pngquant-map.png")
-                proc, pq_s = run_tool([pngquant, "--map", str(pal_png), "--nofs", "--strip", "--force",
-                                       "--output", str(pq_map), str(rgb_in)])
-                if proc.returncode == 0:
-                    pq_bytes = pq_map.stat().st_size
-                    exact = np.array_equal(decode_rgb(pq_map), quantized)
-                else:
-                    pq_bytes, exact = None, False
-                orig_in = stem.with_suffix(".original-rgb.png")
-                Image.fromarray(img, "RGB").save(orig_in, compress_level=1)
-                pq_own = stem.with_suffix(".pngquant-own.png")
-                proc2, own_s = run_tool([pngquant, str(k), "--nofs", "--strip", "--force",
-                                         "--output", str(pq_own), str(orig_in)])
-                own_bytes = pq_own.stat().st_size if proc2.returncode == 0 else None
-                own_psnr = psnr(decode_rgb(pq_own), img) if own_bytes else float("nan")
-                pq_rows.append([name, k, d_bytes, f"{d_s:.3f}", pq_bytes or "-", f"{pq_s:.3f}",
-                                "yes" if exact else "NO",
-                                f"{d_bytes / pq_bytes:.4f}" if pq_bytes else "-",
-                                f"{psnr(quantized, img):.2f}", own_bytes or "-", f"{own_s:.3f}",
-                                f"{own_psnr:.2f}"])
-
             # 3. rgb24 filters
             sizes = []
             for flt in ("pillow", *FILTERS):
@@ -212,25 +272,38 @@ def main(argv=None):
             filter_rows.append([name, k, *sizes])
 
     print_table(
-        "1. Smallest kqbench PNG-8 vs zopflipng -m on the default png8_pillow file "
+        "1. Smallest kqbench PNG-8 vs zopflipng -m on the png8_pillow file "
         f"(target: best / zopflipng <= {TARGET})",
         ["image", "k", "colours", "png8_pillow B", "s", "best w/o optimizer B", "setting", "s",
          "best B", "setting", "s", "zopflipng -m B", "s", "best/zopfli", "<=2%"],
         best_rows)
 
     if axis:
-        print("\n## Mean size relative to the default png8_pillow (order as_is, zlib 6), over all images and k\n")
+        print("\n## Mean size relative to png8_pillow (order as_is, zlib 6), over all images and k\n")
         for label, ratios in sorted(axis.items(), key=lambda kv: np.mean(kv[1])):
             print(f"  {label:<36} {np.mean(ratios):.4f}   (min {min(ratios):.4f}, max {max(ratios):.4f})")
 
     if pq_rows:
         print_table(
-            "2. Default png8_pillow vs pngquant --map palette.png --nofs (same palette and pixels; "
-            "'exact' = pngquant's file decodes to our quantized pixels). Right: pngquant quantizing the "
-            "original itself at the same k (different pixels, for reference)",
-            ["image", "k", "png8_pillow B", "s", "pngquant --map B", "s", "exact", "pillow/pngquant",
-             "kmeans PSNR", "pngquant own-k B", "s", "own PSNR"],
+            "2. Default png8 (and png8_pillow) vs pngquant --map palette.png --nofs (same palette colours and "
+            "pixels; 'exact' = pngquant's file decodes to our quantized pixels; 'bits' = bit depth of the file; "
+            "'png8 frequency', 'png8 pq order' = png8 with order=frequency or with the palette in pngquant's "
+            "order, / pngquant). Right: pngquant "
+            "quantizing the original itself at the same k (different pixels, for reference)",
+            ["image", "k", "colours", "png8 B", "bits", "s", "png8_pillow B", "pngquant --map B", "bits", "s",
+             "exact", "png8/pngquant", "<=1", "pillow/pngquant", "png8 frequency", "png8 pq order", "kmeans PSNR",
+             "pngquant own-k B", "own PSNR"],
             pq_rows)
+        ratios = [float(r[11]) for r in pq_rows if r[11] != "nan"]
+        over = [f"{r[0]} k={r[1]} ({r[11]})" for r in pq_rows if r[12] != "yes"]
+        print(f"\npng8 <= pngquant --map in {len(pq_rows) - len(over)} of {len(pq_rows)} cases"
+              + (f" (png8/pngquant {min(ratios):.4f}..{max(ratios):.4f})" if ratios else "")
+              + (f"; larger (or pngquant failed): {', '.join(over)}" if over else ""))
+        for col, what in ((14, "png8 order=frequency"), (15, "png8 with pngquant's palette order")):
+            values = [float(r[col]) for r in pq_rows if r[col] != "-"]
+            if values:
+                print(f"{what} / pngquant: {min(values):.4f}..{max(values):.4f}, "
+                      f"<= 1 in {sum(x <= 1 for x in values)} of {len(values)}")
     else:
         print("\n(pngquant not installed: comparison 2 skipped)")
 

@@ -5,6 +5,7 @@ Every test writes real files and decodes them with Pillow.
 
 import shutil
 import struct
+import subprocess
 import sys
 import zlib
 from importlib import resources
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from hydra.utils import instantiate
+from PIL import Image
 
 from kqbench.datasets import SyntheticImages
 from kqbench.encoders import (
@@ -22,18 +24,22 @@ from kqbench.encoders import (
     PillowPalettePNG,
     PyPNGPalettePNG,
     RGB24PNG,
+    SmallestPalettePNG,
     chain_distance,
+    encode_png,
     filter_scanlines,
+    minimal_bit_depth,
     optimize_png,
     palette_permutation,
     png_header,
     read_chunks,
     reorder_palette,
 )
-from kqbench.encoders.pngwrite import FILTER_TYPES
+from kqbench.encoders.pngwrite import FILTER_TYPES, pack_samples
 from kqbench.errors import ConfigurationError, NotInstalledError
 from kqbench.quantizers import KMeansQuantizer
 from kqbench.runner import QuantizationCache, run_configuration
+from kqbench.verify import read_png
 
 PNG8 = [PillowPalettePNG, PyPNGPalettePNG]
 
@@ -76,7 +82,7 @@ def scanlines(path):
 # --- palette order -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("order", ORDERS)
-@pytest.mark.parametrize("cls", PNG8, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [*PNG8, SmallestPalettePNG], ids=lambda c: c.__name__)
 def test_every_order_is_a_permutation_and_round_trips(tmp_path, q16, cls, order):
     labels, palette = q16
     perm = palette_permutation(labels, palette, order)
@@ -179,7 +185,8 @@ def test_filters_are_exact_on_noise_edges():
     lambda lvl: LabelsPNG(compress_level=lvl),
     lambda lvl: PillowPalettePNG(compress_level=lvl),
     lambda lvl: PyPNGPalettePNG(compress_level=lvl),
-], ids=["rgb24", "rgb24-paeth", "labels", "png8_pillow", "png8_pypng"])
+    lambda lvl: SmallestPalettePNG(compress_level=lvl),
+], ids=["rgb24", "rgb24-paeth", "labels", "png8_pillow", "png8_pypng", "png8"])
 def test_compress_level_0_is_larger_than_9(tmp_path, q16, make):
     labels, palette = q16
     sizes = {}
@@ -283,3 +290,127 @@ def test_missing_optimizer_becomes_a_not_installed_row(tmp_path, monkeypatch):
 def test_unknown_choices_are_configuration_errors(bad):
     with pytest.raises(ConfigurationError, match="use one of|must be"):
         bad().check_k(16)
+
+
+# --- png8: the smallest of a careful encoder's candidates ----------------------------------------
+
+def quantize(rgb, k):
+    q = KMeansQuantizer(n_colors=k, random_state=0).fit(rgb)
+    return q.predict(rgb).reshape(rgb.shape[:2]), q.palette_.astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def flat():
+    """The generated flat illustration (12 colours, hard edges), small."""
+    (src,) = SyntheticImages(kinds=("flat",), width=96, height=64)
+    return src.load().rgb
+
+
+@pytest.fixture(scope="module")
+def crop():
+    """A 160x120 crop of a bundled photo (flower.jpg: petals, leaves, a dark background)."""
+    from sklearn.datasets import load_sample_image
+
+    return np.ascontiguousarray(load_sample_image("flower.jpg")[150:270, 240:400])
+
+
+@pytest.mark.parametrize("depth", [1, 2, 4, 8])
+@pytest.mark.parametrize("width", [1, 3, 7, 8, 13])
+def test_pack_samples_round_trips_through_pillow_and_numpy(tmp_path, depth, width):
+    rng = np.random.default_rng(width * 10 + depth)
+    labels = rng.integers(0, 1 << depth, size=(5, width), dtype=np.uint8)
+    assert pack_samples(labels, depth).shape == (5, -(-width * depth // 8))
+    palette = rng.integers(0, 256, size=(1 << depth, 3), dtype=np.uint8)
+    for flt in FILTERS:  # every filter on packed rows: the left neighbour is the previous byte
+        path = tmp_path / f"{flt}.png"
+        path.write_bytes(encode_png(labels, colour="palette", palette=palette, bit_depth=depth, filter=flt))
+        with Image.open(path) as im:
+            assert im.mode == "P" and np.array_equal(np.asarray(im), labels), flt
+        decoded = read_png(path, "numpy")  # kqbench.verify's own decoder
+        assert decoded.bit_depth == depth and np.array_equal(decoded.samples[:, :, 0], labels), flt
+
+
+def test_pack_samples_puts_the_leftmost_pixel_in_the_high_bits():
+    assert pack_samples(np.array([[1, 0, 1, 1, 0, 0, 0, 1, 1]]), 1).tolist() == [[0b10110001, 0b10000000]]
+    assert pack_samples(np.array([[3, 0, 2]]), 2).tolist() == [[0b11001000]]
+    assert pack_samples(np.array([[15, 1, 7]]), 4).tolist() == [[0xF1, 0x70]]
+    with pytest.raises(ValueError, match="0..3"):
+        pack_samples(np.array([[4]]), 2)
+
+
+@pytest.mark.parametrize("k", [2, 4, 16, 64, 256])
+def test_png8_round_trips_and_keeps_its_smallest_candidate(tmp_path, photo, k):
+    labels, palette = quantize(photo, k)
+    enc = SmallestPalettePNG()
+    enc.check_k(k)
+    path = tmp_path / "x.png"
+    assert round_trips(enc, labels, palette, path)
+    header = png_header(path)
+    assert header["colour_type"] == "palette"
+    assert header["bit_depth"] in {minimal_bit_depth(len(palette)), 8}  # never a needlessly deep 2 or 4
+    assert [c.type for c in read_chunks(path)] == ["IHDR", "PLTE", "IDAT", "IEND"]
+    assert np.array_equal(plte(path), palette)  # order as_is: exactly the palette, in its order
+    decoded = read_png(path, "numpy")  # an independent decoder: the indices themselves
+    assert np.array_equal(decoded.samples[:, :, 0], labels)
+    sizes = [len(b) for _, b in enc.candidates(labels.astype(np.uint8), palette)]
+    assert len(sizes) == len(set(d for d, _ in enc.candidates(labels.astype(np.uint8), palette)))
+    assert path.stat().st_size == min(sizes)
+
+
+def test_png8_at_two_colours_can_be_one_bit(tmp_path):
+    # Two colours in big blocks: 1 bit per index wins over 8.
+    labels = np.zeros((64, 96), np.uint8)
+    labels[16:48, 24:72] = 1
+    palette = np.array([[10, 20, 30], [250, 240, 0]], np.uint8)
+    path = tmp_path / "x.png"
+    assert round_trips(SmallestPalettePNG(), labels, palette, path)
+    assert png_header(path)["bit_depth"] == 1
+
+
+@pytest.mark.parametrize("k", [2, 4, 16, 64])
+@pytest.mark.parametrize("image", ["photo", "flat"])
+def test_png8_never_larger_than_png8_pillow_and_png8_pypng(tmp_path, request, image, k):
+    labels, palette = quantize(request.getfixturevalue(image), k)
+    sizes = {}
+    for name, enc in {"png8": SmallestPalettePNG(), "png8_pillow": PillowPalettePNG(),
+                      "png8_pypng": PyPNGPalettePNG(), "png8_pypng-minimal": PyPNGPalettePNG(bitdepth="minimal"),
+                      "png8_pillow-z9": PillowPalettePNG(compress_level=9)}.items():
+        path = tmp_path / f"{name}.png"
+        assert round_trips(enc, labels, palette, path), name
+        sizes[name] = path.stat().st_size
+    assert all(sizes["png8"] <= size for size in sizes.values()), sizes
+
+
+def pngquant_map(labels, palette, folder):
+    """Size of ``pngquant --map palette.png --nofs`` on the quantized pixels; it must hold them exactly."""
+    rgb = palette[labels]
+    Image.fromarray(rgb).save(folder / "rgb.png")
+    Image.fromarray(palette[None]).save(folder / "palette.png")
+    out = folder / "pngquant.png"
+    subprocess.run([shutil.which("pngquant"), "--map", str(folder / "palette.png"), "--nofs", "--strip", "--force",
+                    "--output", str(out), str(folder / "rgb.png")], check=True, capture_output=True)
+    with Image.open(out) as im:
+        assert np.array_equal(np.asarray(im.convert("RGB")), rgb)  # the same palette and pixels
+    return out.stat().st_size
+
+
+@pytest.mark.skipif(shutil.which("pngquant") is None, reason="pngquant is not installed")
+@pytest.mark.parametrize("k", [16, 64])
+def test_png8_never_larger_than_pngquant_map_on_the_same_pixels(tmp_path, crop, k):
+    labels, palette = quantize(crop, k)
+    path = tmp_path / "png8.png"
+    assert round_trips(SmallestPalettePNG(), labels, palette, path)
+    assert path.stat().st_size <= pngquant_map(labels, palette, tmp_path)
+
+
+def test_png8_rejects_a_zlib_level_outside_0_9(tmp_path, q16):
+    with pytest.raises(ConfigurationError, match="0..9"):
+        SmallestPalettePNG(compress_level=10).write(*q16, tmp_path / "x.png")
+
+
+def test_png8_is_the_default_encoding_and_in_the_default_sweep():
+    cfg = yaml.safe_load((resources.files("kqbench.conf") / "config.yaml").read_text())
+    assert {"encoding": "png8"} in cfg["defaults"]
+    assert "png8" in cfg["hydra"]["sweeper"]["params"]["encoding"].split(",")
+    enc = instantiate(yaml.safe_load((resources.files("kqbench.conf") / "encoding" / "png8.yaml").read_text()))
+    assert isinstance(enc, SmallestPalettePNG) and (enc.compress_level, enc.order) == (9, "as_is")

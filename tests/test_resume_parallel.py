@@ -8,6 +8,13 @@ import time
 
 import pandas as pd
 import pytest
+from importlib import resources
+
+from omegaconf import OmegaConf
+
+# The default sweep's axes, as the packaged config defines them (each job: every image of the dataset).
+_DEFAULT = OmegaConf.load(str(resources.files("kqbench.conf") / "config.yaml")).hydra.sweeper.params
+JOBS_PER_K = len(_DEFAULT.quantizer.split(",")) * len(_DEFAULT.encoding.split(","))
 
 TIMING = ["fit_s", "assign_s", "encode_s", "cached"]
 KEY = ["image", "k", "quantizer", "encoding", "seed"]
@@ -40,7 +47,7 @@ def test_sigkill_then_resume_finishes_every_row_once(tmp_path):
     df = run(results, "k=4,8,12", "resume=true")
 
     assert (results / "latest").resolve() == sweep_dir  # the same sweep, finished
-    assert len(df) == 3 * 4 * 4 * 3 and not df.duplicated(KEY).any()
+    assert len(df) == 3 * JOBS_PER_K * 3 and not df.duplicated(KEY).any()  # k x jobs x 3 images
     assert (df["status"] == "ok").all() and df["roundtrip_ok"].all()
     assert all(p.stat().st_mtime_ns == t for p, t in complete.items())  # finished jobs not redone
 
@@ -56,7 +63,7 @@ def test_resume_without_a_sweep_is_a_clear_error(tmp_path):
 def test_parallel_launcher_gives_the_serial_table(tmp_path, launcher):
     serial = run(tmp_path / "serial", "k=4,16", "cache=false")
     parallel = run(tmp_path / "parallel", "k=4,16", "cache=false", *launcher)
-    assert len(serial) == 2 * 4 * 4 * 3
+    assert len(serial) == 2 * JOBS_PER_K * 3
     pd.testing.assert_frame_equal(serial.drop(columns=TIMING), parallel.drop(columns=TIMING))
 
 

@@ -109,7 +109,7 @@ def test_bad_image_in_folder_is_one_failed_row(tmp_path, image_folder):
 
 @pytest.mark.slow
 def test_default_sweep_as_typed(tmp_path):
-    """The README's command: every k x 4 quantizers x 4 encodings x 6 bundled images, all exact."""
+    """The README's command: every k x the default quantizers x encodings x 6 bundled images, all exact."""
     df, _, _ = sweep(tmp_path, "k=16,64,256")
     assert len(df) == 3 * QUANTIZERS * ENCODINGS * 6
     assert df["roundtrip_ok"].all() and (df["status"] == "ok").all()

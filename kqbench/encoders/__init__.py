@@ -9,11 +9,12 @@ from .png import (
     PillowPalettePNG,
     PyPNGPalettePNG,
     RGB24PNG,
+    SmallestPalettePNG,
     minimal_bit_depth,
 )
 from .lossy import JPEGMatched, LossyMatched, WebPLossless, WebPMatched
 from .pngfile import png_header, read_chunks
-from .pngwrite import FILTERS, filter_scanlines, write_png
+from .pngwrite import FILTERS, encode_png, filter_scanlines, pack_samples, write_png
 
 __all__ = [
     "Encoder",
@@ -22,6 +23,7 @@ __all__ = [
     "PalettePNG",
     "PillowPalettePNG",
     "PyPNGPalettePNG",
+    "SmallestPalettePNG",
     "minimal_bit_depth",
     "WebPLossless",
     "LossyMatched",
@@ -36,6 +38,8 @@ __all__ = [
     "FILTERS",
     "filter_scanlines",
     "write_png",
+    "encode_png",
+    "pack_samples",
     "OPTIMIZERS",
     "optimize_png",
 ]

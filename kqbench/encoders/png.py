@@ -14,10 +14,14 @@ The lossless PNG axes (every one keeps the decoded pixels identical):
 - ``bitdepth`` (``png8_pypng``): ``8`` or ``minimal``; Pillow always writes the minimal depth;
 - ``optimizer``/``optimizer_level`` (PNG-8): ``none|oxipng|zopflipng`` pass on the written
   file (see :mod:`.optimize`).
+
+``png8`` (:class:`SmallestPalettePNG`, the config's default encoding) writes with kqbench's own
+writer and keeps the smallest of a few candidates (bit depth x filter x zlib settings).
 """
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +31,7 @@ from PIL import Image
 from ..errors import ConfigurationError
 from .optimize import check_optimizer, optimize_png, require_optimizer
 from .palette_order import check_order, reorder_palette
-from .pngwrite import check_filter, write_png
+from .pngwrite import check_filter, deflate, filter_scanlines, pack_samples, png_bytes, write_png
 
 
 def minimal_bit_depth(n_colours: int) -> int:
@@ -234,3 +238,79 @@ class PyPNGPalettePNG(PalettePNG):
                             bitdepth=bitdepth, compression=self.compress_level)
         with open(path, "wb") as f:
             writer.write_array(f, labels.astype(np.uint8).ravel())
+
+
+# The zlib settings png8 tries at its compress_level, as (memLevel, strategy). memLevel 5 with
+# the default strategy is what pngquant (libpng) uses at level 9, 9 is Pillow's, 8 zlib's
+# default; memLevel also sets how many symbols a deflate block holds (2**(memLevel + 6)), so it
+# moves block boundaries and changes the size by up to ~1% either way. Z_FILTERED (fewer short
+# matches) often wins on 1/2/4-bit indices.
+ZLIB_VARIANTS = ((9, zlib.Z_DEFAULT_STRATEGY), (8, zlib.Z_DEFAULT_STRATEGY), (5, zlib.Z_DEFAULT_STRATEGY),
+                 (8, zlib.Z_FILTERED))
+# A higher zlib level is not always smaller (lazy matching is greedy): above level 6, the filter
+# "none" candidates are also deflated at level 6 with pypng's settings (memLevel 8) and Pillow's
+# (memLevel 9), so png8 never loses to the stream png8_pypng or png8_pillow writes at 8 bits
+# (or png8_pypng at bitdepth=minimal) with their default level.
+REFERENCE_LEVEL = 6
+REFERENCE_VARIANTS = ((8, zlib.Z_DEFAULT_STRATEGY), (9, zlib.Z_DEFAULT_STRATEGY))
+# (bit depth, filter) of png8's candidates, in tie-break order; "minimal" only when below 8 bits.
+# Filter "up" on packed 1/2-bit rows wins on some photos (a few %); the adaptive filter on
+# 8-bit indices rarely wins on quantized photos, so it gets zlib's defaults only.
+PNG8_CANDIDATES = (("minimal", "none"), ("minimal", "up"), (8, "none"), (8, "adaptive"))
+
+
+class SmallestPalettePNG(PalettePNG):
+    """PNG-8 written the way a careful encoder does: several candidate files, the smallest kept.
+
+    kqbench's own numpy + zlib writer (:mod:`.pngwrite`) builds each candidate in memory
+    (:data:`PNG8_CANDIDATES`): the indices at the minimal bit depth when it is below 8 (<=2
+    colours: 1 bit, <=4: 2, <=16: 4) with filter ``none`` or ``up`` on every row, and at 8 bits
+    with filter ``none`` or the ``adaptive`` per-row choice; each deflated at ``compress_level``
+    with a few zlib settings (:data:`ZLIB_VARIANTS`, among them pngquant's; ``adaptive`` with
+    zlib's defaults only), and above level 6 the ``none`` ones also at level 6 as pypng and
+    Pillow deflate (:data:`REFERENCE_VARIANTS`). Only the smallest is written (ties: the first
+    in that order): 7 zlib runs per image when the palette needs 8 bits, 17 below (those on
+    1/2/4-bit rows are quick). Every candidate holds the same indices and palette (a PLTE chunk
+    of exactly the palette's colours, one IDAT chunk, no other chunk), so the choice never
+    changes the decoded pixels; the sweep reads the chosen bit depth back from the file
+    (``bit_depth``).
+
+    Parameters
+    ----------
+    compress_level : int
+        zlib level 0-9 of the candidates (default 9, as pngquant and optipng use); above 6,
+        the filter ``none`` candidates are also deflated at 6.
+    order : {"as_is", "frequency", "luminance", "nearest_chain"}
+        Palette order (:mod:`.palette_order`); the decoded pixels do not change.
+    """
+
+    def __init__(self, compress_level: int = 9, order: str = "as_is"):
+        self.compress_level = compress_level
+        self.order = order
+
+    def candidates(self, labels, palette):
+        """Yield (description, PNG bytes) of every candidate, in tie-break order."""
+        height, width = labels.shape
+        minimal = minimal_bit_depth(len(palette))
+        for depth, filter in PNG8_CANDIDATES:
+            if depth == "minimal":
+                if minimal == 8:
+                    continue
+                depth = minimal
+            scanlines = filter_scanlines(pack_samples(labels, depth), 1, filter).tobytes()
+            settings = [(self.compress_level, mem, strategy)
+                        for mem, strategy in (ZLIB_VARIANTS if filter != "adaptive" else ZLIB_VARIANTS[1:2])]
+            if filter == "none" and self.compress_level > REFERENCE_LEVEL:
+                settings += [(REFERENCE_LEVEL, mem, strategy) for mem, strategy in REFERENCE_VARIANTS]
+            for level, mem_level, strategy in settings:
+                idat = deflate(scanlines, level, mem_level, strategy)
+                yield (f"{depth}-bit filter={filter} level={level} memLevel={mem_level} strategy={strategy}",
+                       png_bytes(width, height, depth, 3, idat, palette))
+
+    def _write_indices(self, labels, palette, path):
+        if not 0 <= self.compress_level <= 9:
+            raise ConfigurationError(f"zlib compress_level must be 0..9, got {self.compress_level}")
+        labels = np.asarray(labels).astype(np.uint8)
+        palette = np.asarray(palette, dtype=np.uint8)
+        best = min(self.candidates(labels, palette), key=lambda c: len(c[1]))  # first of the smallest
+        Path(path).write_bytes(best[1])

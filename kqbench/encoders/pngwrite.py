@@ -3,7 +3,8 @@
 Pillow (up to 13 at least) has no save option for the filter: it uses filter 0 for 8-bit
 palette indices and picks one per row itself for truecolour and for 1/2/4-bit palette
 indices. This writer makes the filter an explicit choice, for 8-bit samples (RGB, grey, or
-palette indices):
+palette indices) and for grey or palette samples packed at 1, 2 or 4 bits (``bit_depth``;
+:func:`pack_samples`: leftmost pixel in the high bits, rows padded to a whole byte):
 
 - ``none``, ``sub``, ``up``, ``average``, ``paeth``: that filter type (0-4) on every row;
 - ``adaptive``: per row, the filter whose output has the smallest sum of absolute values
@@ -26,6 +27,7 @@ from .pngfile import PNG_SIGNATURE
 
 FILTER_TYPES = {"none": 0, "sub": 1, "up": 2, "average": 3, "paeth": 4}
 FILTERS = (*FILTER_TYPES, "adaptive")
+BIT_DEPTHS = (1, 2, 4, 8)
 
 _COLOUR_TYPES = {("grey", 1): 0, ("rgb", 3): 2, ("palette", 1): 3}
 
@@ -80,16 +82,65 @@ def filter_scanlines(raw: np.ndarray, bpp: int, filter: str, block_rows: int = 2
     return out
 
 
+def pack_samples(samples: np.ndarray, bit_depth: int) -> np.ndarray:
+    """(h, w) samples (each < 2**bit_depth) packed into PNG scanline bytes: (h, ceil(w * bit_depth / 8)) uint8.
+
+    The leftmost pixel takes the most significant bits of its byte, and the last byte of a row
+    is padded with zero bits, as the PNG specification lays out 1, 2 and 4-bit samples.
+    """
+    samples = np.asarray(samples)
+    if bit_depth not in BIT_DEPTHS:
+        raise ValueError(f"PNG sample bit depth must be one of {BIT_DEPTHS}, got {bit_depth}")
+    if samples.ndim != 2:
+        raise ValueError(f"pack_samples packs (h, w) samples, got shape {samples.shape}")
+    if samples.size and (samples.min() < 0 or samples.max() >= 1 << bit_depth):
+        raise ValueError(f"samples must be in 0..{(1 << bit_depth) - 1} for bit depth {bit_depth}")
+    values = samples.astype(np.uint8)
+    if bit_depth == 8:
+        return np.ascontiguousarray(values)
+    per_byte = 8 // bit_depth
+    height, width = values.shape
+    pad = -width % per_byte
+    if pad:
+        values = np.pad(values, ((0, 0), (0, pad)))
+    groups = values.reshape(height, -1, per_byte)
+    shifts = (8 - bit_depth * np.arange(1, per_byte + 1)).astype(np.uint8)  # e.g. 4 bits: 4, 0
+    return np.bitwise_or.reduce(groups << shifts, axis=2).astype(np.uint8)
+
+
+def deflate(data: bytes, compress_level: int = 6, mem_level: int = 8, strategy: int = zlib.Z_DEFAULT_STRATEGY) -> bytes:
+    """A zlib stream of ``data``; ``mem_level`` 1-9 (zlib's default 8) and ``strategy`` as zlib's own."""
+    if not 0 <= compress_level <= 9:
+        raise ConfigurationError(f"zlib compress_level must be 0..9, got {compress_level}")
+    z = zlib.compressobj(compress_level, zlib.DEFLATED, 15, mem_level, strategy)
+    return z.compress(data) + z.flush()
+
+
 def _chunk(ctype: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", zlib.crc32(ctype + data))
 
 
-def write_png(path, samples: np.ndarray, *, colour: str = "rgb", palette: np.ndarray | None = None,
-              filter: str = "adaptive", compress_level: int = 6) -> None:
-    """Write 8-bit ``samples`` ((h, w, 3) for ``rgb``, (h, w) for ``grey`` or ``palette`` indices)."""
+def png_bytes(width: int, height: int, bit_depth: int, colour_type: int, idat: bytes,
+              palette: np.ndarray | None = None) -> bytes:
+    """A whole PNG file: signature, IHDR, PLTE (when ``palette`` is given), one IDAT of the zlib
+    stream ``idat`` and IEND; no other chunk."""
+    chunks = [_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0))]
+    if palette is not None:
+        palette = np.asarray(palette, dtype=np.uint8)
+        if not 1 <= len(palette) <= min(256, 1 << bit_depth):
+            raise ValueError(f"a {bit_depth}-bit palette PNG holds 1..{min(256, 1 << bit_depth)} colours, "
+                             f"got {len(palette)}")
+        chunks.append(_chunk(b"PLTE", palette.tobytes()))
+    chunks.append(_chunk(b"IDAT", idat))
+    chunks.append(_chunk(b"IEND", b""))
+    return PNG_SIGNATURE + b"".join(chunks)
+
+
+def _scanlines(samples: np.ndarray, colour: str, bit_depth: int, filter: str) -> tuple[np.ndarray, int]:
+    """(filtered scanlines with their filter bytes, colour type) of 8-bit or packed samples."""
     samples = np.asarray(samples)
     if samples.dtype != np.uint8:
-        raise ValueError(f"write_png writes 8-bit samples, got dtype {samples.dtype}")
+        raise ValueError(f"write_png writes uint8 samples, got dtype {samples.dtype}")
     if samples.ndim == 2:
         samples = samples[:, :, None]
     height, width, channels = samples.shape
@@ -97,14 +148,33 @@ def write_png(path, samples: np.ndarray, *, colour: str = "rgb", palette: np.nda
         colour_type = _COLOUR_TYPES[(colour, channels)]
     except KeyError:
         raise ValueError(f"cannot write {channels}-channel samples as {colour!r}") from None
-    if not 0 <= compress_level <= 9:
-        raise ConfigurationError(f"zlib compress_level must be 0..9, got {compress_level}")
-    scanlines = filter_scanlines(samples.reshape(height, width * channels), channels, filter)
-    chunks = [_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0))]
-    if colour == "palette":
-        if palette is None or not 1 <= len(palette) <= 256:
-            raise ValueError("a palette PNG needs a palette of 1..256 colours")
-        chunks.append(_chunk(b"PLTE", np.asarray(palette, dtype=np.uint8).tobytes()))
-    chunks.append(_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), compress_level)))
-    chunks.append(_chunk(b"IEND", b""))
-    Path(path).write_bytes(PNG_SIGNATURE + b"".join(chunks))
+    if bit_depth != 8 and colour == "rgb":
+        raise ValueError(f"RGB samples are written at 8 bits, not {bit_depth}")
+    if bit_depth == 8:
+        raw = samples.reshape(height, width * channels)
+    else:
+        raw = pack_samples(samples[:, :, 0], bit_depth)
+    # below 8 bits the filters' left neighbour is the previous byte (PNG: bpp rounded up to 1)
+    return filter_scanlines(raw, channels, filter), colour_type
+
+
+def encode_png(samples: np.ndarray, *, colour: str = "rgb", palette: np.ndarray | None = None,
+               filter: str = "adaptive", compress_level: int = 6, bit_depth: int = 8, mem_level: int = 8,
+               strategy: int = zlib.Z_DEFAULT_STRATEGY) -> bytes:
+    """The bytes of a PNG of ``samples``: (h, w, 3) uint8 for ``rgb``; (h, w) uint8 for ``grey`` or
+    ``palette`` indices, at ``bit_depth`` 8 or packed at 1, 2 or 4 bits. ``palette`` ((m, 3) uint8,
+    m <= 2**bit_depth) is required for ``palette`` and written as the PLTE chunk."""
+    if colour == "palette" and palette is None:
+        raise ValueError("a palette PNG needs a palette of 1..256 colours")
+    scanlines, colour_type = _scanlines(samples, colour, bit_depth, filter)
+    height, width = np.asarray(samples).shape[:2]
+    idat = deflate(scanlines.tobytes(), compress_level, mem_level, strategy)
+    return png_bytes(width, height, bit_depth, colour_type, idat, palette if colour == "palette" else None)
+
+
+def write_png(path, samples: np.ndarray, *, colour: str = "rgb", palette: np.ndarray | None = None,
+              filter: str = "adaptive", compress_level: int = 6, bit_depth: int = 8) -> None:
+    """Write ``samples`` as a PNG file at ``path`` (see :func:`encode_png`)."""
+    data = encode_png(samples, colour=colour, palette=palette, filter=filter, compress_level=compress_level,
+                      bit_depth=bit_depth)
+    Path(path).write_bytes(data)

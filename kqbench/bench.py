@@ -14,6 +14,8 @@ scikit-image is importable, its ``astronaut``, ``coffee`` and ``chelsea``.
   writing PNGs included), and its error is that of its own output image.
 * MSE: per image, the mean squared error per channel (0-255 scale) between the image and
   its quantized version; the table shows the mean over images.
+* threads: scikit-learn ``KMeans`` and fast use all the cores (OpenMP and numba threads;
+  the mapper too), the others one; the machine should be otherwise idle.
 
 ``--quick`` uses the images at half width and height, k = 16 and 64 unless ``--k`` is
 given, one run each and a smaller scaling section: well under a minute.
@@ -32,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 from PIL import Image
 
@@ -223,6 +226,14 @@ def bench_scaling(quick: bool, k: int, repeats: int) -> None:
         print(f"{row['pixels']:>10}{row['colours']:>10}{row['seconds']:>10.3f}{row['seconds'] / mp:>10.3f}{memory}")
 
 
+def _load() -> str:
+    """The 1-minute load average, or "n/a" where the OS does not report it."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except (AttributeError, OSError):
+        return "n/a"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m kqbench.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--k", type=int, nargs="+", help="palette sizes (default 16 64 256; quick: 16 64)")
@@ -241,7 +252,8 @@ def main(argv=None) -> None:
     warm = next(iter(images.values()))[:64, :64]
     FastKMeansQuantizer(8).fit(warm).predict(warm)
     print(f"fast: numba code compiled or loaded from its cache in {time.perf_counter() - start:.2f} s "
-          f"(once per process; not in the timings below)")
+          f"(once per process; not in the timings below); {os.cpu_count()} cores, "
+          f"{numba.get_num_threads()} numba threads; load average before: {_load()}")
     for k in ks:
         rows = bench_k(k, images, repeats)
         print_table(k, rows, images, repeats)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import numba
 import numpy as np
 import pytest
 from sklearn.datasets import load_sample_image
@@ -16,6 +17,7 @@ from kqbench.quantizers import (
     PillowQuantizer,
     nearest_palette_index,
 )
+from kqbench.quantizers import fast
 from kqbench.quantizers.fast import nearest_index
 
 
@@ -49,6 +51,28 @@ def test_fast_is_deterministic_for_a_seed():
     b = FastKMeansQuantizer(16, random_state=3).fit(image)
     np.testing.assert_array_equal(a.palette_, b.palette_)
     np.testing.assert_array_equal(a.predict(image), b.predict(image))
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has a single thread here")
+@pytest.mark.parametrize("k", [16, 256])
+def test_fast_same_result_with_one_and_two_threads(k, monkeypatch):
+    # Whole half-size photo: enough colours for many parallel work units in Lloyd's passes.
+    # (Lloyd tries both ways in any case; the mapper only if threads paid off last time.)
+    monkeypatch.setattr(fast._Pace, "threads_pay", True)
+    image = np.ascontiguousarray(load_sample_image("china.jpg")[::2, ::2])
+    one = FastKMeansQuantizer(k, n_threads=1).fit(image)
+    two = FastKMeansQuantizer(k, n_threads=2).fit(image)
+    np.testing.assert_array_equal(one.palette_, two.palette_)
+    assert one.n_iter_ == two.n_iter_
+    np.testing.assert_array_equal(one.predict(image), two.predict(image))
+    np.testing.assert_array_equal(nearest_index(one.palette_, image, n_threads=1),
+                                  nearest_index(one.palette_, image, n_threads=2))
+
+
+def test_fast_leaves_numbas_thread_setting_alone():
+    before = numba.get_num_threads()
+    FastKMeansQuantizer(16, n_threads=1).fit(IMAGES["china"]).predict(IMAGES["china"])
+    assert numba.get_num_threads() == before
 
 
 def test_fast_seed_changes_the_seeding():
@@ -112,7 +136,7 @@ def test_fast_accepts_flat_and_read_only_pixels():
     np.testing.assert_array_equal(a.predict(image), b.predict(flat))
 
 
-@pytest.mark.parametrize("params", [{"n_colors": 0}, {"n_colors": 2.5}, {"bin_bits": 4}])
+@pytest.mark.parametrize("params", [{"n_colors": 0}, {"n_colors": 2.5}, {"bin_bits": 4}, {"n_threads": 0}])
 def test_fast_rejects_bad_parameters(params):
     with pytest.raises(ValueError):
         FastKMeansQuantizer(**params).fit(IMAGES["gradient"])

@@ -6,7 +6,9 @@ RGB errors), reached with far less work:
 1. One pass over the pixels builds the exact colour histogram, sorted in Morton (octree)
    order, so every octree cell -- 4x4x4 bins, 8x8x8 cells, ... -- is a contiguous range.
    Each cell keeps its bounding box, pixel count, colour sum and sum of squares.
-2. Greedy weighted k-means++ (scikit-learn's seeding) runs on the bin means. A point can
+2. Greedy weighted k-means++ (scikit-learn's seeding) runs on the means of the 8x8x8
+   cells (of the bins when there are too few cells for k, of the colours when there are
+   too few bins). A point can
    only get closer to a new centre if the new centre is nearer than its current one, so
    whole cells are skipped by a box-distance test; after the first few centres only the
    cells around a candidate are visited.
@@ -23,15 +25,25 @@ RGB errors), reached with far less work:
 
 The loops are compiled with numba (``cache=True``: the compile cost, 10-20 s, is paid once
 per installation, not per call; later processes load the cached code in well under 1 s).
-Everything runs on one thread.
+
+Threads: Lloyd's assignment pass and the per-pixel part of ``predict`` run on all available
+cores (``n_threads``), in static lanes (work split decided before the threads start). The
+results are bit-identical for any number of threads: Lloyd's per-lane sums are sums of
+integers, exact in float64, and each pixel's nearest colour does not depend on its lane.
+Seeding and the histogram stay serial: k-means++ is a sequence of small steps (a few
+microseconds each), shorter than the time to wake a second thread.
 """
 
 from __future__ import annotations
 
 import numbers
+import os
+import time
+from contextlib import contextmanager
 
 import numpy as np
-from numba import njit
+import numba
+from numba import njit, prange
 
 from ._base import Quantizer, centres_to_palette, check_pixels, pack_rgb
 
@@ -367,38 +379,51 @@ def _give(Wc, Sc, Qc, j, W, S, Q, cell):
     Qc[j] += Q[cell]
 
 
-@njit(cache=True, nogil=True)
-def _assign_sums(C, tree, X, xw, xq, state):
-    """Exact Lloyd assignment of every distinct colour to its nearest centre in C, returned
-    as per-centre count, colour sum and sum of squares.
+@njit(cache=True, nogil=True, inline="always")
+def _move(LW, LS, LQ, j, sign, w, x0, x1, x2, q):
+    """Add (sign 1) or remove (sign -1) a colour's sums to centre j's colour-by-colour sums."""
+    dw = sign * w
+    LW[j] += dw
+    LQ[j] += sign * q
+    LS[j, 0] += dw * x0
+    LS[j, 1] += dw * x1
+    LS[j, 2] += dw * x2
 
-    Walks the octree depth-first with, for each cell, the centres that can be nearest to some
-    point of its box, filtered from its parent's list. A cell left with one centre hands all
-    its sums to it at once. Cells of side 8 left with several (on a Voronoi boundary) are
-    resolved colour by colour -- testing their 4x4x4 bins first costs more than it saves.
-    Those colours' sums are kept across passes in ``state`` (each colour's centre, and
-    which such cells are currently counted colour by colour), so a colour costs a distance
-    scan but its sums move only when its centre changes; sums of integers stay exact.
+
+@njit(cache=True, nogil=True, inline="always")
+def _uncount(cell, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, X, xw, xq, LW, LS, LQ):
+    """Cell ``cell`` went to one centre as a whole: take the colours of its side-8 cells that
+    were counted colour by colour out of the kept sums (the cell's own sums replace them)."""
+    for c in range(leaf_lo[cell], leaf_hi[cell]):
+        if counted[c]:
+            counted[c] = False
+            for t in range(first_col[leaf0 + c], last_col[leaf0 + c]):
+                _move(LW, LS, LQ, col_lab[t], -1.0, xw[t], X[t, 0], X[t, 1], X[t, 2], xq[t])
+                col_lab[t] = -1
+
+
+@njit(cache=True, nogil=True)
+def _walk(C, root, cand, n, leaf0, first, last, lo, hi, W, S, Q, first_col, last_col,
+          X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wc, Sc, Qc, LW, LS, LQ,
+          stack, s_off, s_len, c0, c1, c2):
+    """Exact assignment of the colours below cell ``root``, whose possible centres are
+    ``cand[:n]``, added to the sums Wc, Sc, Qc (and LW, LS, LQ, see :func:`_assign_sums`).
+
+    Depth first; each cell's list is filtered from its parent's and pushed above it in
+    ``cand``. ``stack``, ``s_off``, ``s_len``, ``c0``-``c2`` and ``cand`` past ``n`` are
+    scratch space. Writes only to colours and side-8 cells below ``root``, so walks of
+    disjoint subtrees can run at the same time (with their own sums and scratch space).
+    Returns the work done (centres looked at), to balance the next pass's threads.
     """
-    level_start, first, last, lo, hi, W, S, Q, first_col, last_col = tree
-    col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ = state
-    k = C.shape[0]
-    leaf0 = level_start[min(5, level_start.shape[0] - 2)]
-    Wc, Sc, Qc = LW.copy(), LS.copy(), LQ.copy()  # colour-by-colour part; cells added below
-    depth = level_start.shape[0]
-    cand = np.empty((depth + 1) * 8 * k + k, np.int64)
-    stack = np.empty((depth + 1) * 8 + 1, np.int64)
-    s_off = np.empty_like(stack)
-    s_len = np.empty_like(stack)
-    c0, c1, c2 = np.empty(k), np.empty(k), np.empty(k)
-    cand[:k] = np.arange(k)
-    stack[0], s_off[0], s_len[0] = 0, 0, k
+    stack[0], s_off[0], s_len[0] = root, 0, n
     sp = 1
+    work = 0
     while sp > 0:
         sp -= 1
         node, off, n = stack[sp], s_off[sp], s_len[sp]
         top = off + n  # everything above this cell's list belongs to finished cells
         if node < leaf0:
+            work += n * (last[node] - first[node])
             for ch in range(first[node], last[node]):
                 m = _filter(C, lo, hi, ch, cand[off:], n, cand[top:])
                 if m > 1:
@@ -407,19 +432,13 @@ def _assign_sums(C, tree, X, xw, xq, state):
                     top += m
                     continue
                 _give(Wc, Sc, Qc, cand[top], W, S, Q, ch)
-                # Side-8 cells below that were counted colour by colour no longer are.
-                for c in range(leaf_lo[ch], leaf_hi[ch]):
-                    if counted[c]:
-                        counted[c] = False
-                        for t in range(first_col[leaf0 + c], last_col[leaf0 + c]):
-                            j, w = col_lab[t], xw[t]
-                            _move(Wc, Sc, Qc, LW, LS, LQ, j, -1.0, w, X[t, 0], X[t, 1], X[t, 2], xq[t])
-                            col_lab[t] = -1
+                _uncount(ch, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, X, xw, xq, LW, LS, LQ)
             continue
         for q in range(n):  # the list's centres, one array per axis
             j = cand[off + q]
             c0[q], c1[q], c2[q] = C[j, 0], C[j, 1], C[j, 2]
         counted[node - leaf0] = True
+        work += n * (last_col[node] - first_col[node])
         for t in range(first_col[node], last_col[node]):
             x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
             best = 0
@@ -432,32 +451,189 @@ def _assign_sums(C, tree, X, xw, xq, state):
             j, was = cand[off + best], col_lab[t]
             if j != was:
                 if was >= 0:
-                    _move(Wc, Sc, Qc, LW, LS, LQ, was, -1.0, xw[t], x0, x1, x2, xq[t])
-                _move(Wc, Sc, Qc, LW, LS, LQ, j, 1.0, xw[t], x0, x1, x2, xq[t])
+                    _move(LW, LS, LQ, was, -1.0, xw[t], x0, x1, x2, xq[t])
+                _move(LW, LS, LQ, j, 1.0, xw[t], x0, x1, x2, xq[t])
                 col_lab[t] = j
-    return Wc, Sc, Qc
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _move(Wc, Sc, Qc, LW, LS, LQ, j, sign, w, x0, x1, x2, q):
-    """Add (sign 1) or remove (sign -1) a colour's sums to centre j, in this pass's totals
-    and in the kept colour-by-colour sums."""
-    dw, dq = sign * w, sign * q
-    Wc[j] += dw
-    LW[j] += dw
-    Qc[j] += dq
-    LQ[j] += dq
-    Sc[j, 0] += dw * x0
-    LS[j, 0] += dw * x0
-    Sc[j, 1] += dw * x1
-    LS[j, 1] += dw * x1
-    Sc[j, 2] += dw * x2
-    LS[j, 2] += dw * x2
+    return work
 
 
 @njit(cache=True, nogil=True)
-def _lloyd_state(tree, m, k):
-    """Empty colour-by-colour state for :func:`_assign_sums` (see there)."""
+def _assign_sums(C, tree, X, xw, xq, state, n_threads):
+    """Exact Lloyd assignment of every distinct colour to its nearest centre in C, returned
+    as per-centre count, colour sum and sum of squares, and the work done below the cells
+    of side 64 (centres looked at).
+
+    Walks the octree depth-first with, for each cell, the centres that can be nearest to some
+    point of its box, filtered from its parent's list. A cell left with one centre hands all
+    its sums to it at once. Cells of side 8 left with several (on a Voronoi boundary) are
+    resolved colour by colour -- testing their 4x4x4 bins first costs more than it saves.
+    Those colours' sums are kept across passes in ``state`` (each colour's centre, and
+    which such cells are currently counted colour by colour), so a colour costs a distance
+    scan but its sums move only when its centre changes.
+
+    Threads: the walk down to the cells of side 64 is serial and cheap; it collects those
+    cells that still have several candidates (units), which :func:`_walk_lanes` walks in
+    ``n_threads`` parallel lanes, each lane adding into its own sums. Every sum is of
+    integers (pixel counts, counts times integer colours and squared norms), exact in
+    float64, so the totals -- and everything computed from them -- are bit-identical
+    whatever the number of lanes or the order the units ran in. The kept colour-by-colour
+    sums are per lane too (a colour may be added by one lane and removed by another; only
+    their total means anything); they are folded into the first slot after each pass, so
+    no partial sum grows without bound.
+    """
+    level_start, first, last, lo, hi, W, S, Q, first_col, last_col = tree
+    col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ, unit_work = state
+    k = C.shape[0]
+    leaf = min(5, level_start.shape[0] - 2)  # level of the side-8 cells
+    leaf0 = level_start[leaf]
+    unit0 = level_start[min(2, leaf)]  # cells from here on are walked as separate subtrees
+    Wt, St, Qt = np.zeros((n_threads, k)), np.zeros((n_threads, k, 3)), np.zeros((n_threads, k))
+    depth = level_start.shape[0]
+    cand = np.empty((n_threads, (depth + 1) * 8 * k + k), np.int64)
+    stack = np.empty((n_threads, 3, (depth + 1) * 8 + 1), np.int64)
+    cbuf = np.empty((n_threads, 3, k))
+
+    # Serial part: the cells above side 64, collecting the units to walk.
+    n_units = 0
+    units = np.empty(unit0 + 8, np.int64)
+    u_off = np.empty(unit0 + 8, np.int64)
+    u_len = np.empty(unit0 + 8, np.int64)
+    u_cand = np.empty(16 * k, np.int64)
+    u_used = 0
+    top_cand = cand[0]
+    st, s_off, s_len = stack[0, 0], stack[0, 1], stack[0, 2]
+    for j in range(k):
+        top_cand[j] = j
+    st[0], s_off[0], s_len[0] = 0, 0, k
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        node, off, n = st[sp], s_off[sp], s_len[sp]
+        top = off + n
+        for ch in range(first[node], last[node]):
+            m = _filter(C, lo, hi, ch, top_cand[off:], n, top_cand[top:])
+            if m > 1 and ch < unit0:
+                st[sp], s_off[sp], s_len[sp] = ch, top, m
+                sp += 1
+                top += m
+            elif m > 1:
+                if n_units == units.shape[0] or u_used + m > u_cand.shape[0]:
+                    units, u_off, u_len = _grow(units), _grow(u_off), _grow(u_len)
+                    u_cand = _grow(u_cand)
+                units[n_units], u_off[n_units], u_len[n_units] = ch, u_used, m
+                u_cand[u_used:u_used + m] = top_cand[top:top + m]
+                u_used += m
+                n_units += 1
+            else:
+                _give(Wt[0], St[0], Qt[0], top_cand[top], W, S, Q, ch)
+                _uncount(ch, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, X, xw, xq,
+                         LW[0], LS[0], LQ[0])
+
+    # Static lanes, one per thread, balanced greedily (largest first, each to the least
+    # loaded lane) by each unit's work in the previous pass -- the centres move little
+    # from one pass to the next -- or, the first time, by colours times candidates.
+    # (numba's dynamic scheduling, parallel_chunksize, cost more than it saved here, and
+    # does not apply to a parallel loop called from compiled code.)
+    cost = np.empty(n_units)
+    for u in range(n_units):
+        cost[u] = unit_work[units[u]] if unit_work[units[u]] >= 0 else \
+            float(last_col[units[u]] - first_col[units[u]]) * u_len[u]
+    order = np.argsort(-cost, kind="mergesort")
+    lane_of = np.empty(n_units, np.int64)
+    load = np.zeros(n_threads)
+    lane_size = np.zeros(n_threads + 1, np.int64)
+    for i in range(n_units):
+        t = np.argmin(load)
+        lane_of[order[i]] = t
+        load[t] += cost[order[i]]
+        lane_size[t + 1] += 1
+    lane_start = np.cumsum(lane_size)
+    lane_units = np.empty(n_units, np.int64)
+    fill = lane_start[:-1].copy()
+    for u in range(n_units):  # within a lane, in tree order
+        lane_units[fill[lane_of[u]]] = u
+        fill[lane_of[u]] += 1
+    if n_threads > 1:
+        _walk_lanes(lane_start, lane_units, units, u_off, u_len, u_cand, unit_work, C, leaf0, first, last,
+                    lo, hi, W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi,
+                    Wt, St, Qt, LW, LS, LQ, cand, stack, cbuf)
+    else:  # not even a parallel region of one lane: that still waits for the other threads
+        _walk_lane(0, lane_start, lane_units, units, u_off, u_len, u_cand, unit_work, C, leaf0, first, last,
+                   lo, hi, W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi,
+                   Wt, St, Qt, LW, LS, LQ, cand, stack, cbuf)
+    work = 0.0
+    for u in range(n_units):
+        work += unit_work[units[u]]
+
+    # Totals, in a fixed order (exact anyway: integers).
+    Wc, Sc, Qc = np.zeros(k), np.zeros((k, 3)), np.zeros(k)
+    for t in range(LW.shape[0]):
+        for j in range(k):
+            Wc[j] += LW[t, j]
+            Qc[j] += LQ[t, j]
+            for c in range(3):
+                Sc[j, c] += LS[t, j, c]
+            if t > 0:
+                LW[0, j] += LW[t, j]
+                LQ[0, j] += LQ[t, j]
+                LW[t, j] = 0.0
+                LQ[t, j] = 0.0
+                for c in range(3):
+                    LS[0, j, c] += LS[t, j, c]
+                    LS[t, j, c] = 0.0
+    for t in range(n_threads):
+        for j in range(k):
+            Wc[j] += Wt[t, j]
+            Qc[j] += Qt[t, j]
+            for c in range(3):
+                Sc[j, c] += St[t, j, c]
+    return Wc, Sc, Qc, work
+
+
+@njit(cache=True, nogil=True)
+def _walk_lane(t, lane_start, lane_units, units, u_off, u_len, u_cand, unit_work, C, leaf0, first, last, lo, hi,
+               W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt,
+               LW, LS, LQ, cand, stack, cbuf):
+    """Lane t walks (:func:`_walk`) the units ``lane_units[lane_start[t]:lane_start[t + 1]]``,
+    adding into slot t of the sums and using row t of the scratch space. Unit u is cell
+    ``units[u]`` with candidates ``u_cand[u_off[u]:][:u_len[u]]``; its work is written to
+    ``unit_work``."""
+    for i in range(lane_start[t], lane_start[t + 1]):
+        u = lane_units[i]
+        n = u_len[u]
+        for q in range(n):
+            cand[t, q] = u_cand[u_off[u] + q]
+        unit_work[units[u]] = _walk(
+            C, units[u], cand[t], n, leaf0, first, last, lo, hi, W, S, Q, first_col, last_col,
+            X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wt[t], St[t], Qt[t], LW[t], LS[t], LQ[t],
+            stack[t, 0], stack[t, 1], stack[t, 2], cbuf[t, 0], cbuf[t, 1], cbuf[t, 2])
+
+
+@njit(cache=True, parallel=True)
+def _walk_lanes(lane_start, lane_units, units, u_off, u_len, u_cand, unit_work, C, leaf0, first, last, lo, hi,
+                W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt,
+                LW, LS, LQ, cand, stack, cbuf):
+    """:func:`_walk_lane` for every lane, in parallel. Nothing else in here: in a parallel
+    function numba turns array expressions into parallel loops too, each with its own
+    start-up cost."""
+    for t in prange(lane_start.shape[0] - 1):
+        _walk_lane(t, lane_start, lane_units, units, u_off, u_len, u_cand, unit_work, C, leaf0, first, last,
+                   lo, hi, W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi,
+                   Wt, St, Qt, LW, LS, LQ, cand, stack, cbuf)
+
+
+@njit(cache=True, nogil=True)
+def _grow(a):
+    """``a`` in an array twice as long (the first len(a) entries copied)."""
+    b = np.empty(2 * a.shape[0], a.dtype)
+    b[:a.shape[0]] = a
+    return b
+
+
+@njit(cache=True, nogil=True)
+def _lloyd_state(tree, m, k, n_slots):
+    """Empty colour-by-colour state for :func:`_assign_sums` (see there); kept sums for
+    ``n_slots`` threads."""
     level_start, first, last = tree[0], tree[1], tree[2]
     leaf = min(5, level_start.shape[0] - 2)
     n_up, n_leaves = level_start[leaf], level_start[leaf + 1] - level_start[leaf]
@@ -468,7 +644,8 @@ def _lloyd_state(tree, m, k):
     for i in range(n_up - 1, -1, -1):
         leaf_lo[i], leaf_hi[i] = leaf_lo[first[i]], leaf_hi[last[i] - 1]
     return (np.full(m, -1, np.int64), np.zeros(n_leaves, np.bool_), leaf_lo, leaf_hi,
-            np.zeros(k), np.zeros((k, 3)), np.zeros(k))
+            np.zeros((n_slots, k)), np.zeros((n_slots, k, 3)), np.zeros((n_slots, k)),
+            np.full(level_start[-1], -1.0))  # per cell: work below it last pass (-1: unknown)
 
 
 @njit(cache=True, nogil=True)
@@ -491,29 +668,40 @@ def _means(C, Wc, Sc):
     return M
 
 
-@njit(cache=True, nogil=True)
-def _lloyd(C, tree, X, xw, xq, max_iter, tol_shift):
+def _lloyd(C, tree, X, xw, xq, max_iter, tol_shift, n_threads):
     """Over-relaxed Lloyd from centres C; returns the final means and the passes made.
 
     Each step tries P = M + (RELAX - 1) (M - C), M the means of the current assignment and C
     the centres it was made with, and keeps it only if its error is below the error at M;
     otherwise it takes the plain step P = M. Either way the error decreases. Stops when the
     means move by at most ``tol_shift`` (summed squared shift) or after ``max_iter`` passes.
+
+    A Python loop (a call costs microseconds; a pass, a millisecond or more) so that each
+    pass can be timed: see :class:`_Pace`.
     """
-    state = _lloyd_state(tree, X.shape[0], C.shape[0])
-    Wc, Sc, Qc = _assign_sums(C, tree, X, xw, xq, state)
+    state = _lloyd_state(tree, X.shape[0], C.shape[0], n_threads)
+    pace = _Pace(n_threads)
+
+    def assign(centres):
+        lanes = pace.lanes()
+        start = time.perf_counter()
+        Wc, Sc, Qc, work = _assign_sums(centres, tree, X, xw, xq, state, lanes)
+        pace.record(lanes, time.perf_counter() - start, work)
+        return Wc, Sc, Qc
+
+    Wc, Sc, Qc = assign(C)
     M = _means(C, Wc, Sc)
     err_m = _error(M, Wc, Sc, Qc)
     passes = 1
     while passes < max_iter:
         P = M + (_RELAX - 1.0) * (M - C)
-        W2, S2, Q2 = _assign_sums(P, tree, X, xw, xq, state)
+        W2, S2, Q2 = assign(P)
         passes += 1
         if _error(P, W2, S2, Q2) < err_m:
             C, Wc, Sc, Qc = P, W2, S2, Q2
         elif passes < max_iter:  # over-relaxation did not pay: plain step from the same means
             C = M
-            Wc, Sc, Qc = _assign_sums(C, tree, X, xw, xq, state)
+            Wc, Sc, Qc = assign(C)
             passes += 1
         else:
             break
@@ -524,6 +712,49 @@ def _lloyd(C, tree, X, xw, xq, max_iter, tol_shift):
         if shift <= tol_shift:
             break
     return M, passes
+
+
+class _Pace:
+    """Picks, pass by pass, ``n_threads`` lanes or one for Lloyd's assignment passes.
+
+    Threads pay off only when they get a core at once: a pass lasts about a millisecond,
+    and on a machine busy with other work a thread that has to wait for a time slice holds
+    up the whole pass -- we measured two threads at 1.5-2x the time of one there. So the
+    passes run whichever way has been faster per unit of work (its best pass so far; at
+    first, the way the previous fit in this process preferred), and passes 2, 18, 34, ...
+    try the other way, in case the load changed. On an idle machine that costs about one
+    single-threaded pass per fit. The result is the same either way; only the time differs.
+    """
+
+    #: Whether several threads beat one in the last fit that measured both (a hint for the
+    #: next fit's first passes and for :func:`nearest_index`; shared by the process).
+    threads_pay = True
+
+    def __init__(self, n_threads):
+        self.n = n_threads
+        self.best = {1: np.inf, n_threads: np.inf}  # seconds per unit of work
+        self.passes = 0
+
+    def preferred(self) -> int:
+        if self.best[1] == self.best[self.n] == np.inf:
+            return self.n if _Pace.threads_pay else 1
+        return 1 if self.best[1] < self.best[self.n] else self.n
+
+    def lanes(self) -> int:
+        if self.n == 1:
+            return 1
+        preferred = self.preferred()
+        if self.passes % 16 == 2:
+            return self.n if preferred == 1 else 1
+        return preferred
+
+    def record(self, lanes, seconds, work) -> None:
+        # Pass 0 is not comparable: cold caches, every colour assigned for the first time.
+        if self.passes >= 1 and work > 0:
+            self.best[lanes] = min(self.best[lanes], seconds / work)
+            if self.n > 1 and np.isfinite(self.best[1]) and np.isfinite(self.best[self.n]):
+                _Pace.threads_pay = self.best[self.n] < self.best[1]
+        self.passes += 1
 
 
 # --------------------------------------------------------------------------- exact remap
@@ -551,59 +782,117 @@ def _cell_candidates(pr, pg, pb, lo0, lo1, lo2, side, parent, out):
 
 
 @njit(cache=True, nogil=True)
-def _remap(pixels, palette):
+def _remap(pixels, palette, n_threads):
     """Exact nearest palette index per pixel (squared RGB distance, ties to the lower index).
 
-    Candidate lists are built lazily, for the cells pixels fall in: coarse cells (side 32)
-    from the whole palette, fine cells (side 8) from their coarse cell's list. A pixel is
-    then compared with its fine cell's list only. Integer arithmetic; the minimum of
-    (distance << 24 | index) picks the nearest entry and, among equals, the lowest index,
-    so the result equals a brute-force argmin.
+    Each occupied cell of side 8 of the colour cube gets the list of palette entries that
+    can be nearest to a point in it, filtered from its side-32 cell's list, itself filtered
+    from the whole palette. A pixel is then compared with its cell's list only. Integer
+    arithmetic; the minimum of (distance << 24 | index) picks the nearest entry and, among
+    equals, the lowest index, so the result equals a brute-force argmin -- and does not
+    depend on how the pixels are shared among ``n_threads`` threads.
     """
-    n = pixels.shape[0]
     m = palette.shape[0]
     pr = palette[:, 0].astype(np.int32)
     pg = palette[:, 1].astype(np.int32)
     pb = palette[:, 2].astype(np.int32)
+    lanes = _lanes(pixels.shape[0], n_threads)
+    flags = np.zeros((n_threads, 32768), np.uint8)
+    if n_threads > 1:
+        _used_cells(pixels, lanes, flags)
+    else:  # one thread: no parallel region (it would still wait for the thread pool)
+        _used_cells_lane(pixels, lanes, flags, 0)
+    used = flags[0]
+    for t in range(1, n_threads):
+        for c in range(32768):
+            used[c] |= flags[t, c]
+    # Candidate lists, serial (a small part of the time): coarse cell c32 at start[c32],
+    # fine cell c8 at start[512 + c8].
     everyone = np.arange(m, dtype=np.int32)
-    start = np.full(512 + 32768, -1, np.int64)  # coarse cells, then fine cells; -1: not built
+    start = np.zeros(512 + 32768, np.int64)
     size = np.zeros(512 + 32768, np.int64)
     lists = np.empty(16 * m + 4096, np.int32)
-    used = 0
-    out = np.empty(n, np.intp)
+    used_len = 0
+    for c8 in range(32768):
+        if not used[c8]:
+            continue
+        if used_len + 2 * m > lists.shape[0]:
+            lists = _grow(lists)
+        r8, g8, b8 = c8 >> 10, (c8 >> 5) & 31, c8 & 31
+        c32 = ((r8 >> 2) << 6) | ((g8 >> 2) << 3) | (b8 >> 2)
+        if size[c32] == 0:  # every list has at least one entry
+            start[c32] = used_len
+            size[c32] = _cell_candidates(pr, pg, pb, (r8 >> 2) << 5, (g8 >> 2) << 5, (b8 >> 2) << 5, 32,
+                                         everyone, lists[used_len:])
+            used_len += size[c32]
+        start[512 + c8] = used_len
+        size[512 + c8] = _cell_candidates(pr, pg, pb, r8 << 3, g8 << 3, b8 << 3, 8,
+                                          lists[start[c32]:start[c32] + size[c32]], lists[used_len:])
+        used_len += size[512 + c8]
+    out = np.empty(pixels.shape[0], np.intp)
+    if n_threads > 1:
+        _remap_lanes(pixels, lanes, pr, pg, pb, start[512:], size[512:], lists, out)
+    else:
+        _remap_lane(pixels, lanes, pr, pg, pb, start[512:], size[512:], lists, out, 0)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _lanes(n, n_threads):
+    """Split range(n) into ``n_threads`` contiguous, nearly equal parts: part t is
+    lanes[t]:lanes[t + 1]."""
+    lanes = np.empty(n_threads + 1, np.int64)
+    for t in range(n_threads + 1):
+        lanes[t] = n * t // n_threads
+    return lanes
+
+
+@njit(cache=True, inline="always")
+def _cell8(pixels, i):
+    """Index of the side-8 cell of the colour cube that pixel i is in."""
+    return ((np.int32(pixels[i, 0]) >> 3) << 10) | ((np.int32(pixels[i, 1]) >> 3) << 5) | (np.int32(pixels[i, 2]) >> 3)
+
+
+@njit(cache=True, nogil=True)
+def _used_cells_lane(pixels, lanes, flags, t):
+    """flags[t, c] = 1 if a pixel of lane t is in side-8 cell c (one row per lane: no two
+    threads write to the same byte)."""
+    for i in range(lanes[t], lanes[t + 1]):
+        flags[t, _cell8(pixels, i)] = 1
+
+
+@njit(cache=True, parallel=True)
+def _used_cells(pixels, lanes, flags):
+    for t in prange(lanes.shape[0] - 1):
+        _used_cells_lane(pixels, lanes, flags, t)
+
+
+@njit(cache=True, nogil=True)
+def _remap_lane(pixels, lanes, pr, pg, pb, start, size, lists, out, t):
+    """The per-pixel part of :func:`_remap` for the pixels of lane t."""
     last_key = -1
     last_idx = 0
-    for i in range(n):
+    for i in range(lanes[t], lanes[t + 1]):
         r, g, b = np.int32(pixels[i, 0]), np.int32(pixels[i, 1]), np.int32(pixels[i, 2])
         key = (r << 16) | (g << 8) | b
         if key == last_key:  # runs of one colour are common in images
             out[i] = last_idx
             continue
-        cell = 512 + (((r >> 3) << 10) | ((g >> 3) << 5) | (b >> 3))
-        if start[cell] < 0:
-            if used + 2 * m > lists.shape[0]:
-                grown = np.empty(2 * lists.shape[0] + 2 * m, np.int32)
-                grown[:used] = lists[:used]
-                lists = grown
-            par = ((r >> 5) << 6) | ((g >> 5) << 3) | (b >> 5)
-            if start[par] < 0:
-                start[par] = used
-                size[par] = _cell_candidates(pr, pg, pb, (r >> 5) << 5, (g >> 5) << 5, (b >> 5) << 5, 32,
-                                             everyone, lists[used:])
-                used += size[par]
-            start[cell] = used
-            size[cell] = _cell_candidates(pr, pg, pb, (r >> 3) << 3, (g >> 3) << 3, (b >> 3) << 3, 8,
-                                          lists[start[par]:start[par] + size[par]], lists[used:])
-            used += size[cell]
+        cell = _cell8(pixels, i)
         best = np.int64(1) << 62
-        for t in range(start[cell], start[cell] + size[cell]):
-            j = lists[t]
+        for s in range(start[cell], start[cell] + size[cell]):
+            j = lists[s]
             d = (r - pr[j]) ** 2 + (g - pg[j]) ** 2 + (b - pb[j]) ** 2
             best = min(best, (np.int64(d) << 24) | j)
         last_key = key
         last_idx = best & 0xFFFFFF
         out[i] = last_idx
-    return out
+
+
+@njit(cache=True, parallel=True)
+def _remap_lanes(pixels, lanes, pr, pg, pb, start, size, lists, out):
+    for t in prange(lanes.shape[0] - 1):
+        _remap_lane(pixels, lanes, pr, pg, pb, start, size, lists, out, t)
 
 
 def _pixels(pixels) -> np.ndarray:
@@ -613,16 +902,45 @@ def _pixels(pixels) -> np.ndarray:
     return pixels if pixels.flags.writeable else pixels.copy()
 
 
-def nearest_index(palette, pixels) -> np.ndarray:
+def _thread_count(n_threads) -> int:
+    """Threads to use: ``n_threads``, or if None all the cores this process may run on
+    (``os.sched_getaffinity``, not the machine's count), never more than numba allows
+    (``numba.get_num_threads()``: NUMBA_NUM_THREADS or ``numba.set_num_threads``)."""
+    if n_threads is None:
+        n_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    elif isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral) or n_threads < 1:
+        raise ValueError(f"n_threads must be None or a whole number >= 1, got {n_threads!r}")
+    return max(1, min(int(n_threads), numba.get_num_threads()))
+
+
+@contextmanager
+def _numba_threads(n_threads):
+    """Run the block with numba's thread count set to ``_thread_count(n_threads)`` (yielded),
+    and restore the caller's setting afterwards."""
+    previous = numba.get_num_threads()
+    count = _thread_count(n_threads)
+    numba.set_num_threads(count)
+    try:
+        yield count
+    finally:
+        numba.set_num_threads(previous)
+
+
+def nearest_index(palette, pixels, n_threads=None) -> np.ndarray:
     """Exact index of the nearest ``palette`` colour for each pixel (ties to the lower index).
 
     Same result as :func:`kqbench.quantizers.nearest_palette_index` in RGB, several times
     faster: candidate lists per cell of the colour cube instead of all pairwise distances.
+    ``n_threads``: threads for the per-pixel part (None: all available cores); the result
+    does not depend on it.
     """
     palette = np.array(palette, dtype=np.uint8, order="C")  # writable, see _pixels
     if palette.ndim != 2 or palette.shape[1] != 3 or len(palette) == 0:
         raise ValueError(f"palette must have shape (m, 3) with m >= 1, got {palette.shape}")
-    return _remap(_pixels(pixels), palette)
+    pixels = _pixels(pixels)
+    with _numba_threads(n_threads) as count:
+        # One thread if the last fit found threads slower (a busy machine, see _Pace).
+        return _remap(pixels, palette, count if _Pace.threads_pay else 1)
 
 
 # --------------------------------------------------------------------------- estimator
@@ -633,7 +951,7 @@ class FastKMeansQuantizer(Quantizer):
 
     Minimises the same objective as scikit-learn ``KMeans`` on every pixel (pixel-weighted
     squared RGB error) with the same seeding (greedy k-means++, ``2 + log(k)`` candidates per
-    step), here weighted and on the bin means. Lloyd's iterations are exact on the distinct
+    step), here weighted and on cell means. Lloyd's iterations are exact on the distinct
     colours; an octree lets whole cells of colours be assigned at once, and over-relaxed
     steps (with a fall-back that keeps the error decreasing) cut the number of passes.
     ``predict`` is an exact nearest-palette-colour search, not an approximation.
@@ -650,10 +968,15 @@ class FastKMeansQuantizer(Quantizer):
         scale; its default, 1e-4, costs about twice the passes here for a few tenths of a
         percent lower error).
     bin_bits : int, default=6
-        Bits per channel of the octree's finest cells (bins), on whose means k-means++
-        runs: 5, 6 or 7.
+        Bits per channel of the octree's finest cells (bins): 5, 6 or 7. k-means++ runs
+        on the means of the cells of side 8 (5 bits) if there are at least 4k of them,
+        else on the bin means.
     random_state : int or None, default=0
         Seed for k-means++; the result is deterministic for a given seed.
+    n_threads : int or None, default=None
+        Threads for Lloyd's iterations and ``predict``; None: all cores this process may
+        run on (capped by numba's ``NUMBA_NUM_THREADS``). The palette and labels are the
+        same for any value.
 
     Attributes
     ----------
@@ -663,12 +986,13 @@ class FastKMeansQuantizer(Quantizer):
         Assignment passes made by Lloyd's algorithm (0 when no clustering was needed).
     """
 
-    def __init__(self, n_colors=16, max_iter=300, tol=1e-3, bin_bits=6, random_state=0):
+    def __init__(self, n_colors=16, max_iter=300, tol=1e-3, bin_bits=6, random_state=0, n_threads=None):
         self.n_colors = n_colors
         self.max_iter = max_iter
         self.tol = tol
         self.bin_bits = bin_bits
         self.random_state = random_state
+        self.n_threads = n_threads
 
     def fit(self, pixels) -> "FastKMeansQuantizer":
         """Learn the palette from ``pixels`` ((n, 3) or (h, w, 3) uint8 RGB)."""
@@ -679,6 +1003,7 @@ class FastKMeansQuantizer(Quantizer):
             raise ValueError(f"bin_bits must be 5, 6 or 7, got {self.bin_bits!r}")
         pixels = _pixels(pixels)
         k = int(k)
+        _thread_count(self.n_threads)  # check it before the work
         # The base class's np.unique sort costs more than this whole fit; the histogram
         # gives the same distinct colours and counts in one pass over the pixels.
         colours, counts, bin_key, bin_start = _histogram(pixels, self.bin_bits)
@@ -697,15 +1022,22 @@ class FastKMeansQuantizer(Quantizer):
 
         B = self.bin_bits
         level_start = tree[0]
-        if len(bin_key) >= 2 * k:
-            # Seed on bin means: a few times fewer points than colours, same seeding quality.
-            bins = slice(level_start[B], level_start[B + 1])
-            P = tree[6][bins] / tree[5][bins, None]
-            C = _kmeanspp(tree, P, tree[5][bins], B - 1, level_start[B], k, uniforms)
+        # Seed on the means of the side-8 cells when there are plenty of them (at least 4k):
+        # several times fewer points than bins, so seeding costs half as much, for an error
+        # after Lloyd within a few tenths of a percent either way on the bench's photos.
+        # Otherwise on the bin means (at least 2k of them), else on the colours themselves
+        # (simple images).
+        L = min(5, B)
+        if level_start[L + 1] - level_start[L] < 4 * k:
+            L = B
+        if level_start[L + 1] - level_start[L] >= 2 * k:
+            cells = slice(level_start[L], level_start[L + 1])
+            P = tree[6][cells] / tree[5][cells, None]
+            C = _kmeanspp(tree, P, tree[5][cells], L - 1, level_start[L], k, uniforms)
         else:
-            # So few bins that seeding needs the colours themselves (simple images).
             C = _kmeanspp(tree, X, xw, B, 0, k, uniforms)
-        C, self.n_iter_ = _lloyd(C, tree, X, xw, xq, self.max_iter, self.tol * variance)
+        with _numba_threads(self.n_threads) as count:
+            C, self.n_iter_ = _lloyd(C, tree, X, xw, xq, self.max_iter, self.tol * variance, count)
         self.palette_ = centres_to_palette(C)
         return self
 
@@ -713,4 +1045,4 @@ class FastKMeansQuantizer(Quantizer):
         """Index of the exactly nearest palette colour of each pixel (ties to the lower index)."""
         if not hasattr(self, "palette_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit first")
-        return nearest_index(self.palette_, pixels)
+        return nearest_index(self.palette_, pixels, self.n_threads)

@@ -7,11 +7,10 @@ RGB errors), reached with far less work:
    order, so every octree cell -- 4x4x4 bins, 8x8x8 cells, ... -- is a contiguous range.
    Each cell keeps its bounding box, pixel count, colour sum and sum of squares.
 2. Greedy weighted k-means++ (scikit-learn's seeding) runs on the means of the 8x8x8
-   cells (of the bins when there are too few cells for k, of the colours when there are
-   too few bins). A point can
-   only get closer to a new centre if the new centre is nearer than its current one, so
-   whole cells are skipped by a box-distance test; after the first few centres only the
-   cells around a candidate are visited.
+   cells (on the bin means if there are too few cells for k, on the colours if there are
+   too few bins). A point can only get closer to a new centre if the new centre is nearer
+   than its current one, so whole cells are skipped by a box-distance test; after the
+   first few centres only the cells around a candidate are visited.
 3. Lloyd's iterations are exact on the distinct colours but walk the octree: a cell whose
    box is nearer to one centre than any other centre can be (per a min/max box-distance
    test) gives all its pixels to that centre in O(1), using its stored sums; only cells
@@ -26,12 +25,14 @@ RGB errors), reached with far less work:
 The loops are compiled with numba (``cache=True``: the compile cost, 10-20 s, is paid once
 per installation, not per call; later processes load the cached code in well under 1 s).
 
-Threads: Lloyd's assignment pass and the per-pixel part of ``predict`` run on all available
-cores (``n_threads``), in static lanes (work split decided before the threads start). The
-results are bit-identical for any number of threads: Lloyd's per-lane sums are sums of
-integers, exact in float64, and each pixel's nearest colour does not depend on its lane.
-Seeding and the histogram stay serial: k-means++ is a sequence of small steps (a few
-microseconds each), shorter than the time to wake a second thread.
+Threads: Lloyd's assignment passes and the per-pixel part of ``predict`` run on all the
+available cores (``n_threads``), in static lanes (the work split is decided before the
+threads start). The results are bit-identical for any number of threads: Lloyd's per-lane
+sums are sums of integers, exact in float64, and a pixel's nearest colour does not depend
+on its lane. On a machine busy with other work, threads that wait for a time slice make
+things slower than one thread; Lloyd's loop times its passes and then uses one thread
+(:class:`_Pace`). Seeding and the histogram stay serial: k-means++ is a sequence of small
+steps (a few microseconds each), shorter than the time to wake a second thread.
 """
 
 from __future__ import annotations
@@ -407,7 +408,8 @@ def _walk(C, root, cand, n, leaf0, first, last, lo, hi, W, S, Q, first_col, last
           X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wc, Sc, Qc, LW, LS, LQ,
           stack, s_off, s_len, c0, c1, c2):
     """Exact assignment of the colours below cell ``root``, whose possible centres are
-    ``cand[:n]``, added to the sums Wc, Sc, Qc (and LW, LS, LQ, see :func:`_assign_sums`).
+    ``cand[:n]``: whole cells' sums added to Wc, Sc, Qc, single colours' kept in LW, LS, LQ
+    (see :func:`_assign_sums`).
 
     Depth first; each cell's list is filtered from its parent's and pushed above it in
     ``cand``. ``stack``, ``s_off``, ``s_len``, ``c0``-``c2`` and ``cand`` past ``n`` are
@@ -719,41 +721,46 @@ class _Pace:
 
     Threads pay off only when they get a core at once: a pass lasts about a millisecond,
     and on a machine busy with other work a thread that has to wait for a time slice holds
-    up the whole pass -- we measured two threads at 1.5-2x the time of one there. So the
-    passes run whichever way has been faster per unit of work (its best pass so far; at
-    first, the way the previous fit in this process preferred), and passes 2, 18, 34, ...
-    try the other way, in case the load changed. On an idle machine that costs about one
-    single-threaded pass per fit. The result is the same either way; only the time differs.
+    up the whole pass -- we measured two threads at 1.5-2x the time of one there. So every
+    32nd pass of the process (starting with its third) runs the other way as a probe, and
+    a fit that has timed both ways uses the faster per unit of work (best pass of each);
+    until then, the way the last such comparison preferred. On an idle machine that costs
+    one single-threaded pass in 32. The result is the same either way; only the time
+    differs.
     """
 
-    #: Whether several threads beat one in the last fit that measured both (a hint for the
-    #: next fit's first passes and for :func:`nearest_index`; shared by the process).
+    #: Whether several threads beat one in the last comparison (shared by the process:
+    #: used by fits that have not compared yet, and by :func:`nearest_index`).
     threads_pay = True
+    #: Passes run so far by the process, offset so that its third pass is a probe.
+    clock = 30
 
     def __init__(self, n_threads):
         self.n = n_threads
-        self.best = {1: np.inf, n_threads: np.inf}  # seconds per unit of work
+        self.best = {1: np.inf, n_threads: np.inf}  # seconds per unit of work, this fit
         self.passes = 0
 
     def preferred(self) -> int:
-        if self.best[1] == self.best[self.n] == np.inf:
-            return self.n if _Pace.threads_pay else 1
-        return 1 if self.best[1] < self.best[self.n] else self.n
+        if np.isfinite(self.best[1]) and np.isfinite(self.best[self.n]):
+            return 1 if self.best[1] < self.best[self.n] else self.n
+        return self.n if _Pace.threads_pay else 1
 
     def lanes(self) -> int:
         if self.n == 1:
             return 1
         preferred = self.preferred()
-        if self.passes % 16 == 2:
+        # Not on a fit's first pass: cold caches, every colour assigned for the first time.
+        if self.passes >= 1 and _Pace.clock % 32 == 0:
             return self.n if preferred == 1 else 1
         return preferred
 
     def record(self, lanes, seconds, work) -> None:
-        # Pass 0 is not comparable: cold caches, every colour assigned for the first time.
-        if self.passes >= 1 and work > 0:
-            self.best[lanes] = min(self.best[lanes], seconds / work)
-            if self.n > 1 and np.isfinite(self.best[1]) and np.isfinite(self.best[self.n]):
-                _Pace.threads_pay = self.best[self.n] < self.best[1]
+        if self.n > 1:
+            if self.passes >= 1 and work > 0:
+                self.best[lanes] = min(self.best[lanes], seconds / work)
+                if np.isfinite(self.best[1]) and np.isfinite(self.best[self.n]):
+                    _Pace.threads_pay = self.best[self.n] < self.best[1]
+            _Pace.clock += 1
         self.passes += 1
 
 
@@ -902,10 +909,38 @@ def _pixels(pixels) -> np.ndarray:
     return pixels if pixels.flags.writeable else pixels.copy()
 
 
+_SPIN_STARTED = []  # non-empty once _start_thread_pool has run
+
+
+def _start_thread_pool() -> None:
+    """Start numba's thread pool (once) with a short spin-wait if it is OpenMP's (libgomp).
+
+    After a parallel loop, libgomp's threads by default spin about 8 ms before sleeping.
+    Lloyd's passes follow each other closely enough for a tenth of that (GOMP_SPINCOUNT
+    10000, about 0.3 ms here), and on a machine busy with other work the longer spinning
+    took CPU from our own main thread: fits ran 10-20% slower. libgomp reads the variable
+    when it is loaded, which numba does on the first thread-count call, so it is set only
+    for that call (a value the user set is kept) and removed again: other libraries and
+    child processes do not see it.
+    """
+    if _SPIN_STARTED:
+        return
+    ours = "GOMP_SPINCOUNT" not in os.environ
+    if ours:
+        os.environ["GOMP_SPINCOUNT"] = "10000"
+    try:
+        numba.get_num_threads()  # loads the threading layer
+    finally:
+        if ours:
+            del os.environ["GOMP_SPINCOUNT"]
+    _SPIN_STARTED.append(True)
+
+
 def _thread_count(n_threads) -> int:
     """Threads to use: ``n_threads``, or if None all the cores this process may run on
     (``os.sched_getaffinity``, not the machine's count), never more than numba allows
     (``numba.get_num_threads()``: NUMBA_NUM_THREADS or ``numba.set_num_threads``)."""
+    _start_thread_pool()
     if n_threads is None:
         n_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     elif isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral) or n_threads < 1:
@@ -917,8 +952,8 @@ def _thread_count(n_threads) -> int:
 def _numba_threads(n_threads):
     """Run the block with numba's thread count set to ``_thread_count(n_threads)`` (yielded),
     and restore the caller's setting afterwards."""
-    previous = numba.get_num_threads()
     count = _thread_count(n_threads)
+    previous = numba.get_num_threads()
     numba.set_num_threads(count)
     try:
         yield count

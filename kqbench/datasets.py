@@ -10,7 +10,7 @@ import hashlib
 import io
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -26,19 +26,36 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".ti
 
 @dataclass
 class SourceImage:
-    """An image ready to quantize: RGB pixels plus what is known of its original file."""
+    """An image ready to quantize: RGB pixels, alpha when it has transparency, and what is known
+    of its original file."""
 
     name: str
     rgb: np.ndarray  # (h, w, 3) uint8
     original_mode: str
     original_bytes: int
     source: str
+    alpha: np.ndarray | None = None  # (h, w) uint8, straight; None: opaque (no pixel below 255)
+
+    @cached_property
+    def pixels(self) -> np.ndarray:
+        """What is quantized: (h, w, 3) RGB, or (h, w, 4) RGBA when the image has transparency."""
+        if self.alpha is None:
+            return self.rgb
+        return np.ascontiguousarray(np.dstack([self.rgb, self.alpha]))
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.alpha is not None
+
+    def without_alpha(self) -> "SourceImage":
+        """The same image with its alpha dropped (the RGB under it kept, as Pillow's convert("RGB"))."""
+        return replace(self, alpha=None) if self.alpha is not None else self
 
     @cached_property
     def digest(self) -> str:
         """Content hash of the pixels: the cache key, whatever the file was called."""
-        h = hashlib.sha256(str(self.rgb.shape).encode())
-        h.update(np.ascontiguousarray(self.rgb).data)
+        h = hashlib.sha256(str(self.pixels.shape).encode())
+        h.update(np.ascontiguousarray(self.pixels).data)
         return h.hexdigest()
 
 
@@ -102,13 +119,17 @@ def _unreadable_message(path: Path, exc: BaseException) -> str:
     return f"cannot read image {path}: {reason}; {_FIX}"
 
 
-def _to_rgb(im: Image.Image, path: Path) -> np.ndarray:
-    """Pixels of an open image as (h, w, 3) uint8 RGB.
+_ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+
+
+def _to_pixels(im: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pixels of an open image: (h, w, 3) uint8 RGB, and (h, w) uint8 alpha if any pixel is not opaque.
 
     16-bit greyscale (modes I;16*, and I from a PNG) keeps the high byte of each sample:
     Pillow's own ``convert("RGB")`` would clip every value above 255 to white. 16-bit RGB(A)
-    PNGs are already reduced to 8 bits that way by Pillow. Alpha is dropped; palette images,
-    with or without transparency, become their palette colours.
+    PNGs are already reduced to 8 bits that way by Pillow. Transparency in any form (an alpha
+    channel, a palette's tRNS, a transparent colour key) becomes the alpha plane; palette
+    images become their palette colours.
     """
     mode = im.mode
     if mode.startswith("I;16") or (mode == "I" and im.format == "PNG"):
@@ -116,17 +137,21 @@ def _to_rgb(im: Image.Image, path: Path) -> np.ndarray:
         if grey.max(initial=0) > 255:
             raise ImageReadError(f"image {path} has mode {mode} pixel values above 16 bits; "
                                  f"convert it to 8-bit RGB first")
-        return np.repeat(grey.astype(np.uint8)[:, :, None], 3, axis=2)
+        return np.repeat(grey.astype(np.uint8)[:, :, None], 3, axis=2), None
     if mode in ("I", "F") or mode.startswith("I;32"):
         raise ImageReadError(f"image {path} has {'32-bit integer' if mode != 'F' else 'floating-point'} pixels "
                              f"(Pillow mode {mode}), with no fixed 8-bit scale; convert it to 8-bit RGB first")
     with warnings.catch_warnings():  # "Palette images with Transparency expressed in bytes should be ..."
         warnings.filterwarnings("ignore", message="Palette images with Transparency", category=UserWarning)
-        return np.asarray(im.convert("RGB"))
+        if mode in _ALPHA_MODES or "transparency" in im.info:
+            rgba = np.asarray(im.convert("RGBA"))
+            alpha = np.ascontiguousarray(rgba[:, :, 3])
+            return np.ascontiguousarray(rgba[:, :, :3]), (alpha if alpha.min(initial=255) < 255 else None)
+        return np.asarray(im.convert("RGB")), None
 
 
 def load_image_file(path, name: str | None = None) -> SourceImage:
-    """Read an image file with Pillow and convert it to 8-bit RGB.
+    """Read an image file with Pillow and convert it to 8-bit RGB, plus alpha if it has transparency.
 
     Raises :class:`ImageReadError` with a one-line message (the file, what is wrong, what to
     do) for a missing, empty, unreadable, truncated, corrupt or non-image file, an image over
@@ -139,7 +164,7 @@ def load_image_file(path, name: str | None = None) -> SourceImage:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 mode = im.mode
-                rgb = _to_rgb(im, path)
+                rgb, alpha = _to_pixels(im, path)
         size = path.stat().st_size
     except ImageReadError:
         raise
@@ -147,7 +172,7 @@ def load_image_file(path, name: str | None = None) -> SourceImage:
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types for bad files
         raise ImageReadError(_unreadable_message(path, exc)) from exc
-    return SourceImage(name or path.stem, np.ascontiguousarray(rgb), mode, size, str(path))
+    return SourceImage(name or path.stem, np.ascontiguousarray(rgb), mode, size, str(path), alpha)
 
 
 def _png_size(rgb: np.ndarray) -> int:
@@ -206,25 +231,86 @@ def _noise(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
 GENERATORS = {"gradient": _gradient, "flat": _flat, "noise": _noise}
 
 
+def _over(dst: np.ndarray, colour: np.ndarray, coverage: np.ndarray) -> None:
+    """Paint ``colour`` ((h, w, 3) or (3,), 0-1) with ``coverage`` (h, w) over premultiplied ``dst`` (h, w, 4)."""
+    dst[..., :3] = colour * coverage[..., None] + dst[..., :3] * (1 - coverage[..., None])
+    dst[..., 3] = coverage + dst[..., 3] * (1 - coverage)
+
+
+def _to_rgba8(premultiplied: np.ndarray) -> np.ndarray:
+    alpha = premultiplied[..., 3:]
+    rgb = np.divide(premultiplied[..., :3], alpha, out=np.zeros_like(premultiplied[..., :3]), where=alpha > 0)
+    return np.rint(np.clip(np.concatenate([rgb, alpha], axis=-1), 0, 1) * 255).astype(np.uint8)
+
+
+def _sprite(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A game sprite / icon: gradient-filled discs with anti-aliased edges and soft drop shadows, a
+    translucent glass panel, on a fully transparent background. RGBA, many alpha levels."""
+    yy, xx = np.mgrid[:height, :width].astype(np.float64)
+    out = np.zeros((height, width, 4))
+    side = min(width, height)
+    panel = (np.abs(xx - width / 2) < width / 3) & (np.abs(yy - height * 0.7) < height / 8)
+    _over(out, np.array([0.55, 0.8, 1.0]), panel * 0.45)
+    for _ in range(4):
+        cx, cy = rng.uniform(0.2, 0.8) * width, rng.uniform(0.2, 0.8) * height
+        r = rng.uniform(0.12, 0.25) * side
+        shadow = np.hypot(xx - cx - side / 30, yy - cy - side / 30)
+        _over(out, np.zeros(3), 0.5 * np.clip((r + side / 25 - shadow) / (side / 12.5), 0, 1))
+        top, bottom = rng.uniform(0, 1, 3), rng.uniform(0, 1, 3)
+        t = np.clip((yy - cy + r) / (2 * r), 0, 1)[..., None]
+        _over(out, top * (1 - t) + bottom * t, np.clip(r - np.hypot(xx - cx, yy - cy) + 0.5, 0, 1))
+    return _to_rgba8(out)
+
+
+def _vignette(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A photo (scikit-learn's china.jpg, resized) fading to transparent towards the corners: a soft
+    elliptical alpha mask, as for a cut-out or a web overlay. RGBA."""
+    with Image.open(_photo_path("china")) as im:
+        rgb = np.asarray(im.convert("RGB").resize((width, height), Image.BICUBIC), np.float64) / 255
+    yy, xx = np.mgrid[:height, :width].astype(np.float64)
+    radius = np.hypot((xx + 0.5) / width - 0.5, (yy + 0.5) / height - 0.5) * 2
+    alpha = np.clip((1.0 - radius) / 0.45, 0, 1)
+    return np.rint(np.dstack([rgb, alpha]) * 255).astype(np.uint8)
+
+
+ALPHA_GENERATORS = {"sprite": _sprite, "vignette": _vignette}
+
+
 def _generated_spec(kind: str, width: int, height: int, seed: int) -> str:
     return f"generated:{kind}:{width}x{height}:seed={seed}"
 
 
-def _generated(kind: str, width: int, height: int, seed: int) -> SourceImage:
+def _rgba_png_size(rgba: np.ndarray) -> int:
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+    return buf.tell()
+
+
+def generated_image(kind: str, width: int, height: int, seed: int) -> SourceImage:
+    """The generated image ``kind`` (a key of :data:`GENERATORS` or :data:`ALPHA_GENERATORS`).
+
+    No file exists: the "original" is the image's own lossless PNG (RGB, or RGBA).
+    """
+    spec = _generated_spec(kind, width, height, seed)
+    rng = np.random.default_rng(seed)
+    if kind in ALPHA_GENERATORS:
+        rgba = ALPHA_GENERATORS[kind](width, height, rng)
+        return SourceImage(kind, np.ascontiguousarray(rgba[..., :3]), "RGBA", _rgba_png_size(rgba), spec,
+                           np.ascontiguousarray(rgba[..., 3]))
     if kind not in GENERATORS:
-        raise ConfigurationError(f"unknown generated image {kind!r}: choose from {', '.join(GENERATORS)}")
-    rgb = GENERATORS[kind](width, height, np.random.default_rng(seed))
-    # No file exists: the "original" is the image's own lossless RGB PNG.
-    return SourceImage(kind, rgb, "RGB", _png_size(rgb), _generated_spec(kind, width, height, seed))
+        raise ConfigurationError(f"unknown generated image {kind!r}: choose from "
+                                 f"{', '.join([*GENERATORS, *ALPHA_GENERATORS])}")
+    rgb = GENERATORS[kind](width, height, rng)
+    return SourceImage(kind, rgb, "RGB", _png_size(rgb), spec)
 
 
 class SyntheticImages:
-    """Deterministic generated images (gradient, flat illustration, noisy texture).
+    """Deterministic generated images (gradient, flat illustration, noisy texture; with alpha: sprite, vignette).
 
     Parameters
     ----------
     kinds : list of str
-        Any of "gradient", "flat", "noise".
+        Any of "gradient", "flat", "noise", and the RGBA "sprite" and "vignette".
     width, height : int
         Size in pixels.
     seed : int
@@ -240,7 +326,7 @@ class SyntheticImages:
     def __iter__(self) -> Iterator[ImageSource]:
         for kind in self.kinds:
             yield ImageSource(kind, _generated_spec(kind, self.width, self.height, self.seed),
-                              lambda kind=kind: _generated(kind, self.width, self.height, self.seed))
+                              lambda kind=kind: generated_image(kind, self.width, self.height, self.seed))
 
 
 class SampleImages(SyntheticImages):
@@ -258,6 +344,29 @@ class SampleImages(SyntheticImages):
     def __iter__(self) -> Iterator[ImageSource]:
         for name in self.photos:
             path = _photo_path(name)
+            yield ImageSource(name, str(path), lambda path=path, name=name: load_image_file(path, name))
+        yield from super().__iter__()
+
+
+class AlphaSamples(SyntheticImages):
+    """Images with transparency: matplotlib's bundled RGBA PNGs, then generated RGBA images.
+
+    Files: ``logo2.png`` (matplotlib's logo, 542x130, 69% fully transparent, anti-aliased
+    edges) and ``Minduka_Present_Blue_Pack.png`` (a 128x128 icon with a soft shadow). Generated:
+    ``sprite`` (shapes with soft shadows on a transparent background) and ``vignette`` (a photo
+    fading to transparent). Nothing is downloaded.
+    """
+
+    def __init__(self, files=("logo2", "Minduka_Present_Blue_Pack"), kinds=("sprite", "vignette"),
+                 width=320, height=240, seed=0):
+        super().__init__(kinds=kinds, width=width, height=height, seed=seed)
+        self.files = files
+
+    def __iter__(self) -> Iterator[ImageSource]:
+        import matplotlib
+
+        for name in self.files:
+            path = Path(matplotlib.get_data_path()) / "sample_data" / f"{name}.png"
             yield ImageSource(name, str(path), lambda path=path, name=name: load_image_file(path, name))
         yield from super().__iter__()
 

@@ -8,49 +8,75 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.metrics import pairwise_distances_argmin
 
-from .colour import check_colour_space, from_space, nearest_in_space, to_space
+from .colour import PREMULTIPLIED, check_colour_space, from_space, nearest_in_space, to_space
+from ..errors import ConfigurationError
 
 
-def check_pixels(pixels) -> np.ndarray:
-    """Return ``pixels`` as a C-contiguous ``(n, 3)`` uint8 array, or raise ValueError."""
+def check_pixels(pixels, alpha: bool = False) -> np.ndarray:
+    """Return ``pixels`` as a C-contiguous ``(n, 3)`` uint8 array (``(n, 4)`` RGBA too when
+    ``alpha``), or raise ValueError."""
     pixels = np.asarray(pixels)
-    if pixels.ndim == 3 and pixels.shape[-1] == 3:
-        pixels = pixels.reshape(-1, 3)
-    if pixels.ndim != 2 or pixels.shape[1] != 3:
-        raise ValueError(f"pixels must have shape (n, 3) or (h, w, 3), got {pixels.shape}")
+    channels = (3, 4) if alpha else (3,)
+    if pixels.ndim == 3 and pixels.shape[-1] in channels:
+        pixels = pixels.reshape(-1, pixels.shape[-1])
+    if pixels.ndim != 2 or pixels.shape[1] not in channels:
+        shapes = "(n, 3), (n, 4), (h, w, 3) or (h, w, 4)" if alpha else "(n, 3) or (h, w, 3)"
+        raise ValueError(f"pixels must have shape {shapes}, got {pixels.shape}")
     if pixels.dtype != np.uint8:
-        raise ValueError(f"pixels must be uint8 RGB, got dtype {pixels.dtype}")
+        raise ValueError(f"pixels must be uint8 {'RGB(A)' if alpha else 'RGB'}, got dtype {pixels.dtype}")
     if len(pixels) == 0:
         raise ValueError("pixels is empty: the image has no pixels")
     return np.ascontiguousarray(pixels)
 
 
 def pack_rgb(pixels: np.ndarray) -> np.ndarray:
-    """One uint32 per colour (0xRRGGBB), so colours can be sorted and counted as integers."""
+    """One uint32 per colour (0xRRGGBB; RGBA: 0xRRGGBBAA), so colours can be sorted and counted as integers."""
     packed = pixels[:, 0].astype(np.uint32) << 16  # channel by channel: no (n, 3) uint32 copy
     packed |= pixels[:, 1].astype(np.uint32) << 8
     packed |= pixels[:, 2]
+    if pixels.shape[1] == 4:
+        packed <<= 8
+        packed |= pixels[:, 3]
     return packed
 
 
-def unpack_rgb(packed: np.ndarray) -> np.ndarray:
+def unpack_rgb(packed: np.ndarray, channels: int = 3) -> np.ndarray:
     packed = packed.astype(np.uint32)
-    return np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1).astype(np.uint8)
+    shifts = (16, 8, 0) if channels == 3 else (24, 16, 8, 0)
+    return np.stack([(packed >> s) & 255 for s in shifts], axis=1).astype(np.uint8)
 
 
 def unique_colours(pixels: np.ndarray, return_inverse: bool = False):
-    """Distinct colours of ``pixels`` with their pixel counts (and, optionally, each pixel's colour index)."""
+    """Distinct colours of ``pixels`` (RGB or RGBA) with their pixel counts (and, optionally, each
+    pixel's colour index)."""
     packed = pack_rgb(pixels)
     if return_inverse:
         values, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
-        return unpack_rgb(values), counts, inverse.ravel()
+        return unpack_rgb(values, pixels.shape[1]), counts, inverse.ravel()
     values, counts = np.unique(packed, return_counts=True)
-    return unpack_rgb(values), counts
+    return unpack_rgb(values, pixels.shape[1]), counts
+
+
+def clear_transparent(pixels: np.ndarray) -> np.ndarray:
+    """RGBA pixels with the RGB of fully transparent ones set to 0: one invisible colour, not many.
+
+    (RGB pixels are returned as they are.)
+    """
+    if pixels.shape[1] != 4:
+        return pixels
+    hidden = (pixels[:, 3] == 0) & pixels[:, :3].any(axis=1)
+    if not hidden.any():
+        return pixels
+    pixels = pixels.copy()
+    pixels[hidden, :3] = 0
+    return pixels
 
 
 def centres_to_palette(centres) -> np.ndarray:
-    """Round cluster centres to uint8 colours; centres that round to the same colour merge."""
+    """Round cluster centres (RGB or straight RGBA) to uint8 colours; centres that round to the same
+    colour merge (RGBA: every fully transparent one is (0, 0, 0, 0))."""
     palette = np.clip(np.rint(np.asarray(centres, dtype=np.float64)), 0, 255).astype(np.uint8)
+    palette = clear_transparent(palette)
     _, first = np.unique(pack_rgb(palette), return_index=True)
     return palette[np.sort(first)]
 
@@ -62,10 +88,13 @@ def nearest_palette_index(palette: np.ndarray, pixels: np.ndarray, colour_space:
     repeat colours, so this is several times less work than one distance per pixel.
     In RGB, squared distances between uint8 colours are integers below 2**24, so float32 is
     exact; in ``lab``/``oklab`` the distinct colours and the palette are converted once and
-    compared in float64 (see :func:`kqbench.quantizers.colour.nearest_in_space`).
+    compared in float64 (see :func:`kqbench.quantizers.colour.nearest_in_space`). An RGBA
+    palette ((m, 4)) is searched in premultiplied RGBA, whatever ``colour_space``.
     """
     colours, _, inverse = unique_colours(pixels, return_inverse=True)
-    if check_colour_space(colour_space) == "rgb":
+    if palette.shape[1] == 4:
+        colour_space = PREMULTIPLIED
+    if colour_space != PREMULTIPLIED and check_colour_space(colour_space) == "rgb":
         nearest = pairwise_distances_argmin(colours.astype(np.float32), palette.astype(np.float32))
     else:
         nearest = nearest_in_space(to_space(colours, colour_space), to_space(palette, colour_space))
@@ -106,11 +135,23 @@ class Quantizer(BaseEstimator):
         Space the clustering and the assignment measure distances in: sRGB values
         (0-255), CIELAB (D65), or Oklab.
 
+    Transparency: RGBA pixels ((n, 4) uint8, straight alpha) give an RGBA palette. k-means
+    subclasses cluster them in premultiplied RGBA (:func:`kqbench.quantizers.colour.premultiply`),
+    where every fully transparent pixel is one point whatever its RGB, and centres go back to
+    straight RGBA; :meth:`predict` assigns in that space too (see :attr:`alpha_support`).
+
     Attributes
     ----------
-    palette_ : ndarray of shape (m, 3), uint8
-        The learnt palette, ``m <= n_colors``; distinct colours.
+    palette_ : ndarray of shape (m, 3) or (m, 4), uint8
+        The learnt palette, ``m <= n_colors``; distinct colours (RGBA for RGBA pixels; a fully
+        transparent entry is (0, 0, 0, 0)).
     """
+
+    # How a subclass handles RGBA pixels (images with transparency): "premultiplied" (its
+    # _fit_centres clusters premultiplied RGBA coordinates, float32 (n, 4), like any colour
+    # space), "straight" (it gets uint8 RGBA and returns straight RGBA centres), or None (it
+    # cannot: fit raises ConfigurationError).
+    alpha_support: str | None = "premultiplied"
 
     def __init__(self, n_colors: int = 16, random_state: int | None = 0, colour_space: str = "rgb"):
         self.n_colors = n_colors
@@ -120,13 +161,28 @@ class Quantizer(BaseEstimator):
     def _colour_space(self) -> str:
         return check_colour_space(getattr(self, "colour_space", "rgb"))
 
+    def _check_alpha(self) -> None:
+        """Raise ConfigurationError, naming what to do, when this quantizer cannot take RGBA pixels."""
+        name = type(self).__name__
+        if self.alpha_support is None:
+            raise ConfigurationError(f"{name} quantizes opaque RGB only, and this image has transparency: "
+                                     f"use a k-means quantizer (kmeans, unique, ...) or libimagequant, or alpha=drop")
+        if self.alpha_support == "premultiplied" and self._colour_space() != "rgb":
+            raise ConfigurationError(f"{name} clusters images with transparency in premultiplied RGBA, not "
+                                     f"colour_space={self._colour_space()}: use colour_space=rgb, or alpha=drop")
+
     def fit(self, pixels) -> "Quantizer":
-        """Learn the palette from ``pixels`` ((n, 3) or (h, w, 3) uint8 RGB)."""
+        """Learn the palette from ``pixels``: (n, 3) or (h, w, 3) uint8 RGB, or (n, 4) / (h, w, 4) RGBA."""
         k = self.n_colors
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
             raise ValueError(f"n_colors (k) must be a whole number >= 1, got {k!r}")
-        space = self._colour_space()
-        pixels = check_pixels(pixels)
+        pixels = check_pixels(pixels, alpha=True)
+        if pixels.shape[1] == 4:
+            self._check_alpha()
+            pixels = clear_transparent(pixels)
+            space = PREMULTIPLIED if self.alpha_support == "premultiplied" else "rgb"
+        else:
+            space = self._colour_space()
         if space == "rgb":
             colours, counts = unique_colours(pixels)
             if len(colours) <= k:
@@ -144,10 +200,13 @@ class Quantizer(BaseEstimator):
         return self
 
     def predict(self, pixels) -> np.ndarray:
-        """Palette index of each pixel: the nearest palette colour."""
+        """Palette index of each pixel: the nearest palette colour (RGBA: in premultiplied RGBA)."""
         if not hasattr(self, "palette_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit first")
-        return nearest_palette_index(self.palette_, check_pixels(pixels), self._colour_space())
+        pixels = check_pixels(pixels, alpha=True)
+        if pixels.shape[1] != self.palette_.shape[1]:
+            raise ValueError(f"pixels have {pixels.shape[1]} channels, the palette {self.palette_.shape[1]}")
+        return nearest_palette_index(self.palette_, pixels, self._colour_space())
 
     def _fit_centres(self, pixels, colours, counts, k):  # pragma: no cover - abstract
         """Return k cluster centres (float, shape (k, 3)).

@@ -7,6 +7,9 @@ Björn Ottosson's (https://bottosson.github.io/posts/oklab/): sRGB → linear sR
 
 Squared Euclidean distance in ``lab`` is the CIE76 ΔE² and in ``oklab`` is Oklab's ΔE²;
 in ``rgb`` it is the plain RGB distance of the other quantizers.
+
+Images with transparency are clustered in premultiplied RGBA (:func:`premultiply`, ``(n, 4)``),
+the space pngquant/libimagequant also measure in: there, RGB under alpha 0 has no weight.
 """
 
 from __future__ import annotations
@@ -78,8 +81,38 @@ def cielab_to_rgb(lab) -> np.ndarray:
         return 255.0 * lab2rgb(np.asarray(lab, dtype=np.float64).reshape(-1, 1, 3)).reshape(-1, 3)
 
 
+def premultiply(rgba) -> np.ndarray:
+    """Straight RGBA (0-255) → premultiplied (R·α, G·α, B·α, A) with α = A/255, float64 (n, 4).
+
+    Squared distance here is what a compositor sees: colours under low alpha count little, and
+    every fully transparent pixel is the same point (0, 0, 0, 0) whatever its RGB values.
+    """
+    rgba = np.asarray(rgba, dtype=np.float64).reshape(-1, 4)
+    out = rgba.copy()
+    out[:, :3] *= rgba[:, 3:] / 255.0
+    return out
+
+
+def unpremultiply(coords) -> np.ndarray:
+    """Premultiplied RGBA → straight RGBA (0-255, float64, clipped); RGB is 0 where alpha rounds to 0."""
+    coords = np.asarray(coords, dtype=np.float64).reshape(-1, 4)
+    alpha = np.clip(coords[:, 3], 0.0, 255.0)
+    out = np.zeros_like(coords)
+    visible = np.rint(alpha) > 0
+    out[visible, :3] = np.clip(coords[visible, :3] * (255.0 / alpha[visible, None]), 0.0, 255.0)
+    out[:, 3] = alpha
+    return out
+
+
+# The space RGBA colours are clustered in; internal, chosen by the pixels' shape, not by a user.
+PREMULTIPLIED = "premultiplied"
+
+
 def to_space(rgb, space: str) -> np.ndarray:
-    """sRGB colours (0-255) → coordinates in ``space`` (float64, shape (n, 3))."""
+    """sRGB colours (0-255) → coordinates in ``space`` (float64, shape (n, 3); (n, 4) for RGBA
+    colours in :data:`PREMULTIPLIED`)."""
+    if space == PREMULTIPLIED:
+        return premultiply(rgb)
     check_colour_space(space)
     if space == "lab":
         return rgb_to_cielab(rgb)
@@ -90,6 +123,8 @@ def to_space(rgb, space: str) -> np.ndarray:
 
 def from_space(coords, space: str) -> np.ndarray:
     """Coordinates in ``space`` → sRGB on the 0-255 scale (float64; round and clip to get uint8)."""
+    if space == PREMULTIPLIED:
+        return unpremultiply(coords)
     check_colour_space(space)
     if space == "lab":
         return cielab_to_rgb(coords)
@@ -110,7 +145,7 @@ def nearest_in_space(points: np.ndarray, centres: np.ndarray, chunk: int = 1024)
     for start in range(0, len(points), chunk):
         x = points[start:start + chunk]
         d = (x[:, 0, None] - centres[None, :, 0]) ** 2
-        d += (x[:, 1, None] - centres[None, :, 1]) ** 2
-        d += (x[:, 2, None] - centres[None, :, 2]) ** 2
+        for channel in range(1, points.shape[1]):
+            d += (x[:, channel, None] - centres[None, :, channel]) ** 2
         out[start:start + chunk] = d.argmin(axis=1)
     return out

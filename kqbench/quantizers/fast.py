@@ -1021,6 +1021,8 @@ class FastKMeansQuantizer(Quantizer):
         Assignment passes made by Lloyd's algorithm (0 when no clustering was needed).
     """
 
+    alpha_support = None  # the octree and remap are 3-D (RGB)
+
     def __init__(self, n_colors=16, max_iter=300, tol=1e-3, bin_bits=6, random_state=0, n_threads=None):
         self.n_colors = n_colors
         self.max_iter = max_iter
@@ -1036,6 +1038,8 @@ class FastKMeansQuantizer(Quantizer):
             raise ValueError(f"n_colors (k) must be a whole number >= 1, got {k!r}")
         if self.bin_bits not in (5, 6, 7):
             raise ValueError(f"bin_bits must be 5, 6 or 7, got {self.bin_bits!r}")
+        if np.ndim(pixels) in (2, 3) and np.shape(pixels)[-1] == 4:
+            self._check_alpha()
         pixels = _pixels(pixels)
         k = int(k)
         _thread_count(self.n_threads)  # check it before the work

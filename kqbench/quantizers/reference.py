@@ -37,6 +37,8 @@ class PillowQuantizer(Quantizer):
         Unused (the methods are deterministic); kept for a uniform interface.
     """
 
+    alpha_support = "straight"  # fastoctree only: Pillow refuses RGBA for the other methods
+
     def __init__(self, n_colors=16, method="mediancut", random_state=0):
         self.n_colors = n_colors
         self.method = method
@@ -47,10 +49,15 @@ class PillowQuantizer(Quantizer):
             raise ValueError(f"method must be one of {sorted(_PILLOW_METHODS)}, got {self.method!r}")
         if k > 256:
             raise ConfigurationError(f"Pillow quantizes to at most 256 colours, asked for k={k}")
+        channels = pixels.shape[1]
+        if channels == 4 and self.method != "fastoctree":
+            raise ConfigurationError(f"Pillow's {self.method} quantizes opaque RGB only, and this image has "
+                                     f"transparency: use method fastoctree (pillow_fastoctree), or alpha=drop")
         # The methods work on the colour histogram, so the pixels' layout does not matter.
-        image = Image.fromarray(pixels.reshape(1, -1, 3), mode="RGB")
+        mode = "RGBA" if channels == 4 else "RGB"
+        image = Image.fromarray(pixels.reshape(1, -1, channels), mode=mode)
         quantized = image.quantize(colors=k, method=_PILLOW_METHODS[self.method], dither=Image.Dither.NONE)
-        palette = np.asarray(quantized.getpalette(), dtype=np.uint8).reshape(-1, 3)
+        palette = np.asarray(quantized.getpalette(mode), dtype=np.uint8).reshape(-1, channels)
         # Pillow's palette may hold unused or repeated entries: keep the ones it used.
         return palette[np.unique(np.asarray(quantized))].astype(np.float64)
 
@@ -81,6 +88,8 @@ class LibimagequantQuantizer(Quantizer):
         From ``fit`` when the ``imagequant`` package is missing.
     """
 
+    alpha_support = "straight"  # libimagequant quantizes RGBA itself
+
     def __init__(self, n_colors=16, speed=4, max_quality=100, random_state=0):
         self.n_colors = n_colors
         self.speed = speed
@@ -100,9 +109,8 @@ class LibimagequantQuantizer(Quantizer):
             raise NotInstalledError("imagequant is not installed: pip install 'kqbench[peers]'") from exc
         if not 2 <= k <= 256:
             raise ConfigurationError(f"libimagequant makes palettes of 2..256 colours, asked for k={k}")
-        rgba = np.empty((len(pixels), 4), np.uint8)
-        rgba[:, :3] = pixels
-        rgba[:, 3] = 255
+        rgba = np.full((len(pixels), 4), 255, np.uint8)
+        rgba[:, :pixels.shape[1]] = pixels
         attr = lib.liq_attr_create()
         image = result = None
         result_p = ffi.new("liq_result**")
@@ -121,7 +129,7 @@ class LibimagequantQuantizer(Quantizer):
             remapped = ffi.new("unsigned char[]", len(pixels))
             lib.liq_write_remapped_image(result, image, remapped, len(pixels))
             palette = lib.liq_get_palette(result)
-            centres = [(palette.entries[i].r, palette.entries[i].g, palette.entries[i].b)
+            centres = [(palette.entries[i].r, palette.entries[i].g, palette.entries[i].b, palette.entries[i].a)
                        for i in range(palette.count)]
         finally:
             if result is not None:
@@ -129,4 +137,4 @@ class LibimagequantQuantizer(Quantizer):
             if image is not None:
                 lib.liq_image_destroy(image)
             lib.liq_attr_destroy(attr)
-        return np.asarray(centres, dtype=np.float64)
+        return np.asarray(centres, dtype=np.float64)[:, :pixels.shape[1]]

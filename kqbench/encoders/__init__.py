@@ -10,7 +10,10 @@ from .png import (
     PyPNGPalettePNG,
     RGB24PNG,
     SmallestPalettePNG,
+    as_channels,
+    decoded_pixels,
     minimal_bit_depth,
+    translucent_first,
 )
 from .lossy import JPEGMatched, LossyMatched, WebPLossless, WebPMatched
 from .pngfile import png_header, read_chunks
@@ -30,6 +33,9 @@ __all__ = [
     "JPEGMatched",
     "WebPMatched",
     "png_header",
+    "as_channels",
+    "decoded_pixels",
+    "translucent_first",
     "read_chunks",
     "ORDERS",
     "palette_permutation",

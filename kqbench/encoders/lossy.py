@@ -29,7 +29,7 @@ from PIL import Image, features
 from ..errors import ConfigurationError, NotInstalledError
 from ..metrics import mse as mse_of
 from ..metrics import psnr as psnr_of
-from .png import Encoder
+from .png import Encoder, as_channels, decoded_pixels
 
 JPEG_SUBSAMPLING = ("4:4:4", "4:2:2", "4:2:0")
 
@@ -45,9 +45,14 @@ def _require_webp() -> None:
 
 
 def _decode(source) -> np.ndarray:
-    """Pixels of a WebP/JPEG file (a path or bytes) as (h, w, 3) uint8 RGB, decoded by Pillow."""
+    """Pixels of a WebP/JPEG file (a path or bytes), decoded by Pillow: (h, w, 3) uint8 RGB, or
+    (h, w, 4) RGBA when the file has transparency."""
     with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as im:
-        return np.asarray(im.convert("RGB"))
+        return decoded_pixels(im)
+
+
+def _mode(pixels: np.ndarray) -> str:
+    return "RGBA" if pixels.shape[-1] == 4 else "RGB"
 
 
 class WebPLossless(Encoder):
@@ -76,9 +81,9 @@ class WebPLossless(Encoder):
         _require_webp()
 
     def write(self, labels, palette, path):
-        rgb = np.ascontiguousarray(palette[labels].astype(np.uint8))
-        Image.fromarray(rgb, "RGB").save(path, format="WEBP", lossless=True, quality=self.quality,
-                                         method=self.method, exact=True)
+        pixels = np.ascontiguousarray(palette[labels].astype(np.uint8))
+        Image.fromarray(pixels, _mode(pixels)).save(path, format="WEBP", lossless=True, quality=self.quality,
+                                                    method=self.method, exact=True)
 
     def decode(self, path):
         return _decode(path)
@@ -114,7 +119,7 @@ class LossyMatched(Encoder):
 
         def trial(quality):
             blob = self.encode(original, quality)
-            tried[quality] = (blob, mse_of(original, _decode(blob)))
+            tried[quality] = (blob, mse_of(original, as_channels(_decode(blob), original.shape[-1])))
             return psnr_of(tried[quality][1]) >= target_psnr
 
         lo, hi = self.quality_range
@@ -162,6 +167,9 @@ class JPEGMatched(LossyMatched):
             raise ConfigurationError(f"optimize must be true or false, got {self.optimize!r}")
 
     def encode(self, rgb, quality):
+        if rgb.shape[-1] == 4:
+            raise ConfigurationError("JPEG cannot store transparency, and this image has it: use webp_matched, "
+                                     "or alpha=drop")
         buf = io.BytesIO()
         Image.fromarray(rgb, "RGB").save(buf, format="JPEG", quality=quality, subsampling=self.subsampling,
                                          optimize=self.optimize)
@@ -190,6 +198,7 @@ class WebPMatched(LossyMatched):
         _require_webp()
 
     def encode(self, rgb, quality):
-        buf = io.BytesIO()
-        Image.fromarray(rgb, "RGB").save(buf, format="WEBP", lossless=False, quality=quality, method=self.method)
+        buf = io.BytesIO()  # with alpha: lossy colour, lossless alpha (libwebp's alpha_quality 100)
+        Image.fromarray(rgb, _mode(rgb)).save(buf, format="WEBP", lossless=False, quality=quality,
+                                              method=self.method)
         return buf.getvalue()

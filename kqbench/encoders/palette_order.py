@@ -34,7 +34,7 @@ def check_order(order: str) -> None:
 
 
 def _luma(palette: np.ndarray) -> np.ndarray:
-    return palette.astype(np.int64) @ np.array([299, 587, 114], dtype=np.int64)
+    return palette[:, :3].astype(np.int64) @ np.array([299, 587, 114], dtype=np.int64)
 
 
 def palette_permutation(labels: np.ndarray, palette: np.ndarray, order: str) -> np.ndarray:

@@ -34,6 +34,44 @@ from .palette_order import check_order, reorder_palette
 from .pngwrite import check_filter, deflate, filter_scanlines, pack_samples, png_bytes, write_png
 
 
+def has_transparency(im: Image.Image) -> bool:
+    """Whether a Pillow image carries alpha in any form (alpha channel, tRNS, colour key)."""
+    return im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info
+
+
+def decoded_pixels(im: Image.Image) -> np.ndarray:
+    """An open image's pixels as (h, w, 3) RGB, or (h, w, 4) straight RGBA when it has transparency."""
+    return np.asarray(im.convert("RGBA" if has_transparency(im) else "RGB"))
+
+
+def as_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """RGB pixels as RGBA (alpha 255) when ``channels`` is 4, RGBA whose every alpha is 255 as RGB
+    when it is 3; anything else unchanged (a real difference stays visible to the caller)."""
+    have = pixels.shape[-1]
+    if have == 3 and channels == 4:
+        return np.concatenate([pixels, np.full(pixels.shape[:-1] + (1,), 255, pixels.dtype)], axis=-1)
+    if have == 4 and channels == 3 and (pixels[..., 3] == 255).all():
+        return pixels[..., :3]
+    return pixels
+
+
+def translucent_first(labels: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An RGBA palette with its not-opaque entries first, each group in its order (a stable move).
+
+    A PNG's tRNS chunk gives the alpha of the first entries only (the rest are opaque), so with
+    the translucent ones first it stops at the last of them; pypng requires this order. An RGB
+    palette is returned as it is.
+    """
+    if palette.shape[1] != 4:
+        return labels, palette
+    perm = np.argsort(palette[:, 3] == 255, kind="stable")
+    if (perm == np.arange(len(perm))).all():
+        return labels, palette
+    inverse = np.empty_like(perm)
+    inverse[perm] = np.arange(len(perm))
+    return inverse[labels], palette[perm]
+
+
 def minimal_bit_depth(n_colours: int) -> int:
     """Smallest legal PNG palette bit depth for ``n_colours`` entries (1, 2, 4 or 8)."""
     for bits in (1, 2, 4, 8):
@@ -46,8 +84,8 @@ class Encoder:
     """Write ``(labels, palette)`` to a file and read it back.
 
     ``labels`` is an (h, w) integer array of palette indices, ``palette`` an (m, 3) uint8
-    array. Subclasses implement :meth:`write`; :meth:`expected` and :meth:`decode` define
-    the round-trip check.
+    array, or (m, 4) straight RGBA for an image with transparency. Subclasses implement
+    :meth:`write`; :meth:`expected` and :meth:`decode` define the round-trip check.
     """
 
     suffix = ".png"
@@ -66,18 +104,20 @@ class Encoder:
         raise NotImplementedError
 
     def expected(self, labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
-        """What decoding the written file must return: the quantized RGB pixels by default."""
+        """What decoding the written file must return: the quantized RGB(A) pixels by default."""
         return palette[labels]
 
     def decode(self, path: Path) -> np.ndarray:
+        """The file's pixels, decoded by Pillow: RGB, or RGBA when the file has transparency."""
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            return decoded_pixels(im)
 
 
 class RGB24PNG(Encoder):
     """The quantized pixels as a 24-bit truecolour PNG: 3 bytes per pixel before deflate.
 
-    This is what made the original question's file bigger than its source.
+    This is what made the original question's file bigger than its source. An RGBA palette
+    (an image with transparency) gives a 32-bit RGBA PNG (colour type 6), 4 bytes per pixel.
 
     Parameters
     ----------
@@ -100,16 +140,17 @@ class RGB24PNG(Encoder):
             check_filter(self.filter)
 
     def write(self, labels, palette, path):
-        rgb = palette[labels].astype(np.uint8)
+        pixels = palette[labels].astype(np.uint8)
+        mode = "RGBA" if palette.shape[1] == 4 else "RGB"
         if self.filter == "pillow":
-            Image.fromarray(rgb, "RGB").save(path, format="PNG", compress_level=self.compress_level)
+            Image.fromarray(pixels, mode).save(path, format="PNG", compress_level=self.compress_level)
         else:
-            write_png(path, rgb, colour="rgb", filter=self.filter, compress_level=self.compress_level)
+            write_png(path, pixels, colour=mode.lower(), filter=self.filter, compress_level=self.compress_level)
 
     def decode(self, path):
         with Image.open(path) as im:
-            if im.mode != "RGB":
-                raise ValueError(f"{path}: expected an RGB PNG, found mode {im.mode}")
+            if im.mode not in ("RGB", "RGBA"):
+                raise ValueError(f"{path}: expected an RGB or RGBA PNG, found mode {im.mode}")
             return np.asarray(im)
 
 
@@ -146,7 +187,9 @@ class LabelsPNG(Encoder):
 class PalettePNG(Encoder):
     """Shared behaviour of the PNG-8 encoders: palette order and an optimizer pass.
 
-    Subclasses implement :meth:`_write_indices` for labels already in the chosen order.
+    Subclasses implement :meth:`_write_indices` for labels already in the chosen order. An
+    RGBA palette is written as PLTE (its colours) plus tRNS (its alphas): its not-opaque
+    entries are moved first (:func:`translucent_first`), each group kept in ``order``.
     """
 
     k_range = (2, 256)
@@ -164,7 +207,7 @@ class PalettePNG(Encoder):
     def write(self, labels, palette, path):
         check_order(self.order)
         check_optimizer(self.optimizer, self.optimizer_level)
-        labels, palette = reorder_palette(labels, palette, self.order)
+        labels, palette = translucent_first(*reorder_palette(labels, palette, self.order))
         self._write_indices(labels, palette, path)
         optimize_png(path, self.optimizer, self.optimizer_level)
 
@@ -205,7 +248,7 @@ class PillowPalettePNG(PalettePNG):
 
     def _write_indices(self, labels, palette, path):
         im = Image.fromarray(labels.astype(np.uint8), "P")
-        im.putpalette(palette.astype(np.uint8).tobytes(), "RGB")
+        im.putpalette(palette.astype(np.uint8).tobytes(), "RGBA" if palette.shape[1] == 4 else "RGB")
         im.save(path, format="PNG", compress_level=self.compress_level)
 
 
@@ -234,7 +277,9 @@ class PyPNGPalettePNG(PalettePNG):
     def _write_indices(self, labels, palette, path):
         height, width = labels.shape
         bitdepth = minimal_bit_depth(len(palette)) if self.bitdepth == "minimal" else self.bitdepth
-        writer = png.Writer(width, height, palette=[tuple(int(v) for v in c) for c in palette],
+        # pypng writes tRNS from 4-tuples (which must come first); opaque entries as 3-tuples
+        entries = [tuple(int(v) for v in (c if len(c) == 3 or c[3] < 255 else c[:3])) for c in palette]
+        writer = png.Writer(width, height, palette=entries,
                             bitdepth=bitdepth, compression=self.compress_level)
         with open(path, "wb") as f:
             writer.write_array(f, labels.astype(np.uint8).ravel())

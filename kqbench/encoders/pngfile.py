@@ -46,12 +46,13 @@ def read_chunks(path) -> list[Chunk]:
 
 
 def png_header(path) -> dict:
-    """Width, height, bit depth and colour type from the IHDR chunk."""
-    ihdr = read_chunks(path)[0].data
-    width, height, bit_depth, colour_type = struct.unpack(">IIBB", ihdr[:10])
+    """Width, height, bit depth and colour type from the IHDR chunk; tRNS data length (0: none)."""
+    chunks = read_chunks(path)
+    width, height, bit_depth, colour_type = struct.unpack(">IIBB", chunks[0].data[:10])
     return {
         "width": width,
         "height": height,
         "bit_depth": bit_depth,
         "colour_type": COLOUR_TYPES.get(colour_type, str(colour_type)),
+        "trns_bytes": sum(c.length for c in chunks if c.type == "tRNS"),
     }

@@ -29,7 +29,7 @@ FILTER_TYPES = {"none": 0, "sub": 1, "up": 2, "average": 3, "paeth": 4}
 FILTERS = (*FILTER_TYPES, "adaptive")
 BIT_DEPTHS = (1, 2, 4, 8)
 
-_COLOUR_TYPES = {("grey", 1): 0, ("rgb", 3): 2, ("palette", 1): 3}
+_COLOUR_TYPES = {("grey", 1): 0, ("rgb", 3): 2, ("palette", 1): 3, ("rgba", 4): 6}
 
 
 def check_filter(name: str) -> None:
@@ -123,14 +123,19 @@ def _chunk(ctype: bytes, data: bytes) -> bytes:
 def png_bytes(width: int, height: int, bit_depth: int, colour_type: int, idat: bytes,
               palette: np.ndarray | None = None) -> bytes:
     """A whole PNG file: signature, IHDR, PLTE (when ``palette`` is given), one IDAT of the zlib
-    stream ``idat`` and IEND; no other chunk."""
+    stream ``idat`` and IEND; no other chunk but tRNS for an RGBA ((m, 4)) palette: the alphas
+    up to its last entry that is not opaque (the PNG rule: later entries are opaque)."""
     chunks = [_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0))]
     if palette is not None:
         palette = np.asarray(palette, dtype=np.uint8)
         if not 1 <= len(palette) <= min(256, 1 << bit_depth):
             raise ValueError(f"a {bit_depth}-bit palette PNG holds 1..{min(256, 1 << bit_depth)} colours, "
                              f"got {len(palette)}")
-        chunks.append(_chunk(b"PLTE", palette.tobytes()))
+        chunks.append(_chunk(b"PLTE", palette[:, :3].tobytes()))
+        if palette.shape[1] == 4:
+            translucent = np.flatnonzero(palette[:, 3] < 255)
+            if len(translucent):
+                chunks.append(_chunk(b"tRNS", palette[:translucent[-1] + 1, 3].tobytes()))
     chunks.append(_chunk(b"IDAT", idat))
     chunks.append(_chunk(b"IEND", b""))
     return PNG_SIGNATURE + b"".join(chunks)
@@ -148,8 +153,8 @@ def _scanlines(samples: np.ndarray, colour: str, bit_depth: int, filter: str) ->
         colour_type = _COLOUR_TYPES[(colour, channels)]
     except KeyError:
         raise ValueError(f"cannot write {channels}-channel samples as {colour!r}") from None
-    if bit_depth != 8 and colour == "rgb":
-        raise ValueError(f"RGB samples are written at 8 bits, not {bit_depth}")
+    if bit_depth != 8 and colour in ("rgb", "rgba"):
+        raise ValueError(f"{colour.upper()} samples are written at 8 bits, not {bit_depth}")
     if bit_depth == 8:
         raw = samples.reshape(height, width * channels)
     else:
@@ -161,9 +166,10 @@ def _scanlines(samples: np.ndarray, colour: str, bit_depth: int, filter: str) ->
 def encode_png(samples: np.ndarray, *, colour: str = "rgb", palette: np.ndarray | None = None,
                filter: str = "adaptive", compress_level: int = 6, bit_depth: int = 8, mem_level: int = 8,
                strategy: int = zlib.Z_DEFAULT_STRATEGY) -> bytes:
-    """The bytes of a PNG of ``samples``: (h, w, 3) uint8 for ``rgb``; (h, w) uint8 for ``grey`` or
-    ``palette`` indices, at ``bit_depth`` 8 or packed at 1, 2 or 4 bits. ``palette`` ((m, 3) uint8,
-    m <= 2**bit_depth) is required for ``palette`` and written as the PLTE chunk."""
+    """The bytes of a PNG of ``samples``: (h, w, 3) uint8 for ``rgb``, (h, w, 4) for ``rgba``; (h, w)
+    uint8 for ``grey`` or ``palette`` indices, at ``bit_depth`` 8 or packed at 1, 2 or 4 bits.
+    ``palette`` ((m, 3) uint8, or (m, 4) RGBA, m <= 2**bit_depth) is required for ``palette`` and
+    written as the PLTE chunk (and tRNS, see :func:`png_bytes`)."""
     if colour == "palette" and palette is None:
         raise ValueError("a palette PNG needs a palette of 1..256 colours")
     scanlines, colour_type = _scanlines(samples, colour, bit_depth, filter)

@@ -53,6 +53,7 @@ def run_job(cfg: DictConfig) -> int:
         k=cfg.k, seed=cfg.seed, out_dir=out_dir,
         cache=QuantizationCache(cfg.cache_dir if cfg.cache else None),
         repeats=cfg.repeats, keep_files=cfg.keep_files, dither=cfg.get("dither", False),
+        alpha=cfg.get("alpha", "keep"),
         root=hc.sweep.dir if str(hc.mode) == "RunMode.MULTIRUN" else out_dir,
     )
     return sum(r["status"] == "ok" for r in rows)

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from .datasets import load_image_file
-from .encoders import PillowPalettePNG, RGB24PNG, png_header, read_chunks
+from .encoders import PillowPalettePNG, RGB24PNG, as_channels, png_header, read_chunks
 from .encoders.pngfile import PNG_SIGNATURE
 from .metrics import mse, psnr
 from .quantizers import KMeansQuantizer, compact_palette, unique_colours
@@ -109,7 +109,7 @@ def _measure(name, encoder, labels, palette, rgb, path, input_bytes, **extra) ->
     PSNR is against ``rgb``, the input's decoded pixels.
     """
     encoder.write(labels, palette, path)
-    decoded = encoder.decode(path)
+    decoded = as_channels(encoder.decode(path), rgb.shape[-1])
     size = path.stat().st_size
     error = mse(rgb, decoded)
     chunks = read_chunks(path)
@@ -124,6 +124,7 @@ def _measure(name, encoder, labels, palette, rgb, path, input_bytes, **extra) ->
         "psnr": psnr(error),
         "bit_depth": png_header(path)["bit_depth"],
         "plte_bytes": sum(c.length for c in chunks if c.type == "PLTE"),
+        "trns_bytes": sum(c.length for c in chunks if c.type == "tRNS"),
         "idat_bytes": sum(c.length for c in chunks if c.type == "IDAT"),
         "roundtrip_ok": bool(np.array_equal(decoded, encoder.expected(labels, palette))),
     }
@@ -176,9 +177,9 @@ def explain(path, ks=(16, 64, 256), sample_size: int = SAMPLE_SIZE, random_state
         if not 2 <= k <= 256:
             raise ValueError(f"k={k}: a PNG-8 palette holds 2 to 256 colours - choose each k in 2..256")
     image, chunks, info = _read(path)
-    rgb = image.rgb
+    rgb = image.pixels  # RGBA when some pixel is not opaque: every estimate keeps the transparency
     height, width = rgb.shape[:2]
-    pixels = rgb.reshape(-1, 3)
+    pixels = rgb.reshape(-1, rgb.shape[-1])
     colours, _, inverse = unique_colours(pixels, return_inverse=True)
     n_colours = len(colours)
     png = _png_structure(path, chunks, image.original_bytes, width, height) if chunks else None
@@ -219,7 +220,7 @@ def explain(path, ks=(16, 64, 256), sample_size: int = SAMPLE_SIZE, random_state
                 f"PNG-8, its {_plural(n_colours, 'colour')} (lossless)", PillowPalettePNG(),
                 labels.astype(np.uint8), colours, path=tmp / "png8-lossless.png", kind="png8-lossless",
                 k=None, colours=n_colours, rgb24_bytes=None, **measure))
-        d["estimates"].append(_measure("24-bit RGB PNG (lossless)", RGB24PNG(), labels, colours,
+        d["estimates"].append(_measure(f"{_truecolour(d)} (lossless)", RGB24PNG(), labels, colours,
                                        path=tmp / "rgb24.png", kind="rgb24", k=None, colours=n_colours,
                                        rgb24_bytes=None, **measure))
         fit_on = pixels
@@ -234,7 +235,7 @@ def explain(path, ks=(16, 64, 256), sample_size: int = SAMPLE_SIZE, random_state
             quantizer = KMeansQuantizer(n_colors=k, random_state=random_state).fit(fit_on)
             k_labels, palette = compact_palette(quantizer.predict(pixels), quantizer.palette_)
             k_labels = k_labels.reshape(height, width)
-            RGB24PNG().write(k_labels, palette, tmp / f"rgb24-k{k}.png")  # the same pixels, as RGB
+            RGB24PNG().write(k_labels, palette, tmp / f"rgb24-k{k}.png")  # the same pixels, as truecolour
             d["estimates"].append(_measure(
                 f"PNG-8, k={k} (k-means)", PillowPalettePNG(), k_labels, palette, path=tmp / f"png8-k{k}.png",
                 kind="png8", k=k, colours=len(palette),
@@ -346,8 +347,13 @@ def format_report(d: dict) -> str:
     return "\n".join(lines)
 
 
-def _short(e: dict) -> str:
-    return {"rgb24": "24-bit RGB PNG", "png8-lossless": "lossless PNG-8"}.get(e["kind"], f"PNG-8 at k={e['k']}")
+def _truecolour(d: dict) -> str:
+    """What the truecolour estimate is: 32-bit RGBA for an image with translucent pixels."""
+    return "32-bit RGBA PNG" if d["translucent_pixels"] else "24-bit RGB PNG"
+
+
+def _short(e: dict, d: dict) -> str:
+    return {"rgb24": _truecolour(d), "png8-lossless": "lossless PNG-8"}.get(e["kind"], f"PNG-8 at k={e['k']}")
 
 
 def _why(d: dict) -> list[str]:
@@ -369,14 +375,14 @@ def _why(d: dict) -> list[str]:
         says.append(
             f"{d['format']} is lossy: it keeps an approximation of the pixels and spends only "
             f"{d['bits_per_pixel']:.2f} bits per pixel, while every PNG is lossless on the pixels it is given: "
-            f"the decoded image as 24-bit RGB PNG is {rgb24['ratio_to_input']:.1f}x the {d['format']} file.")
+            f"the decoded image as {_truecolour(d)} is {rgb24['ratio_to_input']:.1f}x the {d['format']} file.")
         if smaller:
             says.append(f"Smaller than the {d['format']} here: " + ", ".join(
-                f"{_short(e)} ({_pct(e['bytes'], d['file_bytes'])} of it, {_quality(e)})" for e in smaller)
+                f"{_short(e, d)} ({_pct(e['bytes'], d['file_bytes'])} of it, {_quality(e)})" for e in smaller)
                 + f"; PSNR is against the decoded {d['format']}, itself already an approximation.")
         else:
             best = min(d["estimates"], key=lambda e: e["bytes"])
-            says.append(f"None of the PNGs here is smaller than the {d['format']} (the smallest, {_short(best)}, "
+            says.append(f"None of the PNGs here is smaller than the {d['format']} (the smallest, {_short(best, d)}, "
                         f"is {best['ratio_to_input']:.2f}x it): keeping the {d['format']} is the lighter choice.")
     else:
         says.append(f"This {d['format']} file costs {d['bits_per_pixel']:.2f} bits per pixel.")
@@ -385,12 +391,16 @@ def _why(d: dict) -> list[str]:
         index_raw = d["height"] * math.ceil(d["width"] * ref["bit_depth"] / 8)
         label = f"k={ref['k']}" if ref["k"] else f"its {_plural(ref['colours'], 'colour')}"
         as_rgb = ref["rgb24_bytes"] or rgb24["bytes"]
+        per_pixel = 4 if d["translucent_pixels"] else 3
+        truecolour = _truecolour(d).removesuffix(" PNG")
+        trns = (f" and a tRNS of 1 alpha byte per entry up to the last translucent one ({ref['trns_bytes']:,} bytes)"
+                if ref["trns_bytes"] else "")
         says.append(
             f"A PNG-8 stores one palette index of {_plural(ref['bit_depth'], 'bit')} per pixel "
-            f"({_kb(index_raw)} before deflate, against {_kb(3 * n)} for 24-bit RGB at 3 bytes per pixel) "
-            f"plus a PLTE of 3 bytes per colour ({ref['plte_bytes']:,} bytes at {label}): measured, "
+            f"({_kb(index_raw)} before deflate, against {_kb(per_pixel * n)} for {truecolour} at {per_pixel} bytes "
+            f"per pixel) plus a PLTE of 3 bytes per colour ({ref['plte_bytes']:,} bytes at {label}){trns}: measured, "
             f"PNG-8 at {label} is {_kb(ref['bytes'])}, while the very same {ref['colours']}-colour pixels "
-            f"saved as 24-bit RGB weigh {_kb(as_rgb)} ({as_rgb / ref['bytes']:.1f}x the PNG-8).")
+            f"saved as {truecolour} weigh {_kb(as_rgb)} ({as_rgb / ref['bytes']:.1f}x the PNG-8).")
     if lossless and d["colour_type"] not in ("palette", "palette+alpha"):
         says.append(f"The image has only {_plural(d['unique_colours'], 'colour')}, so PNG-8 holds it exactly: "
                     f"{_kb(lossless['bytes'])}, {lossless['ratio_to_input']:.2f}x the input, at no loss.")
@@ -413,16 +423,20 @@ def _why(d: dict) -> list[str]:
                     f"stripping them saves {png['chunks']['metadata']:,} bytes without changing the image.")
     if d["has_alpha"]:
         t = d["translucent_pixels"]
-        says.append(f"The image has transparency ({t:,} of {n:,} pixels, {_pct(t, n)}, are not fully opaque); "
-                    "the comparison uses RGB only and drops the alpha channel for now, so "
-                    + ("the estimates lose that transparency." if t else
-                       "the estimates lose nothing visible here, since every pixel is opaque."))
+        if t:
+            says.append(f"The image has transparency ({t:,} of {n:,} pixels, {_pct(t, n)}, are not fully opaque), "
+                        "and every estimate keeps it: k-means clusters premultiplied RGBA, PNG-8 stores the "
+                        "palette's alphas in a tRNS chunk, truecolour is 32-bit RGBA, and PSNR is over "
+                        "premultiplied RGBA (colour under full transparency costs nothing).")
+        else:
+            says.append("The file has an alpha channel but every pixel is opaque: the estimates drop it and "
+                        "lose nothing.")
     if png and png["bit_depth"] == 16:
         says.append("The PNG has 16 bits per sample; the comparison works on its 8-bit conversion.")
     if d["frames"] > 1:
         says.append(f"Only the first of its {d['frames']} frames is compared.")
     best = min(d["estimates"], key=lambda e: e["bytes"])
-    says.append(f"Smallest written here: {_short(best)}, {_kb(best['bytes'])} "
+    says.append(f"Smallest written here: {_short(best, d)}, {_kb(best['bytes'])} "
                 f"({best['ratio_to_input']:.2f}x the input, {_quality(best)}).")
     return says
 

@@ -26,7 +26,7 @@ from PIL import Image
 from sklearn.base import clone
 
 from .datasets import SourceImage
-from .encoders import RGB24PNG, png_header
+from .encoders import RGB24PNG, as_channels, png_header
 from .errors import ConfigurationError, NotInstalledError
 from .quantizers import compact_palette, unique_colours
 from .metrics import label_entropy, mean_delta_e2000, mse, psnr
@@ -62,6 +62,9 @@ def _scalar(value):
     return str(list(value)) if isinstance(value, (list, tuple)) else str(value)
 
 
+ALPHA_CHOICES = ("keep", "drop")
+
+
 def check_k(k) -> int:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise ConfigurationError(f"k must be a whole number >= 1, got k={k!r}")
@@ -86,24 +89,25 @@ def _png_bytes(labels, palette) -> int:
 
 def quantize(image: SourceImage, quantizer, repeats: int = 1) -> Quantized:
     """Fit ``quantizer`` on the image and assign every pixel, timing both."""
-    pixels = image.rgb.reshape(-1, 3)
+    source = image.pixels  # RGB, or RGBA with transparency
+    pixels = source.reshape(-1, source.shape[-1])
     # Warm-up on a corner: imports, thread pools and JIT compilation are paid here, untimed,
     # without doubling the cost of a large k-means fit.
-    warm = clone(quantizer).fit(image.rgb[:64, :64])
-    warm.predict(image.rgb[:64, :64])
+    warm = clone(quantizer).fit(source[:64, :64])
+    warm.predict(source[:64, :64])
     fitted, fit_s = median_time(lambda: clone(quantizer).fit(pixels), repeats)
     labels, assign_s = median_time(lambda: fitted.predict(pixels), repeats)
     labels, palette = compact_palette(np.asarray(labels), fitted.palette_)
-    labels = labels.reshape(image.rgb.shape[:2])
+    labels = labels.reshape(source.shape[:2])
     return Quantized(
         labels=labels,
         palette=palette,
         unique_colours=len(unique_colours(pixels)[0]),
         fit_s=fit_s,
         assign_s=assign_s,
-        mse=mse(image.rgb, palette[labels]),
+        mse=mse(source, palette[labels]),
         rgb24_bytes=_png_bytes(labels, palette),
-        delta_e2000=mean_delta_e2000(image.rgb, palette[labels]),
+        delta_e2000=mean_delta_e2000(source, palette[labels]),
     )
 
 
@@ -129,6 +133,9 @@ def floyd_steinberg(image: SourceImage, q: Quantized, repeats: int = 1) -> Quant
     if unknown:
         raise NotImplementedError(f"floyd_steinberg does not say how to dither Quantized.{', '.join(sorted(unknown))}")
     m = len(q.palette)
+    if image.has_alpha:
+        raise ConfigurationError("dither=true works on opaque images (Pillow's Floyd-Steinberg is RGB only), and "
+                                 "this one has transparency: use dither=false, or alpha=drop")
     if m > 256:
         raise ConfigurationError(f"dither=true needs a palette of at most 256 colours (Pillow's), this one has {m}")
     source = Image.fromarray(np.ascontiguousarray(image.rgb), "RGB")
@@ -199,6 +206,7 @@ def _image_columns(image: SourceImage, q: Quantized | None) -> dict:
         "pixels": w * h,
         "original_mode": image.original_mode,
         "original_bytes": image.original_bytes,
+        "has_alpha": image.has_alpha,
         "unique_colours": q.unique_colours if q else None,
         "source": image.source,
     }
@@ -208,8 +216,10 @@ def _measure(image, q, encoder, path: Path, repeats: int, keep_files: bool, root
     encoder.write(q.labels, q.palette, path)  # warm-up
     _, encode_s = median_time(lambda: encoder.write(q.labels, q.palette, path), repeats)
     size = path.stat().st_size
-    decoded = encoder.decode(path)
     expected = encoder.expected(q.labels, q.palette)
+    decoded = encoder.decode(path)
+    if expected.ndim == 3:  # an RGB file holds an RGBA image whose every pixel is opaque
+        decoded = as_channels(decoded, expected.shape[-1])
     ok = decoded.shape == expected.shape and bool(np.array_equal(decoded, expected))
     header = png_header(path) if path.suffix == ".png" else {}
     if not keep_files:
@@ -222,6 +232,7 @@ def _measure(image, q, encoder, path: Path, repeats: int, keep_files: bool, root
         "ratio_to_rgb24": size / q.rgb24_bytes,
         "bit_depth": header.get("bit_depth"),
         "colour_type": header.get("colour_type"),
+        "trns_bytes": header.get("trns_bytes"),
         "encode_s": encode_s,
         "roundtrip_ok": ok,
         "path": os.path.relpath(path, root) if keep_files else None,
@@ -243,15 +254,17 @@ def _measure_lossy(image, q, encoder, path: Path, repeats: int, keep_files: bool
     measured and the target is reached (or out of reach even at the top quality, then written).
     """
     target = psnr(q.mse)
-    encoder.write_matched(image.rgb, target, path)  # warm-up
-    (quality, search_mse), encode_s = median_time(lambda: encoder.write_matched(image.rgb, target, path), repeats)
+    original = image.pixels
+    encoder.write_matched(original, target, path)  # warm-up
+    (quality, search_mse), encode_s = median_time(lambda: encoder.write_matched(original, target, path), repeats)
     size = path.stat().st_size
     decoded = encoder.decode(path)
-    file_mse = mse(image.rgb, decoded)
+    file_mse = mse(original, as_channels(decoded, original.shape[-1]))
     ok = file_mse == search_mse and (psnr(file_mse) >= target or quality == encoder.quality_range[1])
     if not keep_files:
         path.unlink()
-    row = {"mse": file_mse, "psnr": psnr(file_mse), "delta_e2000": mean_delta_e2000(image.rgb, decoded),
+    row = {"mse": file_mse, "psnr": psnr(file_mse),
+           "delta_e2000": mean_delta_e2000(original, as_channels(decoded, original.shape[-1])),
            "lossy_quality": quality, "lossy_target_psnr": target,
            "bytes": size, "bits_per_pixel": 8 * size / q.labels.size, "ratio_to_original": size / image.original_bytes,
            "ratio_to_rgb24": size / q.rgb24_bytes, "bit_depth": None, "colour_type": None, "encode_s": encode_s,
@@ -298,8 +311,12 @@ def _finished_rows(path: Path, config: dict, root: Path) -> dict:
 
 def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: str, encoder, *, k, seed,
                       out_dir, cache: QuantizationCache, repeats: int = 1, keep_files: bool = True,
-                      root=None, dither: bool = False) -> list[dict]:
+                      root=None, dither: bool = False, alpha: str = "keep") -> list[dict]:
     """Quantize and encode every image of ``dataset``; one row per image.
+
+    ``alpha``: ``keep`` quantizes an image with transparency as RGBA (PNG-8 with a tRNS chunk,
+    RGBA truecolour, ...); ``drop`` discards its alpha first (the RGB under it kept), as the
+    original question's code did. Opaque images are the same either way.
 
     ``dither``: re-assign the pixels by Floyd-Steinberg onto the undithered quantization's palette
     (:func:`floyd_steinberg`; the fit is the cached undithered one).
@@ -322,6 +339,7 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
         **{f"encoding.{p}": v for p, v in init_params(encoder).items()},
         "seed": seed,
         "dither": dither,
+        "alpha": alpha,
         "repeats": repeats,
     }
     rows: list[dict] = []
@@ -342,8 +360,12 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
             check_k(k)
             if not isinstance(dither, bool):
                 raise ConfigurationError(f"dither must be true or false, got dither={dither!r}")
+            if alpha not in ALPHA_CHOICES:
+                raise ConfigurationError(f"alpha must be one of {', '.join(ALPHA_CHOICES)}, got alpha={alpha!r}")
             encoder.check_k(k)
             image = source.load()
+            if alpha == "drop":
+                image = image.without_alpha()
             base = {**_image_columns(image, None), **config}
             key = cache.key(image, quantizer_name, init_params(quantizer))
             q = cache.get(key)

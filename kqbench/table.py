@@ -19,9 +19,9 @@ os.umask(_UMASK)
 
 # Columns in reading order; quantizer.* and encoding.* parameter columns follow their name.
 COLUMNS = [
-    "image", "width", "height", "pixels", "original_mode", "original_bytes", "unique_colours",
-    "k", "palette_size", "quantizer", "encoding", "seed", "dither",
-    "bytes", "bits_per_pixel", "ratio_to_original", "ratio_to_rgb24", "bit_depth", "colour_type",
+    "image", "width", "height", "pixels", "original_mode", "original_bytes", "has_alpha", "unique_colours",
+    "k", "palette_size", "quantizer", "encoding", "seed", "dither", "alpha",
+    "bytes", "bits_per_pixel", "ratio_to_original", "ratio_to_rgb24", "bit_depth", "colour_type", "trns_bytes",
     "mse", "psnr", "delta_e2000", "label_entropy_bpp", "fit_s", "assign_s", "encode_s", "lossy_quality", "lossy_target_psnr", "repeats", "cached",
     "roundtrip_ok", "status", "error", "path", "source",
 ]

@@ -13,7 +13,9 @@ metric is imported. For each row with status ``ok`` and a ``path``:
   ``--decoder pypng`` decodes every file with pypng instead (slower); the tests check that
   both decoders agree;
 - the decoded RGB pixels, against the source image, give the row's ``mse`` and ``psnr`` to a
-  relative 1e-9; the image has exactly ``palette_size`` distinct colours;
+  relative 1e-9; the image has exactly ``palette_size`` distinct colours. Rows of images with
+  transparency (``has_alpha``) are compared as RGBA: a palette's tRNS chunk or an RGBA file's
+  alpha channel, against the source's alpha, with the MSE over premultiplied RGBA;
 - rows of the same quantization (image, k, quantizer and its parameters, seed, dither) decode
   to the same RGB pixels whatever the encoding.
 
@@ -82,10 +84,12 @@ class DecodedPNG:
     bit_depth: int
     colour_type: int
     samples: np.ndarray  # (h, w, channels): uint8, or uint16 at bit depth 16; palette: indices
-    palette: np.ndarray | None = None  # (m, 3) uint8 from PLTE
+    palette: np.ndarray | None = None  # (m, 3) uint8 from PLTE, or (m, 4) with the tRNS alphas
+    has_alpha: bool = False  # an alpha channel, or a palette's tRNS chunk
 
     def rgb(self) -> np.ndarray:
-        """The pixels as (h, w, 3) uint8 RGB (alpha, if any, is dropped; 16-bit keeps the high byte)."""
+        """The pixels as (h, w, 3) uint8 RGB, or (h, w, 4) straight RGBA when the file has alpha
+        (16-bit keeps the high byte)."""
         s = self.samples
         if self.colour_type == 3:
             idx = s[..., 0].astype(np.intp)
@@ -96,9 +100,11 @@ class DecodedPNG:
             s = (s >> 8).astype(np.uint8)
         elif self.bit_depth < 8:  # greyscale below 8 bits: scale to 0..255
             s = (s.astype(np.uint16) * (255 // ((1 << self.bit_depth) - 1))).astype(np.uint8)
-        if self.colour_type in (0, 4):
+        if self.colour_type == 0:
             return np.repeat(s[..., :1], 3, axis=-1)
-        return np.ascontiguousarray(s[..., :3])
+        if self.colour_type == 4:
+            return np.ascontiguousarray(np.concatenate([np.repeat(s[..., :1], 3, axis=-1), s[..., 1:]], axis=-1))
+        return np.ascontiguousarray(s)
 
 
 def read_chunks(blob: bytes) -> list[tuple[bytes, bytes]]:
@@ -224,14 +230,24 @@ def read_png(path, decoder: str = "auto") -> DecodedPNG:
         raise PNGError(f"illegal colour type {colour_type} / bit depth {bit_depth}")
     if compression or filter_method or interlace not in (0, 1) or not width or not height:
         raise PNGError("unsupported or invalid IHDR fields")
-    palette = None
+    palette, trns = None, None
     for ctype, data in chunks:
         if ctype == b"PLTE":
             if len(data) % 3 or not 0 < len(data) <= 768:
                 raise PNGError(f"PLTE chunk of {len(data)} bytes")
             palette = np.frombuffer(data, np.uint8).reshape(-1, 3)
+        elif ctype == b"tRNS":
+            trns = data
     if colour_type == 3 and palette is None:
         raise PNGError("palette image without a PLTE chunk")
+    if trns is not None and colour_type != 3:
+        raise PNGError("a tRNS chunk outside a palette image (kqbench writes colour keys nowhere)")
+    if trns is not None:
+        if len(trns) > len(palette):
+            raise PNGError(f"tRNS holds {len(trns)} alphas, PLTE {len(palette)} entries")
+        alpha = np.full((len(palette), 1), 255, np.uint8)  # entries past tRNS are opaque
+        alpha[:len(trns), 0] = np.frombuffer(trns, np.uint8)
+        palette = np.concatenate([palette, alpha], axis=1)
     idat = b"".join(data for ctype, data in chunks if ctype == b"IDAT")
     if not idat:
         raise PNGError("no IDAT chunk")
@@ -241,7 +257,8 @@ def read_png(path, decoder: str = "auto") -> DecodedPNG:
         samples = _decode_pypng(blob, CHANNELS[colour_type], bit_depth)
     else:
         samples = _decode_numpy(idat, width, height, bit_depth, colour_type)
-    return DecodedPNG(width, height, bit_depth, colour_type, samples, palette)
+    return DecodedPNG(width, height, bit_depth, colour_type, samples, palette,
+                      has_alpha=colour_type in (4, 6) or trns is not None)
 
 
 # --------------------------------------------------------------------------- source images
@@ -266,21 +283,24 @@ def sweep_cwd(results_dir: Path) -> Path | None:
     return None
 
 
-def load_source(source: str, cwd: Path | None) -> tuple[np.ndarray, int | None]:
-    """The source's RGB pixels, and its file size (None for generated images)."""
-    from .datasets import SyntheticImages, load_image_file
+def load_source(source: str, cwd: Path | None, alpha: bool = False) -> tuple[np.ndarray, int | None]:
+    """The source's pixels, RGB, or RGBA when ``alpha`` and it has transparency; and its file size
+    (None for generated images)."""
+    from .datasets import generated_image, load_image_file
+
+    def pixels(image):
+        return image.pixels if alpha else image.rgb
 
     m = _GENERATED.match(source)
     if m:
-        (src,) = SyntheticImages(kinds=[m["kind"]], width=int(m["w"]), height=int(m["h"]), seed=int(m["seed"]))
-        return src.load().rgb, None
+        return pixels(generated_image(m["kind"], int(m["w"]), int(m["h"]), int(m["seed"]))), None
     path = Path(source).expanduser()
     if not path.is_absolute() and not path.exists() and cwd is not None and (cwd / path).exists():
         path = cwd / path
     if not path.exists():
         raise FileNotFoundError(f"source image {source} not found (run from the folder the sweep ran in, "
                                 f"or restore the file)")
-    return load_image_file(path).rgb, path.stat().st_size
+    return pixels(load_image_file(path)), path.stat().st_size
 
 
 # --------------------------------------------------------------------------- the check
@@ -296,8 +316,21 @@ def _isclose(a, b) -> bool:
 
 
 def _mse(a: np.ndarray, b: np.ndarray) -> float:
-    diff = a.astype(np.int64) - b.astype(np.int64)
+    """Over the RGB channels; RGBA: over the four channels of premultiplied RGBA (0-255 scale)."""
+    if a.shape[-1] == 4:
+        a, b = (np.concatenate([x[..., :3] * (x[..., 3:] / 255.0), x[..., 3:]], axis=-1)
+                for x in (a.astype(np.float64), b.astype(np.float64)))
+        diff = a - b
+    else:
+        diff = a.astype(np.int64) - b.astype(np.int64)
     return float(np.vdot(diff, diff)) / diff.size
+
+
+def _as_rgba(pixels: np.ndarray) -> np.ndarray:
+    """RGB pixels with alpha 255 (an opaque file of an image that has transparency elsewhere)."""
+    if pixels.shape[-1] == 4:
+        return pixels
+    return np.concatenate([pixels, np.full(pixels.shape[:-1] + (1,), 255, np.uint8)], axis=-1)
 
 
 def _psnr(mse: float) -> float:
@@ -305,8 +338,11 @@ def _psnr(mse: float) -> float:
 
 
 def _packed(rgb: np.ndarray) -> np.ndarray:
-    p = rgb.reshape(-1, 3).astype(np.int64)
-    return (p[:, 0] << 16) | (p[:, 1] << 8) | p[:, 2]
+    p = rgb.reshape(-1, rgb.shape[-1]).astype(np.int64)
+    packed = np.zeros(len(p), np.int64)
+    for channel in range(p.shape[1]):
+        packed = (packed << 8) | p[:, channel]
+    return packed
 
 
 def _n_distinct(values: np.ndarray) -> int:
@@ -362,6 +398,11 @@ def _missing(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT
 
 
+def _truthy(v) -> bool:
+    """A boolean table cell (``has_alpha``); missing (tables from before the column) is False."""
+    return not _missing(v) and bool(v)
+
+
 @dataclass
 class Report:
     checked: int = 0
@@ -396,11 +437,11 @@ class _Verifier:
         self.report.rows_with_mismatch.add(idx)
         self.emit(line)
 
-    def source(self, source: str):
-        if source != self._source_key:  # rows are visited grouped by source: keep one in memory
-            self._source_key = source
+    def source(self, source: str, alpha: bool = False):
+        if (source, alpha) != self._source_key:  # rows are visited grouped by source: keep one in memory
+            self._source_key = (source, alpha)
             try:
-                self._source = load_source(source, self.cwd)
+                self._source = load_source(source, self.cwd, alpha)
             except Exception as exc:  # noqa: BLE001 - reported on each of its rows
                 self._source = exc
         return self._source
@@ -411,7 +452,8 @@ class _Verifier:
         self.report.skipped = int((~ok).sum())
         todo = df[ok]
         qcols = sorted(c for c in df.columns if c.startswith("quantizer."))
-        keys = ["source", "image", "k", "quantizer", *qcols, "seed", *(["dither"] if "dither" in df.columns else [])]
+        keys = ["source", "image", "k", "quantizer", *qcols, "seed",
+                *(c for c in ("dither", "alpha") if c in df.columns)]
         groups: dict[tuple, list[int]] = {}
         for idx, row in todo.iterrows():
             key = tuple(None if _missing(row[c]) else str(row[c]) for c in keys)
@@ -575,6 +617,11 @@ class _Verifier:
         except PNGError as exc:
             self.mismatch(idx, row, f"does not decode: {exc}")
             return None
+        if _truthy(row.get("has_alpha")):
+            rgb = _as_rgba(rgb)
+        elif png.has_alpha:
+            self.mismatch(idx, row, "the file has transparency, the table says the image has none (has_alpha)")
+            return None
         self.check_against_source(idx, row, rgb, orig)
         return ("rgb", rgb, png)
 
@@ -585,7 +632,7 @@ class _Verifier:
         try:
             kind = "lossy" if _lossy_format(path.read_bytes()) else "rgb"
             with Image.open(path) as im:
-                rgb = np.asarray(im.convert("RGB"))
+                rgb = np.asarray(im.convert("RGBA" if _truthy(row.get("has_alpha")) else "RGB"))
         except Exception as exc:  # noqa: BLE001 - whatever a damaged file provokes, it is this row's mismatch
             self.mismatch(idx, row, f"does not decode: {type(exc).__name__}: {exc}")
             return None
@@ -598,7 +645,7 @@ class _Verifier:
 
     def check_against_source(self, idx, row, rgb: np.ndarray, orig) -> None:
         """The decoded pixels, against the source image, give the row's mse and psnr."""
-        source = self.source(str(row["source"]))
+        source = self.source(str(row["source"]), _truthy(row.get("has_alpha")))
         if isinstance(source, Exception):
             self.mismatch(idx, row, f"cannot recheck mse/psnr: {str(source).splitlines()[0]}")
             return

@@ -23,7 +23,8 @@ from .data import Context
 
 ENC_IDENT = ["image", "k", "quantizer", "dither", "writer"]  # what stays fixed for an encoding setting
 QUANT_IDENT = ["image", "k", "quantizer_base", "encoding", "dither"]  # ... for a quantizer setting
-METRICS = ["bytes", "bits_per_pixel", "encode_s", "psnr", "mse", "delta_e2000", "bit_depth", "lossy_quality"]
+METRICS = ["bytes", "bits_per_pixel", "encode_s", "psnr", "mse", "delta_e2000", "bit_depth", "lossy_quality",
+           "trns_bytes"]
 TOL = 1e-9
 NAN = math.nan
 
@@ -280,6 +281,59 @@ def dithering(ctx: Context) -> str:
     return "\n\n".join(out)
 
 
+# --- transparency ----------------------------------------------------------------------------------------------
+
+def transparency(ctx: Context) -> str:
+    """Images with transparency: what their tRNS chunks cost, and (when ``alpha`` is swept) the size of each
+    file against the same image with its alpha dropped."""
+    af = ctx.all_files
+    if af.empty or "has_alpha" not in af.columns or not bool(af["has_alpha"].any()):
+        return ""
+    lossless = af[~af["lossy"].astype(bool)]
+    kept = lossless[lossless["has_alpha"].astype(bool)]
+    images = sorted(set(kept["image"]))
+    out = ["## Transparency (`alpha`)",
+           f"{fmt.count(len(images), 'image')} of this sweep have transparency ({fmt.listing(images)}). With "
+           "`alpha=keep` (the default) they are quantized in premultiplied RGBA (colour under full transparency "
+           "counts nothing, and every fully transparent pixel shares one palette entry), PNG-8 files carry the "
+           "palette's alphas in a tRNS chunk (1 byte per entry up to the last translucent one), `rgb24` becomes "
+           "32-bit RGBA, and MSE/PSNR are over premultiplied RGBA. `alpha=drop` discards the alpha channel first "
+           "(the colours under it kept), as reading the file as RGB does."]
+    png8 = kept[kept["colour_type"] == "palette"] if "colour_type" in kept.columns else kept.iloc[0:0]
+    if len(png8) and "trns_bytes" in png8.columns:
+        share = png8["trns_bytes"] / png8["bytes"]
+        out.append(f"In the {fmt.count(len(png8), 'PNG-8 file')} of these images, the tRNS chunk held median "
+                   f"{int(round(float(png8['trns_bytes'].median())))} bytes "
+                   f"({int(png8['trns_bytes'].min())}–{int(png8['trns_bytes'].max())}), "
+                   f"{fmt.pct(float(share.median()), 1)} of the file (at most {fmt.pct(float(share.max()), 1)}): "
+                   "the chunk itself is cheap; what transparency costs is the palette entries it takes and the "
+                   "index patterns of soft edges.")
+    f = lossless[lossless["image"].isin(images)]
+    p = compare(f, "alpha", ["image", "k", "quantizer", "encoding", "dither"], "encoding")
+    d = p[~p["is_ref"]] if len(p) else p
+    if d.empty:
+        return "\n\n".join(out)
+    rows, sentences = [], []
+    for enc in data.by_base(d["encoding"], data.ENCODING_ORDER):
+        g = d[d["encoding"] == enc]
+        for k, h in g.groupby("k", sort=True):
+            less, more, n = counts(h["size_ratio"])
+            rows.append([enc, k, spread(h, "size_ratio"), fmt.bpp(median(h, "bits_per_pixel")),
+                         fmt.bpp(median(h, "bits_per_pixel_ref")), f"{less} / {more} of {n}"])
+        less, more, n = counts(g["size_ratio"])
+        sentences.append(f"{enc}: with transparency kept, files were median {spread(g, 'size_ratio')} the size "
+                         f"of the alpha-dropped ones ({tally_files(less, more, n)}).")
+    out += ["Pairs: the same image, k, quantizer and encoding with `alpha=keep` vs `alpha=drop`. Quality is not "
+            "compared across them: the two measure error on different images (RGBA vs the RGB left once alpha is "
+            "dropped). " + IMAGES_NOTE,
+            fmt.table(["encoding", "k", "× size with alpha dropped", "bits per pixel (kept)",
+                       "bits per pixel (dropped)", "files smaller / larger"], rows),
+            " ".join(sentences) + " Keeping alpha costs bytes where translucent edges need palette entries of "
+            "their own, and saves them where transparency hides colours: every fully transparent pixel becomes one "
+            "index, while `alpha=drop` must still store the colours under it."]
+    return "\n\n".join(out)
+
+
 # --- colour space ---------------------------------------------------------------------------------------------
 
 def png8_reference(ctx: Context) -> str | None:
@@ -453,5 +507,5 @@ def _quality(x) -> str:
 
 def sections(ctx: Context) -> list[str]:
     """Every axis section this table has, in report order (empty ones left out)."""
-    out = settings(ctx) + [dithering(ctx), colour_space(ctx), lossy(ctx)]
+    out = settings(ctx) + [dithering(ctx), transparency(ctx), colour_space(ctx), lossy(ctx)]
     return [s for s in out if s]

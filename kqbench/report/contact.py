@@ -13,11 +13,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ..encoders.png import has_transparency
 from .plots import plt, save
 
 MAX_WIDTH = 480  # px per panel: keeps the SVG (which embeds every image) small
 # Files a viewer shows as the quantized image: PNG-8 first (the recommended format), then rgb24.
 ENCODING_PREFERENCE = ["png8_pypng", "png8_pillow", "rgb24"]
+CHECKER = 8  # pixels per checkerboard square behind transparent images
 
 
 @dataclass
@@ -70,10 +72,14 @@ def _choose(kept: pd.DataFrame, image: str, order: dict) -> tuple[str, pd.DataFr
 
 def _load(path: Path) -> tuple[np.ndarray, bool]:
     with Image.open(path) as im:
-        im = im.convert("RGB")
+        im = im.convert("RGBA" if has_transparency(im) else "RGB")
         small = im.width > MAX_WIDTH
         if small:  # the same filter for original and quantized: a fair side-by-side
             im = im.resize((MAX_WIDTH, round(im.height * MAX_WIDTH / im.width)), Image.BOX)
+        if im.mode == "RGBA":  # shown over a checkerboard, as image editors show transparency
+            board = (np.indices((im.height, im.width)) // CHECKER).sum(axis=0) % 2
+            backdrop = Image.fromarray(np.where(board, 255, 204).astype(np.uint8)).convert("RGBA")
+            im = Image.alpha_composite(backdrop, im).convert("RGB")
         return np.asarray(im), small
 
 

@@ -29,11 +29,12 @@ LOSSY = ("jpeg_matched", "webp_matched")
 WRITER = {"png8_opt": "png8_pillow", "png8_zopfli": "png8_pillow"}
 # The configured default of each parameter: the reference a swept setting is compared with, when present.
 DEFAULTS = {"compress_level": "6", "order": "as_is", "optimizer": "none", "filter": "pillow", "bitdepth": "8",
-            "colour_space": "rgb", "dither": "false"}
+            "colour_space": "rgb", "dither": "false",
+            "alpha": "drop"}  # alpha's reference is the opaque image: "what does keeping transparency cost?"
 CHANNELS = {"grey": 1, "palette": 1, "grey+alpha": 2, "RGB": 3, "RGBA": 4}
 NUMERIC = ["width", "height", "pixels", "original_bytes", "unique_colours", "palette_size", "bytes",
            "bits_per_pixel", "ratio_to_original", "ratio_to_rgb24", "bit_depth", "mse", "psnr", "delta_e2000",
-           "label_entropy_bpp", "fit_s", "assign_s", "encode_s", "lossy_quality", "lossy_target_psnr"]
+           "label_entropy_bpp", "fit_s", "assign_s", "encode_s", "lossy_quality", "lossy_target_psnr", "trns_bytes"]
 TEXT = ["colour_type", "original_mode", "path", "source", "encoding_base", "quantizer_base", "writer"]
 
 
@@ -129,17 +130,20 @@ def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
     for c in ("image", "quantizer", "encoding"):
         ok[c] = ok[c].astype(str)
     ok["dither"] = ok["dither"].map(_as_bool) if "dither" in ok.columns else False
+    # tables from before the alpha setting: every image was read as RGB, as alpha=drop does
+    ok["alpha"] = ok["alpha"].fillna("drop").astype(str) if "alpha" in ok.columns else "drop"
+    ok["has_alpha"] = ok["has_alpha"].map(_as_bool) if "has_alpha" in ok.columns else False
     ok["quantizer_base"], ok["encoding_base"] = ok["quantizer"], ok["encoding"]
     ok["writer"] = ok["encoding"].map(lambda e: WRITER.get(e, e))
     ok["lossy"] = ok["encoding"].isin(LOSSY)
     ok = label_variants(label_variants(ok, "quantizer"), "encoding")
     if "seed" not in ok.columns:
         ok["seed"] = 0
-    return ok.sort_values([*FILE_KEYS, "dither", "seed"], kind="stable").reset_index(drop=True)
+    return ok.sort_values([*FILE_KEYS, "dither", "alpha", "seed"], kind="stable").reset_index(drop=True)
 
 
 def per_file(ok: pd.DataFrame) -> pd.DataFrame:
-    """One row per (image, k, quantizer, encoding, dither): numbers are the median over seeds.
+    """One row per (image, k, quantizer, encoding, dither, alpha): numbers are the median over seeds.
 
     Parameter columns (``quantizer.*``, ``encoding.*``) are kept, as text (:func:`param_text`), so
     that the sections on each swept setting can match files that differ in one setting only.
@@ -147,12 +151,13 @@ def per_file(ok: pd.DataFrame) -> pd.DataFrame:
     agg = {c: "median" for c in NUMERIC if c in ok.columns}
     agg.update({c: "first" for c in TEXT if c in ok.columns})  # first non-null (e.g. a kept path)
     agg["lossy"] = "first"
+    agg["has_alpha"] = "max"
     ok = ok.copy()
     for c in params(ok, "quantizer") + params(ok, "encoding"):
         ok[c] = ok[c].map(param_text)  # "" for a parameter the encoding lacks: never null, never skipped
         agg[c] = "first"
     agg["seed"] = "count"
-    files = ok.groupby([*FILE_KEYS, "dither"], sort=True).agg(agg).rename(columns={"seed": "n_seeds"}).reset_index()
+    files = ok.groupby([*FILE_KEYS, "dither", "alpha"], sort=True).agg(agg).rename(columns={"seed": "n_seeds"}).reset_index()
     files["runtime_s"] = files.get("fit_s", np.nan) + files.get("assign_s", np.nan)
     files["is_png8"] = (files.get("colour_type", pd.Series("", index=files.index)) == "palette") | \
         files["encoding"].str.startswith("png8")
@@ -321,7 +326,7 @@ def pair(files: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
     (:func:`reference_value`), e.g. png8_pypng's ``bitdepth`` at 8.
     """
     left, right = _select(files, a), _select(files, b)
-    keys = [*QUANT_KEYS, "dither"] if "dither" in files.columns else list(QUANT_KEYS)
+    keys = [*QUANT_KEYS, *(c for c in ("dither", "alpha") if c in files.columns)]
     settings = params(files, "encoding")
     shared = [c for c in settings if _has(left, c) and _has(right, c)]
     left, right = _at_reference(left, settings, shared), _at_reference(right, settings, shared)
@@ -339,10 +344,13 @@ def environment(sweep_dir) -> dict | None:
 
 def core(all_files: pd.DataFrame) -> pd.DataFrame:
     """The files the core sections compare: quantized pixels stored losslessly, undithered (unless
-    every file is dithered), without the lossy comparators."""
+    every file is dithered), with alpha kept (unless every file dropped it), without the lossy
+    comparators."""
     f = all_files[~all_files["lossy"].astype(bool)]
     if bool((~f["dither"]).any()):
         f = f[~f["dither"]]
+    if bool((f["alpha"] == "keep").any()):
+        f = f[f["alpha"] == "keep"]
     return f.reset_index(drop=True)
 
 
@@ -380,12 +388,17 @@ class Context:
 
     @property
     def excluded(self) -> dict:
-        """Ok rows left out of the core sections: ``{"dithered": n, "lossy": n}`` (table rows)."""
+        """Ok rows left out of the core sections: ``{"dithered": n, "lossy": n, "alpha_dropped": n}``
+        (table rows; as in :func:`core`)."""
         if not len(self.ok):
-            return {"dithered": 0, "lossy": 0}
+            return {"dithered": 0, "lossy": 0, "alpha_dropped": 0}
         quantized = self.ok[~self.ok["lossy"]]
-        dithered = int(quantized["dither"].sum()) if bool((~quantized["dither"]).any()) else 0  # as in core()
-        return {"dithered": dithered, "lossy": int(self.ok["lossy"].sum())}
+        dithered = int(quantized["dither"].sum()) if bool((~quantized["dither"]).any()) else 0
+        if bool((~quantized["dither"]).any()):
+            quantized = quantized[~quantized["dither"]]
+        dropped = quantized["alpha"] == "drop"
+        return {"dithered": dithered, "lossy": int(self.ok["lossy"].sum()),
+                "alpha_dropped": int(dropped.sum()) if bool((~dropped).any()) else 0}
 
     def encodings(self, *names) -> list[str]:
         """The named encodings (base names or labels) this sweep has, in that order."""

@@ -30,7 +30,7 @@ def overview(ctx: Context) -> str:
                   f"k = {', '.join(map(str, o['k']))}, quantizers {', '.join(o['quantizer'])}, "
                   f"encodings {', '.join(o['encoding'])}"
                   + (f"; values are medians over {seeds} seeds." if seeds > 1 else ".")]
-    if ok and ctx.order and (ctx.excluded["dithered"] or ctx.excluded["lossy"]):
+    if ok and ctx.order and any(ctx.excluded.values()):
         lines += ["", excluded(ctx)]
     if ok and ctx.order and bool(ctx.files["dither"].any()):
         lines += ["", "Every quantized file of this sweep is dithered (`dither=true`): the sections below describe "
@@ -47,8 +47,10 @@ def excluded(ctx: Context) -> str:
     if n["lossy"]:
         names = [e for e in data.ENCODING_ORDER if e in data.LOSSY and e in set(ctx.ok["encoding_base"])]
         parts.append(f"{fmt.count(n['lossy'], 'lossy-comparator row')} ({', '.join(names)})")
+    if n["alpha_dropped"]:
+        parts.append(f"{fmt.count(n['alpha_dropped'], 'row')} with transparency dropped (`alpha=drop`)")
     return (f"The core sections (file size, PNG terms, quality, rate–distortion, runtime, contradictions) compare "
-            f"undithered quantized pixels stored losslessly, so they leave out {fmt.listing(parts)}; those rows "
+            f"undithered quantized pixels stored losslessly, transparency kept, so they leave out {fmt.listing(parts)}; those rows "
             "have their own sections below.")
 
 

@@ -26,7 +26,8 @@ def test_pillow_png8_uses_smallest_bit_depth(tmp_path, photo, k, depth):
     assert len(palette) == k  # the photo has far more colours than k
     path = tmp_path / "x.png"
     PillowPalettePNG().write(labels, palette, path)
-    assert png_header(path) == {"width": 96, "height": 64, "bit_depth": depth, "colour_type": "palette"}
+    assert png_header(path) == {"width": 96, "height": 64, "bit_depth": depth, "colour_type": "palette",
+                                "trns_bytes": 0}
     plte = [c for c in read_chunks(path) if c.type == "PLTE"][0]
     assert plte.length == 3 * k  # no padding entries
 

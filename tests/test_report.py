@@ -353,7 +353,8 @@ def test_core_sections_ignore_dithered_and_lossy_rows():
     from kqbench.report import findings, text
     full = rdata.Context(pd.DataFrame(_axes_rows()), ".", 30)
     plain = rdata.Context(pd.DataFrame(_axes_rows(lossy=False, dithered=False)), ".", 30)
-    assert full.excluded == {"dithered": 2, "lossy": 4} and plain.excluded == {"dithered": 0, "lossy": 0}
+    assert full.excluded == {"dithered": 2, "lossy": 4, "alpha_dropped": 0}
+    assert plain.excluded == {"dithered": 0, "lossy": 0, "alpha_dropped": 0}
     for section in (text.sizes, text.in_short, findings.quality, findings.pareto, findings.runtime,
                     findings.contradictions):
         assert section(full) == section(plain), section.__name__
@@ -381,6 +382,6 @@ def test_a_sweep_of_dithered_files_only_keeps_them_in_the_core():
     for r in rows:
         r["dither"] = True
     ctx = rdata.Context(pd.DataFrame(rows), ".", 30)
-    assert set(ctx.files["encoding"]) == {"png8_pillow"} and ctx.excluded == {"dithered": 0, "lossy": 2}
+    assert set(ctx.files["encoding"]) == {"png8_pillow"} and ctx.excluded == {"dithered": 0, "lossy": 2, "alpha_dropped": 0}
     from kqbench.report import text
     assert "Every quantized file of this sweep is dithered" in text.overview(ctx)

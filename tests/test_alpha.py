@@ -1,0 +1,283 @@
+"""Images with transparency: read with their alpha, quantized in premultiplied RGBA, written with it."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from kqbench.datasets import AlphaSamples, ImageFolder, SourceImage, load_image_file
+from kqbench.encoders import (
+    JPEGMatched,
+    LabelsPNG,
+    PillowPalettePNG,
+    PyPNGPalettePNG,
+    RGB24PNG,
+    SmallestPalettePNG,
+    WebPLossless,
+    WebPMatched,
+    png_header,
+    read_chunks,
+)
+from kqbench.errors import ConfigurationError
+from kqbench.metrics import mse
+from kqbench.quantizers import (
+    FastKMeansQuantizer,
+    KMeansQuantizer,
+    LibimagequantQuantizer,
+    PillowQuantizer,
+    UniqueKMeansQuantizer,
+)
+from kqbench.runner import QuantizationCache, run_configuration
+from kqbench.table import aggregate
+from kqbench.verify import verify
+
+
+def sprite(width=48, height=32, seed=0) -> np.ndarray:
+    """A small RGBA image: a soft-edged disc over a transparent background whose hidden RGB is noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:height, :width]
+    alpha = np.clip(12 - np.hypot(xx - width / 2, yy - height / 2), 0, 1) * 255
+    alpha[2:6, 2:20] = 128  # a translucent bar
+    rgba = np.empty((height, width, 4), np.uint8)
+    rgba[..., :3] = rng.integers(0, 256, (height, width, 3))  # invisible wherever alpha is 0
+    rgba[yy + xx < width, :3] = (200, 40, 40)
+    rgba[..., 3] = np.rint(alpha)
+    return rgba
+
+
+def source(rgba, name="sprite") -> SourceImage:
+    return SourceImage(name, np.ascontiguousarray(rgba[..., :3]), "RGBA", 1000, f"test:{name}",
+                       np.ascontiguousarray(rgba[..., 3]))
+
+
+# --- reading --------------------------------------------------------------------------------------------------
+
+def test_rgba_palette_and_colour_key_files_keep_their_alpha(tmp_path):
+    rgba = sprite()
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(rgba[..., [0, 3]].copy(), "LA").save(tmp_path / "la.png")
+    p = Image.fromarray(np.arange(48 * 32).reshape(32, 48).astype(np.uint8) % 4, "P")
+    p.putpalette(bytes([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255]))
+    p.info["transparency"] = 0
+    p.save(tmp_path / "trns.png")
+    for name in ("rgba", "la", "trns"):
+        image = load_image_file(tmp_path / f"{name}.png")
+        assert image.has_alpha and image.pixels.shape == (32, 48, 4), name
+    assert np.array_equal(load_image_file(tmp_path / "rgba.png").pixels, rgba)
+    assert (load_image_file(tmp_path / "trns.png").alpha == 0).sum() == 48 * 32 // 4
+
+
+def test_an_opaque_rgba_file_is_read_as_rgb(tmp_path):
+    rgba = sprite()
+    rgba[..., 3] = 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "opaque.png")
+    image = load_image_file(tmp_path / "opaque.png")
+    assert not image.has_alpha and image.pixels.shape == (32, 48, 3) and image.original_mode == "RGBA"
+
+
+def test_alpha_samples_are_bundled_or_generated_and_have_transparency():
+    images = [s.load() for s in AlphaSamples(width=64, height=48)]
+    assert [im.name for im in images] == ["logo2", "Minduka_Present_Blue_Pack", "sprite", "vignette"]
+    for im in images:
+        assert im.has_alpha and (im.alpha == 0).any() and ((im.alpha > 0) & (im.alpha < 255)).any(), im.name
+
+
+# --- quantizing and measuring ---------------------------------------------------------------------------------
+
+def test_premultiplied_mse_ignores_colour_under_full_transparency():
+    a = np.array([[[10, 20, 30, 0], [100, 100, 100, 255], [200, 0, 0, 51]]], np.uint8)
+    b = np.array([[[250, 0, 9, 0], [100, 100, 100, 255], [0, 0, 0, 51]]], np.uint8)
+    # only the third pixel differs visibly: red 200 at alpha 0.2 -> premultiplied 40, against 0
+    assert mse(a, b) == pytest.approx(40.0 ** 2 / 12)
+    c = b.copy()
+    c[0, 1, 3] = 0  # an opaque pixel made transparent: all four premultiplied channels change
+    assert mse(a, c) == pytest.approx((40.0 ** 2 + 3 * 100.0 ** 2 + 255.0 ** 2) / 12)
+
+
+@pytest.mark.parametrize("quantizer", [KMeansQuantizer(8), UniqueKMeansQuantizer(8),
+                                       PillowQuantizer(8, method="fastoctree"), LibimagequantQuantizer(8)],
+                         ids=["kmeans", "unique", "pillow_fastoctree", "libimagequant"])
+def test_quantizers_give_an_rgba_palette_with_one_transparent_entry(quantizer):
+    pytest.importorskip("imagequant") if isinstance(quantizer, LibimagequantQuantizer) else None
+    rgba = sprite()
+    q = quantizer.fit(rgba)
+    labels = q.predict(rgba)
+    assert q.palette_.shape[1] == 4
+    transparent = rgba[..., 3].ravel() == 0
+    entries = np.unique(labels[transparent])
+    # every invisible pixel, whatever its hidden RGB, gets the one (0, 0, 0, 0) entry
+    assert len(entries) == 1 and q.palette_[entries[0]].tolist() == [0, 0, 0, 0]
+    assert ((q.palette_[:, 3] > 0) & (q.palette_[:, 3] < 255)).any()  # the soft edges keep partial alpha
+
+
+def test_few_colours_quantize_losslessly_with_alpha():
+    rgba = sprite()
+    rgba[..., :3] = np.where(rgba[..., 3:] == 0, rgba[..., :3], (200, 40, 40))
+    image = source(rgba)
+    q = UniqueKMeansQuantizer(256).fit(image.pixels)
+    assert mse(image.pixels, q.palette_[q.predict(image.pixels)].reshape(rgba.shape)) == 0
+
+
+def test_rgb_only_quantizers_and_settings_say_what_to_do_instead():
+    rgba = sprite()
+    for quantizer, words in ((FastKMeansQuantizer(8), "alpha=drop"), (PillowQuantizer(8), "fastoctree"),
+                             (KMeansQuantizer(8, colour_space="lab"), "colour_space=rgb")):
+        with pytest.raises(ConfigurationError, match=words):
+            quantizer.fit(rgba)
+
+
+# --- writing --------------------------------------------------------------------------------------------------
+
+def quantized(k=8):
+    rgba = sprite()
+    q = KMeansQuantizer(k).fit(rgba)
+    return q.predict(rgba).reshape(rgba.shape[:2]).astype(np.uint8), q.palette_
+
+
+@pytest.mark.parametrize("encoder", [SmallestPalettePNG(), PillowPalettePNG(), PyPNGPalettePNG(),
+                                     PyPNGPalettePNG(bitdepth="minimal"), PillowPalettePNG(order="nearest_chain"),
+                                     SmallestPalettePNG(order="luminance")],
+                         ids=["png8", "png8_pillow", "png8_pypng", "png8_pypng-minimal", "pillow-chain",
+                              "png8-luminance"])
+def test_png8_writes_a_trns_chunk_and_round_trips_rgba(encoder, tmp_path):
+    labels, palette = quantized()
+    path = tmp_path / "out.png"
+    encoder.write(labels, palette, path)
+    chunks = {c.type: c for c in read_chunks(path)}
+    assert png_header(path)["colour_type"] == "palette" and "tRNS" in chunks
+    with Image.open(path) as im:
+        decoded = np.asarray(im.convert("RGBA"))
+    assert np.array_equal(decoded, palette[labels])
+    assert np.array_equal(encoder.decode(path), encoder.expected(labels, palette))
+
+
+def test_png8_puts_translucent_entries_first_so_trns_is_as_short_as_it_can_be(tmp_path):
+    labels, palette = quantized()
+    translucent = int((palette[:, 3] < 255).sum())
+    assert 0 < translucent < len(palette)
+    SmallestPalettePNG().write(labels, palette, tmp_path / "out.png")
+    chunks = {c.type: c for c in read_chunks(tmp_path / "out.png")}
+    assert chunks["tRNS"].length == translucent
+    assert (np.frombuffer(chunks["tRNS"].data, np.uint8) < 255).all()
+
+
+def test_opaque_rgba_palette_writes_no_trns(tmp_path):
+    labels, palette = quantized()
+    palette = palette.copy()
+    palette[:, 3] = 255
+    SmallestPalettePNG().write(labels, palette, tmp_path / "out.png")
+    assert "tRNS" not in {c.type for c in read_chunks(tmp_path / "out.png")}
+
+
+@pytest.mark.parametrize("encoder", [RGB24PNG(), RGB24PNG(filter="paeth"), WebPLossless()],
+                         ids=["rgb24", "rgb24-paeth", "webp_lossless"])
+def test_truecolour_and_webp_keep_alpha(encoder, tmp_path):
+    labels, palette = quantized()
+    path = tmp_path / f"out{encoder.suffix}"
+    encoder.write(labels, palette, path)
+    decoded = encoder.decode(path)
+    assert decoded.shape[-1] == 4 and np.array_equal(decoded, palette[labels])
+    if path.suffix == ".png":
+        assert png_header(path)["colour_type"] == "RGBA"
+
+
+def test_lossy_comparators_with_alpha(tmp_path):
+    image = source(sprite())
+    with pytest.raises(ConfigurationError, match="JPEG cannot store transparency"):
+        JPEGMatched().write_matched(image.pixels, 30.0, tmp_path / "x.jpg")
+    quality, search_mse = WebPMatched().write_matched(image.pixels, 30.0, tmp_path / "x.webp")
+    decoded = WebPMatched().decode(tmp_path / "x.webp")
+    assert decoded.shape[-1] == 4 and mse(image.pixels, decoded) == search_mse
+
+
+# --- a configuration over a dataset ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def alpha_rows(tmp_path_factory):
+    root = tmp_path_factory.mktemp("alpha")
+    (root / "images").mkdir()
+    Image.fromarray(sprite(), "RGBA").save(root / "images" / "sprite.png")
+    images = ImageFolder(str(root / "images"))
+    cache = QuantizationCache(root / "cache")
+    rows = []
+    for alpha in ("keep", "drop"):
+        for name, enc in (("png8", SmallestPalettePNG()), ("png8_pypng", PyPNGPalettePNG()), ("rgb24", RGB24PNG()),
+                          ("labels", LabelsPNG()), ("webp_lossless", WebPLossless()), ("webp_matched", WebPMatched()),
+                          ("jpeg_matched", JPEGMatched())):
+            rows += run_configuration(images, "kmeans", KMeansQuantizer(), name, enc, k=8, seed=0,
+                                      out_dir=root / f"{alpha}-{name}", cache=cache, root=root, alpha=alpha)
+        rows += run_configuration(images, "fast", FastKMeansQuantizer(), "png8", SmallestPalettePNG(), k=8,
+                                  seed=0, out_dir=root / f"{alpha}-fast", cache=cache, root=root, alpha=alpha)
+        rows += run_configuration(images, "kmeans", KMeansQuantizer(), "png8", SmallestPalettePNG(), k=8,
+                                  seed=0, out_dir=root / f"{alpha}-dither", cache=cache, root=root, alpha=alpha,
+                                  dither=True)
+    aggregate(root)
+    return pd.DataFrame(rows), root
+
+
+def test_alpha_keep_and_drop_rows(alpha_rows):
+    df, _ = alpha_rows
+    ok = df[df["status"] == "ok"]
+    assert ok["roundtrip_ok"].all()
+    kept, dropped = ok[ok["alpha"] == "keep"], ok[ok["alpha"] == "drop"]
+    assert kept["has_alpha"].all() and not dropped["has_alpha"].any()
+    assert set(kept.loc[kept["encoding"] == "rgb24", "colour_type"]) == {"RGBA"}
+    assert set(dropped.loc[dropped["encoding"] == "rgb24", "colour_type"]) == {"RGB"}
+    png8 = kept[(kept["encoding"] == "png8") & (kept["quantizer"] == "kmeans") & ~kept["dither"]]
+    assert (png8["trns_bytes"] > 0).all()
+    assert (dropped.loc[dropped["encoding"] == "png8", "trns_bytes"] == 0).all()
+
+
+def test_what_cannot_take_alpha_fails_its_rows_only_with_the_way_out(alpha_rows):
+    df, _ = alpha_rows
+    failed = df[df["status"] != "ok"]
+    assert set(zip(failed["alpha"], failed["encoding"], failed["quantizer"], failed["dither"])) == {
+        ("keep", "jpeg_matched", "kmeans", False), ("keep", "png8", "fast", False), ("keep", "png8", "kmeans", True)}
+    assert failed["error"].str.contains("alpha=drop").all()
+    dropped = df[df["alpha"] == "drop"]
+    assert (dropped["status"] == "ok").all(), dropped["error"].tolist()
+
+
+def test_verify_rechecks_alpha_rows_and_catches_a_changed_trns(alpha_rows):
+    df, root = alpha_rows
+    report = verify(root, emit=lambda line: None)
+    assert report.ok, report.mismatches
+    row = df[(df["alpha"] == "keep") & (df["encoding"] == "png8") & (df["status"] == "ok")].iloc[0]
+    path = root / row["path"]
+    blob = bytearray(path.read_bytes())
+    at = blob.index(b"tRNS")
+    length = struct.unpack(">I", blob[at - 4:at])[0]
+    blob[at + 4] = 255 if blob[at + 4] != 255 else 0  # one palette entry's alpha changed, CRC made valid
+    blob[at + 4 + length:at + 8 + length] = struct.pack(">I", zlib.crc32(bytes(blob[at:at + 4 + length])))
+    path.write_bytes(bytes(blob))
+    report = verify(root, emit=lambda line: None)
+    assert not report.ok and any(row["path"] in m for m in report.mismatches)
+
+
+# --- the sweep, as a user types it ----------------------------------------------------------------------------
+
+def test_alpha_sweep_from_the_command_line_reports_transparency(tmp_path):
+    import subprocess
+    import sys
+
+    results = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "kqbench", "dataset=alpha_samples", "dataset.files=[Minduka_Present_Blue_Pack]",
+         "dataset.kinds=[sprite]", "dataset.width=64", "dataset.height=48", "k=4,16", "quantizer=kmeans,fast",
+         "encoding=png8,rgb24", "alpha=keep,drop", f"results_dir={results}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep_dir = (results / "latest").resolve()
+    df = pd.read_parquet(sweep_dir / "results.parquet")
+    assert len(df) == 2 * 2 * 2 * 2 * 2  # images x k x quantizers x encodings x alpha
+    failed = df[df["status"] != "ok"]
+    assert set(zip(failed["quantizer"], failed["alpha"])) == {("fast", "keep")}
+    ok = df[df["status"] == "ok"]
+    assert ok["roundtrip_ok"].all() and (ok.loc[ok["alpha"] == "keep", "has_alpha"]).all()
+    report = (sweep_dir / "report.md").read_text()
+    assert "## Transparency (`alpha`)" in report and "× size with alpha dropped" in report
+    assert verify(sweep_dir, emit=lambda line: None).ok

@@ -29,6 +29,7 @@ from .datasets import SourceImage
 from .encoders import RGB24PNG, as_channels, png_header
 from .errors import ConfigurationError, NotInstalledError
 from .quantizers import compact_palette, unique_colours
+from .quantizers.dither import floyd_steinberg_rgba
 from .metrics import label_entropy, mean_delta_e2000, mse, psnr
 from .table import write_rows
 
@@ -122,10 +123,12 @@ def floyd_steinberg(image: SourceImage, q: Quantized, repeats: int = 1) -> Quant
     """``q`` with its pixels re-assigned by Floyd-Steinberg error diffusion onto the SAME palette.
 
     The fit is not redone: palette and ``fit_s`` are the undithered quantization's, and
-    ``assign_s`` times the dithering, by Pillow's C implementation (``Image.quantize`` with a
-    palette image of exactly our colours). The result is checked to use only our palette's
-    indices and colours, then compacted as for undithered rows (a colour dithering no longer
-    uses is dropped). A lossless quantization (mse 0) keeps its labels: there is no error to
+    ``assign_s`` times the dithering: for RGB, Pillow's C implementation (``Image.quantize`` with a
+    palette image of exactly our colours); for an image with transparency, which Pillow cannot
+    dither, kqbench's error diffusion in premultiplied RGBA
+    (:func:`kqbench.quantizers.dither.floyd_steinberg_rgba`). The result is checked to use only our
+    palette's indices and colours, then compacted as for undithered rows (a colour dithering no
+    longer uses is dropped). A lossless quantization (mse 0) keeps its labels: there is no error to
     diffuse, and Pillow's nearest-colour lookup (a cache of 4x4x4-value cells) would otherwise
     move some exact colours to a close neighbour.
     """
@@ -133,20 +136,22 @@ def floyd_steinberg(image: SourceImage, q: Quantized, repeats: int = 1) -> Quant
     if unknown:
         raise NotImplementedError(f"floyd_steinberg does not say how to dither Quantized.{', '.join(sorted(unknown))}")
     m = len(q.palette)
-    if image.has_alpha:
-        raise ConfigurationError("dither=true works on opaque images (Pillow's Floyd-Steinberg is RGB only), and "
-                                 "this one has transparency: use dither=false, or alpha=drop")
     if m > 256:
         raise ConfigurationError(f"dither=true needs a palette of at most 256 colours (Pillow's), this one has {m}")
-    source = Image.fromarray(np.ascontiguousarray(image.rgb), "RGB")
-    target = Image.new("P", (1, 1))
-    target.putpalette(q.palette.astype(np.uint8).tobytes(), "RGB")
+    pixels = image.pixels
+    if image.has_alpha:
+        def assign():
+            return None, q.labels.copy() if q.mse == 0 else floyd_steinberg_rgba(pixels, q.palette)
+    else:
+        source = Image.fromarray(np.ascontiguousarray(image.rgb), "RGB")
+        target = Image.new("P", (1, 1))
+        target.putpalette(q.palette.astype(np.uint8).tobytes(), "RGB")
 
-    def assign():
-        if q.mse == 0:
-            return None, q.labels.copy()
-        out = source.quantize(palette=target, dither=Image.Dither.FLOYDSTEINBERG)
-        return out, np.asarray(out)
+        def assign():
+            if q.mse == 0:
+                return None, q.labels.copy()
+            out = source.quantize(palette=target, dither=Image.Dither.FLOYDSTEINBERG)
+            return out, np.asarray(out)
 
     assign()  # warm-up, untimed
     (out, labels), assign_s = median_time(assign, repeats)
@@ -154,13 +159,13 @@ def floyd_steinberg(image: SourceImage, q: Quantized, repeats: int = 1) -> Quant
         got = np.asarray(out.getpalette("RGB") or [], np.uint8).reshape(-1, 3)
         if len(got) < m or not np.array_equal(got[:m], q.palette):
             raise RuntimeError("Pillow's dithered image does not carry the quantization's palette")
-        if labels.size and int(labels.max()) >= m:
-            raise RuntimeError(f"Pillow's dithering used palette index {int(labels.max())}, the palette has {m} colours")
+    if labels.size and int(labels.max()) >= m:
+        raise RuntimeError(f"dithering used palette index {int(labels.max())}, the palette has {m} colours")
     labels, palette = compact_palette(labels.ravel(), q.palette)
-    labels = labels.reshape(image.rgb.shape[:2])
-    return replace(q, labels=labels, palette=palette, assign_s=assign_s, mse=mse(image.rgb, palette[labels]),
+    labels = labels.reshape(pixels.shape[:2])
+    return replace(q, labels=labels, palette=palette, assign_s=assign_s, mse=mse(pixels, palette[labels]),
                    rgb24_bytes=_png_bytes(labels, palette),
-                   delta_e2000=mean_delta_e2000(image.rgb, palette[labels]), cached=False)
+                   delta_e2000=mean_delta_e2000(pixels, palette[labels]), cached=False)
 
 
 class QuantizationCache:

@@ -9,14 +9,16 @@ For each photo, quantized with ``KMeansQuantizer(n_colors=k)``:
    bit depth, png8) x optimizer (see ``grid()`` below); the smallest file is compared with
    ``zopflipng -m`` run on the ``png8_pillow`` file (same indices and palette). Target: best
    within 2% of zopflipng -m.
-2. The config's default encoding ``png8`` (and ``png8_pillow``) against ``pngquant --map
+2. The config's default encoding ``png8`` (``order=auto``: it picks a palette order by a quick
+   trial deflate; "auto picked" names it) and ``png8_pillow`` against ``pngquant --map
    palette.png --nofs`` on the same quantized pixels, at ``--pngquant-k`` (default
    k=2,4,16,64,256: bit depths 1, 2, 4, 8, 8): pngquant remaps them to our palette without
    dithering, so both files hold the same palette colours and pixels (checked by decoding),
    though pngquant writes the colours in its own order. Target: png8 / pngquant <= 1 in
    every case. To tell the writer from the palette order, png8 is also written with
-   ``order=frequency`` (most used colour first, as libimagequant sorts its palette) and with
-   the palette in pngquant's own order ("png8 pq order"). For reference only, pngquant
+   ``order=as_is`` (the quantizer's order), ``order=frequency`` (most used colour first, as
+   libimagequant sorts its palette) and with the palette in pngquant's own order ("png8 pq
+   order"); the write times are png8's default, auto, and as_is. For reference only, pngquant
    quantizing the original photo itself at the same k (a different palette and pixels; its PSNR).
 3. rgb24 scanline filters (same pixels as 24-bit RGB).
 
@@ -143,6 +145,11 @@ def compare_pngquant(pngquant, name, k, img, labels, palette, stem, pillow_bytes
     if not ok:
         failures.append(f"{png8.name}: round trip")
     depth = read_chunks(png8)[0].data[8]
+    picked = SmallestPalettePNG().choose_order(labels, palette)
+    as_is = stem.with_suffix(".png8-as_is.png")
+    a_bytes, a_s, ok = timed_write(SmallestPalettePNG(order="as_is"), labels, palette, as_is)
+    if not ok:
+        failures.append(f"{as_is.name}: round trip")
     rgb_in = stem.with_suffix(".quantized-rgb.png")
     Image.fromarray(quantized, "RGB").save(rgb_in, compress_level=1)
     pal_png = stem.with_suffix(".palette.png")
@@ -151,7 +158,7 @@ def compare_pngquant(pngquant, name, k, img, labels, palette, stem, pillow_bytes
     pq_map.unlink(missing_ok=True)
     proc, pq_s = run_tool([pngquant, "--map", str(pal_png), "--nofs", "--strip", "--force",
                            "--output", str(pq_map), str(rgb_in)])
-    pq_bytes, exact, pq_depth, in_pq_order, by_frequency = None, False, "-", "-", "-"
+    pq_bytes, exact, pq_depth, in_pq_order, by_frequency, by_as_is = None, False, "-", "-", "-", "-"
     if proc.returncode == 0:
         pq_bytes = pq_map.stat().st_size
         exact = np.array_equal(decode_rgb(pq_map), quantized)
@@ -161,6 +168,7 @@ def compare_pngquant(pngquant, name, k, img, labels, palette, stem, pillow_bytes
         if not ok:
             failures.append(f"{freq.name}: round trip")
         by_frequency = f"{f_bytes / pq_bytes:.4f}"
+        by_as_is = f"{a_bytes / pq_bytes:.4f}"
         # png8 with the palette in pngquant's order: what is left is the writer, not the order
         try:
             perm = pngquant_order(pq_map, palette)
@@ -170,7 +178,7 @@ def compare_pngquant(pngquant, name, k, img, labels, palette, stem, pillow_bytes
             inverse = np.empty_like(perm)
             inverse[perm] = np.arange(len(perm))
             reordered = stem.with_suffix(".png8-pq-order.png")
-            r_bytes, _, ok = timed_write(SmallestPalettePNG(), inverse[labels], palette[perm], reordered)
+            r_bytes, _, ok = timed_write(SmallestPalettePNG(order="as_is"), inverse[labels], palette[perm], reordered)
             if not ok:
                 failures.append(f"{reordered.name}: round trip")
             in_pq_order = f"{r_bytes / pq_bytes:.4f}"
@@ -184,9 +192,9 @@ def compare_pngquant(pngquant, name, k, img, labels, palette, stem, pillow_bytes
     own_bytes = pq_own.stat().st_size if proc2.returncode == 0 else None
     own_psnr = psnr(decode_rgb(pq_own), img) if own_bytes else float("nan")
     ratio = p8_bytes / pq_bytes if pq_bytes else float("nan")
-    return [name, k, len(palette), p8_bytes, depth, f"{p8_s:.3f}", pillow_bytes, pq_bytes or "-", pq_depth,
-            f"{pq_s:.3f}", "yes" if exact else "NO", f"{ratio:.4f}", "yes" if ratio <= 1 else "NO",
-            f"{pillow_bytes / pq_bytes:.4f}" if pq_bytes else "-", by_frequency, in_pq_order,
+    return [name, k, len(palette), p8_bytes, depth, picked, f"{p8_s:.3f}", f"{a_s:.3f}", pillow_bytes, pq_bytes or "-",
+            pq_depth, f"{pq_s:.3f}", "yes" if exact else "NO", f"{ratio:.4f}", "yes" if ratio <= 1 else "NO",
+            f"{pillow_bytes / pq_bytes:.4f}" if pq_bytes else "-", by_as_is, by_frequency, in_pq_order,
             f"{psnr(quantized, img):.2f}", own_bytes or "-", f"{own_psnr:.2f}"]
 
 
@@ -285,21 +293,26 @@ def main(argv=None):
 
     if pq_rows:
         print_table(
-            "2. Default png8 (and png8_pillow) vs pngquant --map palette.png --nofs (same palette colours and "
-            "pixels; 'exact' = pngquant's file decodes to our quantized pixels; 'bits' = bit depth of the file; "
-            "'png8 frequency', 'png8 pq order' = png8 with order=frequency or with the palette in pngquant's "
-            "order, / pngquant). Right: pngquant "
+            "2. Default png8 (order=auto) and png8_pillow vs pngquant --map palette.png --nofs (same palette colours "
+            "and pixels; 'exact' = pngquant's file decodes to our quantized pixels; 'bits' = bit depth of the file; "
+            "'auto picked' = the order png8's auto wrote; 's' = png8 (auto) write, 'as_is s' = png8 order=as_is write; "
+            "'png8 as_is', 'png8 frequency', 'png8 pq order' = png8 with order=as_is, order=frequency or with the "
+            "palette in pngquant's order, / pngquant). Right: pngquant "
             "quantizing the original itself at the same k (different pixels, for reference)",
-            ["image", "k", "colours", "png8 B", "bits", "s", "png8_pillow B", "pngquant --map B", "bits", "s",
-             "exact", "png8/pngquant", "<=1", "pillow/pngquant", "png8 frequency", "png8 pq order", "kmeans PSNR",
-             "pngquant own-k B", "own PSNR"],
+            ["image", "k", "colours", "png8 B", "bits", "auto picked", "s", "as_is s", "png8_pillow B",
+             "pngquant --map B", "bits", "s", "exact", "png8/pngquant", "<=1", "pillow/pngquant", "png8 as_is",
+             "png8 frequency", "png8 pq order", "kmeans PSNR", "pngquant own-k B", "own PSNR"],
             pq_rows)
-        ratios = [float(r[11]) for r in pq_rows if r[11] != "nan"]
-        over = [f"{r[0]} k={r[1]} ({r[11]})" for r in pq_rows if r[12] != "yes"]
+        ratios = [float(r[13]) for r in pq_rows if r[13] != "nan"]
+        over = [f"{r[0]} k={r[1]} ({r[13]})" for r in pq_rows if r[14] != "yes"]
         print(f"\npng8 <= pngquant --map in {len(pq_rows) - len(over)} of {len(pq_rows)} cases"
               + (f" (png8/pngquant {min(ratios):.4f}..{max(ratios):.4f})" if ratios else "")
               + (f"; larger (or pngquant failed): {', '.join(over)}" if over else ""))
-        for col, what in ((14, "png8 order=frequency"), (15, "png8 with pngquant's palette order")):
+        auto_s, as_is_s = (sum(float(r[c]) for r in pq_rows) for c in (6, 7))
+        print(f"png8 write time, all cases (one run each): order=auto {auto_s:.2f} s, order=as_is {as_is_s:.2f} s "
+              f"({auto_s / as_is_s:.2f}x)")
+        for col, what in ((16, "png8 order=as_is"), (17, "png8 order=frequency"),
+                          (18, "png8 with pngquant's palette order")):
             values = [float(r[col]) for r in pq_rows if r[col] != "-"]
             if values:
                 print(f"{what} / pngquant: {min(values):.4f}..{max(values):.4f}, "

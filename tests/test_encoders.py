@@ -7,6 +7,7 @@ from kqbench.encoders import (
     PillowPalettePNG,
     PyPNGPalettePNG,
     RGB24PNG,
+    SmallestPalettePNG,
     minimal_bit_depth,
     png_header,
     read_chunks,
@@ -40,8 +41,8 @@ def test_pypng_bit_depth(tmp_path, photo, bitdepth, k, expected):
     assert png_header(path)["bit_depth"] == expected
 
 
-@pytest.mark.parametrize("encoder", [RGB24PNG(), LabelsPNG(), PillowPalettePNG(), PyPNGPalettePNG()],
-                         ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("encoder", [RGB24PNG(), LabelsPNG(), PillowPalettePNG(), PyPNGPalettePNG(),
+                                     SmallestPalettePNG()], ids=lambda e: type(e).__name__)
 def test_round_trip_is_exact(tmp_path, photo, encoder):
     labels, palette = quantized(photo, 16)
     path = tmp_path / "x.png"
@@ -76,7 +77,8 @@ def test_round_trip_detects_a_wrong_file(tmp_path, photo):
     assert not np.array_equal(PillowPalettePNG().decode(path), PillowPalettePNG().expected(labels, shuffled))
 
 
-@pytest.mark.parametrize("encoder", [PillowPalettePNG(), PyPNGPalettePNG()], ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("encoder", [PillowPalettePNG(), PyPNGPalettePNG(), SmallestPalettePNG()],
+                         ids=lambda e: type(e).__name__)
 @pytest.mark.parametrize("k", [1, 257, 1000])
 def test_png8_refuses_k_outside_2_256(encoder, k):
     with pytest.raises(ConfigurationError, match="2..256"):

@@ -1,9 +1,11 @@
 """Benchmark kqbench's lossless PNG axes against zopflipng and pngquant (prints; never asserts).
 
-    python benchmarks/encoders.py                  # china, flower, grace_hopper; k=16,64,256 (2: k=2,4,16,64,256)
-    python benchmarks/encoders.py --k 64 --pngquant-k 2 64 --images china --keep /tmp/bench
+    python benchmarks/encoders.py                  # 3 photos + 4 RGBA images; k=16,64,256 (2: k=2,4,16,64,256)
+    python benchmarks/encoders.py --k 64 --pngquant-k 2 64 --images china sprite --keep /tmp/bench
 
-For each photo, quantized with ``KMeansQuantizer(n_colors=k)``:
+For each image (the bundled photos, and the RGBA images of ``dataset=alpha_samples``, which
+keep their transparency: RGBA palettes, PNG-8 with tRNS, 32-bit RGBA), quantized with
+``KMeansQuantizer(n_colors=k)``:
 
 1. kqbench PNG-8 grid: palette order x zlib level x writer (pillow, pypng at the minimal
    bit depth, png8) x optimizer (see ``grid()`` below); the smallest file is compared with
@@ -20,7 +22,7 @@ For each photo, quantized with ``KMeansQuantizer(n_colors=k)``:
    libimagequant sorts its palette) and with the palette in pngquant's own order ("png8 pq
    order"); the write times are png8's default, auto, and as_is. For reference only, pngquant
    quantizing the original photo itself at the same k (a different palette and pixels; its PSNR).
-3. rgb24 scanline filters (same pixels as 24-bit RGB).
+3. rgb24 scanline filters (same pixels as 24-bit RGB, or 32-bit RGBA).
 
 Every file written is decoded with Pillow and checked against the quantized pixels.
 """
@@ -41,6 +43,8 @@ from PIL import Image
 
 from kqbench.encoders import (
     FILTERS,
+    as_channels,
+    decoded_pixels,
     ORDERS,
     PillowPalettePNG,
     PyPNGPalettePNG,
@@ -48,6 +52,8 @@ from kqbench.encoders import (
     SmallestPalettePNG,
     read_chunks,
 )
+from kqbench.metrics import mse
+from kqbench.metrics import psnr as psnr_of
 
 LEVELS = (1, 6, 9)
 OXIPNG_LEVELS = (2, 4)
@@ -55,13 +61,22 @@ TARGET = 1.02
 PNGQUANT_K = (2, 4, 16, 64, 256)
 
 
+ALPHA_IMAGES = ("logo2", "Minduka_Present_Blue_Pack", "sprite", "vignette")
+
+
 def load_photos(names):
+    """Pixels by name: the bundled photos (RGB), and the alpha_samples images (RGBA) named in ``names``."""
     from sklearn.datasets import load_sample_image
     import matplotlib
 
+    from kqbench.datasets import AlphaSamples
+
     photos = {}
+    alpha = {s.name: s for s in AlphaSamples()}
     for name in names:
-        if name == "grace_hopper":
+        if name in alpha:
+            photos[name] = alpha[name].load().pixels
+        elif name == "grace_hopper":
             path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
             with Image.open(path) as im:
                 photos[name] = np.asarray(im.convert("RGB"))
@@ -99,8 +114,9 @@ def timed_write(encoder, labels, palette, path):
 
 
 def decode_rgb(path):
+    """The file's pixels: RGB, or RGBA when it has transparency."""
     with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+        return decoded_pixels(im)
 
 
 def run_tool(args):
@@ -111,7 +127,13 @@ def run_tool(args):
 
 def pngquant_order(path, palette):
     """``perm`` such that ``palette[perm]`` is the PLTE of the PNG at ``path`` (the same colours)."""
-    plte = np.frombuffer(next(c.data for c in read_chunks(path) if c.type == "PLTE"), np.uint8).reshape(-1, 3)
+    chunks = read_chunks(path)
+    plte = np.frombuffer(next(c.data for c in chunks if c.type == "PLTE"), np.uint8).reshape(-1, 3)
+    if palette.shape[1] == 4:  # RGBA: the alphas of tRNS, opaque past its end
+        trns = next((c.data for c in chunks if c.type == "tRNS"), b"")
+        alpha = np.full((len(plte), 1), 255, np.uint8)
+        alpha[:len(trns), 0] = np.frombuffer(trns, np.uint8)
+        plte = np.hstack([plte, alpha])
     index = {tuple(c): i for i, c in enumerate(palette.tolist())}
     perm = np.array([index[tuple(c)] for c in plte.tolist()])
     if sorted(perm.tolist()) != list(range(len(palette))):
@@ -120,8 +142,8 @@ def pngquant_order(path, palette):
 
 
 def psnr(a, b):
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+    """PSNR as the sweep measures it (over premultiplied RGBA for images with transparency)."""
+    return psnr_of(mse(a, as_channels(b, a.shape[-1])))
 
 
 def fmt_row(cells, widths):
@@ -150,10 +172,11 @@ def compare_pngquant(pngquant, name, k, img, labels, palette, stem, pillow_bytes
     a_bytes, a_s, ok = timed_write(SmallestPalettePNG(order="as_is"), labels, palette, as_is)
     if not ok:
         failures.append(f"{as_is.name}: round trip")
+    mode = "RGBA" if palette.shape[1] == 4 else "RGB"
     rgb_in = stem.with_suffix(".quantized-rgb.png")
-    Image.fromarray(quantized, "RGB").save(rgb_in, compress_level=1)
+    Image.fromarray(quantized, mode).save(rgb_in, compress_level=1)
     pal_png = stem.with_suffix(".palette.png")
-    Image.fromarray(palette[None, :, :], "RGB").save(pal_png)
+    Image.fromarray(palette[None, :, :], mode).save(pal_png)
     pq_map = stem.with_suffix(".pngquant-map.png")
     pq_map.unlink(missing_ok=True)
     proc, pq_s = run_tool([pngquant, "--map", str(pal_png), "--nofs", "--strip", "--force",
@@ -185,7 +208,7 @@ def compare_pngquant(pngquant, name, k, img, labels, palette, stem, pillow_bytes
     if not exact:
         failures.append(f"{pq_map.name}: pngquant --map did not keep the pixels")
     orig_in = stem.with_suffix(".original-rgb.png")
-    Image.fromarray(img, "RGB").save(orig_in, compress_level=1)
+    Image.fromarray(img, mode).save(orig_in, compress_level=1)
     pq_own = stem.with_suffix(".pngquant-own.png")
     proc2, own_s = run_tool([pngquant, str(k), "--nofs", "--strip", "--force",
                              "--output", str(pq_own), str(orig_in)])
@@ -202,7 +225,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--k", type=int, nargs="+", default=[16, 64, 256], help="k of comparisons 1 and 3")
     ap.add_argument("--pngquant-k", type=int, nargs="+", default=list(PNGQUANT_K), help="k of comparison 2")
-    ap.add_argument("--images", nargs="+", default=["china", "flower", "grace_hopper"])
+    ap.add_argument("--images", nargs="+", default=["china", "flower", "grace_hopper", *ALPHA_IMAGES],
+                    help="bundled photos (china, flower, grace_hopper) and RGBA images (" + ", ".join(ALPHA_IMAGES)
+                         + "); default: all")
     ap.add_argument("--keep", type=Path, default=None, help="keep the written files in this folder")
     args = ap.parse_args(argv)
 

@@ -372,7 +372,7 @@ class SmallestPalettePNG(PalettePNG):
         filters = AUTO_SCREEN_FILTERS if depth < 8 else AUTO_SCREEN_FILTERS[:1]
 
         def screened(order):
-            new_labels, _ = reorder_palette(labels, palette, order)
+            new_labels, _ = translucent_first(*reorder_palette(labels, palette, order))  # as write lays it out
             packed = pack_samples(np.asarray(new_labels).astype(np.uint8), depth)
             return min(len(deflate(filter_scanlines(packed, 1, f).tobytes(), AUTO_SCREEN_LEVEL)) for f in filters)
 

@@ -21,8 +21,8 @@ import pandas as pd
 from . import data, fmt
 from .data import Context
 
-ENC_IDENT = ["image", "k", "quantizer", "dither", "writer"]  # what stays fixed for an encoding setting
-QUANT_IDENT = ["image", "k", "quantizer_base", "encoding", "dither"]  # ... for a quantizer setting
+ENC_IDENT = ["image", "k", "quantizer", "dither", "alpha", "writer"]  # what stays fixed for an encoding setting
+QUANT_IDENT = ["image", "k", "quantizer_base", "encoding", "dither", "alpha"]  # ... for a quantizer setting
 METRICS = ["bytes", "bits_per_pixel", "encode_s", "psnr", "mse", "delta_e2000", "bit_depth", "lossy_quality",
            "trns_bytes"]
 TOL = 1e-9
@@ -244,7 +244,7 @@ def pypng_bitdepth(ctx: Context) -> str:
 
 def dithering(ctx: Context) -> str:
     f = ctx.all_files[~ctx.all_files["lossy"].astype(bool)] if len(ctx.all_files) else ctx.all_files
-    p = compare(f, "dither", ["image", "k", "quantizer", "encoding"], "encoding")
+    p = compare(f, "dither", ["image", "k", "quantizer", "encoding", "alpha"], "encoding")
     if p.empty:
         return ""
     d = p[~p["is_ref"]]
@@ -394,7 +394,7 @@ def colour_space(ctx: Context) -> str:
 # --- lossy comparators: should this be a PNG at all? --------------------------------------------------------
 
 COMPARATORS = [*data.LOSSY, "webp_lossless"]
-KEYS = ["image", "k", "quantizer", "dither"]
+KEYS = ["image", "k", "quantizer", "dither", "alpha"]
 
 
 def lossy_pairs(ctx: Context) -> tuple[pd.DataFrame, str | None]:
@@ -432,17 +432,17 @@ def lossy(ctx: Context) -> str:
         return f"{head}\n\nThis sweep has comparator encodings but no PNG-8 file to compare them with."
     if p.empty:
         return ""
-    by_dither = p["dither"].nunique() > 1
+    split = [c for c in ("dither", "alpha") if p[c].nunique() > 1]  # shown as columns when swept
     has_de = "delta_e2000" in p.columns and p["delta_e2000"].notna().any()
     rows = []
     for enc in data.by_base(p["encoding"], data.ENCODING_ORDER):
         g = p[p["encoding"] == enc]
-        for key, h in g.groupby(["k", "dither"] if by_dither else ["k"], sort=True):
+        for key, h in g.groupby(["k", *split], sort=True):
             key = key if isinstance(key, tuple) else (key,)
             is_lossy = bool(h["lossy"].iloc[0])
             ok = h[h["reached"]]
             less, more, n = counts(ok["size_ratio"])
-            rows.append([enc, key[0], *([str(key[1]).lower()] if by_dither else []), spread(ok, "size_ratio"),
+            rows.append([enc, key[0], *(str(v).lower() for v in key[1:]), spread(ok, "size_ratio"),
                          spread(ok, "lossy_quality", _quality) if is_lossy else "– (lossless)",
                          *([f"{fmt.de(median(ok, 'delta_e2000'))} / {fmt.de(median(ok, 'delta_e2000_png8'))}"]
                            if has_de else []),
@@ -485,12 +485,13 @@ def lossy(ctx: Context) -> str:
         won = int((best < 1 - TOL).sum())
         png_wins = sorted({i[0] for i, r in best.items() if r >= 1 - TOL})
         verdict = (f"So a lossy file at the same PSNR was smaller than the PNG-8 for {won} of {len(best)} "
-                   "quantizations (image, k, quantizer" + (", dithering" if p["dither"].nunique() > 1 else "")
+                   "quantizations (image, k, quantizer" + (", dithering" if "dither" in split else "")
+                   + (", alpha" if "alpha" in split else "")
                    + ") where one reached the target")
         verdict += (f"; the PNG-8 was the smaller file for {fmt.listing(png_wins)}." if png_wins else ".")
         verdict += (" The lossy files are of the original image, not of the quantized one: the same PSNR, but "
                     "other kinds of error (blocks and blur instead of palette steps).")
-    headers = ["encoding", "k", *(["dither"] if by_dither else []), f"× {ref} size", "quality",
+    headers = ["encoding", "k", *split, f"× {ref} size", "quality",
                *([f"ΔE2000 (file / {ref})"] if has_de else []), "files smaller / larger", "target reached"]
     return "\n\n".join(s for s in [
         head,

@@ -79,7 +79,7 @@ def in_short(ctx: Context) -> str:
         g = size[size["encoding"] == enc].sort_values("k")
         parts = [f"{fmt.ratio(r)} at k={k}" for k, r in zip(g["k"], g["rgb24_median"])]
         bullets.append(f"{enc} files are median {fmt.listing(parts)} the size of the same pixels saved as "
-                       "24-bit RGB PNG.")
+                       f"24-bit RGB PNG{_rgba_note(ctx)}.")
     c = data.contradictions(ctx.files)
     if "rgb24" in ctx.order["encoding"]:
         n = int((ctx.files["encoding"] == "rgb24").sum())
@@ -100,6 +100,12 @@ def in_short(ctx: Context) -> str:
     return "## In short\n\n" + "\n".join(f"- {b}" for b in bullets)
 
 
+def _rgba_note(ctx: Context, detail: str = "") -> str:
+    """`` (32-bit RGBA for images with transparency)`` when the sweep has such images, else nothing."""
+    has = "has_alpha" in ctx.files.columns and bool(ctx.files["has_alpha"].any())
+    return f" (32-bit RGBA{detail} for the images with transparency)" if has else ""
+
+
 def sizes(ctx: Context) -> str:
     size = data.size_summary(ctx.files)
     enc_rank = {e: i for i, e in enumerate(ctx.order["encoding"])}
@@ -112,7 +118,7 @@ def sizes(ctx: Context) -> str:
         "![File size vs k](plots/size_vs_k.png)",
         "Median across images (each image counted once: the median over its quantizers), with the range across "
         "images in brackets. `× rgb24` is the file's size over the same quantized pixels saved as a default "
-        "24-bit RGB PNG.",
+        f"24-bit RGB PNG{_rgba_note(ctx)}.",
         fmt.table(["encoding", "k", "bits per pixel", "× rgb24", "images"], rows),
     ])
 
@@ -130,7 +136,7 @@ def png_terms(ctx: Context) -> str:
         "## Why 24-bit RGB is bigger than PNG-8, in PNG terms",
         "A PNG stores its pixels row by row, each row prefixed by one filter byte, and compresses the whole with "
         "deflate (zlib). A 24-bit RGB PNG (`rgb24`) stores 3 bytes per pixel (red, green, blue) before deflate, "
-        "even when the image has only k colours. A palette PNG (PNG-8) stores one index per pixel — 8 bits, or "
+        f"even when the image has only k colours{_rgba_note(ctx, ', 4 bytes per pixel')}. A palette PNG (PNG-8) stores one index per pixel — 8 bits, or "
         "1, 2 or 4 bits when the palette is small enough and the writer packs them — plus a PLTE chunk listing "
         "the colours, 3 bytes each. Deflate then works on those indices: a third of the data, and simpler data, "
         "since a run of one colour is a run of one byte value instead of a repeating 3-byte pattern.",

@@ -1,6 +1,6 @@
 """``python -m kqbench.reference``: regenerate the curated reference results in ``results/reference/``.
 
-Runs the default sweep and the seed-question and transparency experiments as a user would (real subprocesses,
+Runs the default sweep and the seed-question, transparency and encoding-axes experiments as a user would (real subprocesses,
 fresh sweep folders in a temporary directory), then copies what a visitor reads, the report,
 its PNG plots, the table as CSV and the environment record, into ``results/reference/<study>/``.
 """
@@ -18,6 +18,7 @@ STUDIES = {
     "default": ["k=16,64,256"],
     "seed_question": ["+experiment=seed_question"],
     "transparency": ["+experiment=transparency"],
+    "encoding_axes": ["+experiment=encoding_axes"],
 }
 KEEP = ["report.md", "results.csv", "environment.json"]
 

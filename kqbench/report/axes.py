@@ -244,6 +244,8 @@ def pypng_bitdepth(ctx: Context) -> str:
 
 def dithering(ctx: Context) -> str:
     f = ctx.all_files[~ctx.all_files["lossy"].astype(bool)] if len(ctx.all_files) else ctx.all_files
+    if len(f) and ctx.refs:  # each encoding at its reference settings: other swept settings have their own sections
+        f = f[f["encoding"].isin(set(ctx.refs.values()))]
     p = compare(f, "dither", ["image", "k", "quantizer", "encoding", "alpha"], "encoding")
     if p.empty:
         return ""
@@ -269,8 +271,8 @@ def dithering(ctx: Context) -> str:
              "which neither of them credits.")
     out = ["## Dithering (`dither`)",
            "`dither=true` re-assigns each pixel by Floyd–Steinberg error diffusion onto the same palette as the "
-           "undithered quantization (same fit). Pairs are the same image, k, quantizer and encoding with "
-           "dither=true vs false; ΔPSNR and ΔΔE2000 are dithered minus undithered (ΔE2000: mean CIEDE2000, "
+           "undithered quantization (same fit). Pairs are the same image, k, quantizer and encoding (at its "
+           "reference settings) with dither=true vs false; ΔPSNR and ΔΔE2000 are dithered minus undithered (ΔE2000: mean CIEDE2000, "
            "lower is better). " + IMAGES_NOTE,
            fmt.table(["encoding", "k", "× undithered size", "ΔPSNR (dB)", "ΔΔE2000", "files smaller / larger"],
                      rows),

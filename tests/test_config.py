@@ -77,3 +77,14 @@ def test_seed_question_experiment_composes(cfg_of):
     assert (q.n_colors, q.n_init, q.max_iter) == (64, 10, 200)
     assert cfg.dataset._target_.endswith("PaletteSamples")
     assert cfg.report.question.sizes_kb.original == 435
+
+
+def test_transparency_and_encoding_axes_experiments_compose(cfg_of):
+    cfg = cfg_of("+experiment=transparency")
+    assert cfg.dataset._target_.endswith("AlphaSamples") and cfg.alpha == "keep"
+    assert cfg.hydra.sweeper.params.alpha == "keep,drop"
+    assert "fast" not in cfg.hydra.sweeper.params.quantizer.split(",")  # it cannot take alpha
+    cfg.hydra.overrides.task = []
+    assert count_jobs(cfg) == 4 * 3 * 6 * 2
+    axes = cfg_of("+experiment=encoding_axes").hydra.sweeper.params
+    assert axes["encoding.compress_level"] == "1,6,9" and axes.dither == "false,true"

@@ -119,7 +119,9 @@ def _unreadable_message(path: Path, exc: BaseException) -> str:
     return f"cannot read image {path}: {reason}; {_FIX}"
 
 
-_ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+def has_transparency(im: Image.Image) -> bool:
+    """Whether a Pillow image carries alpha in any form: an alpha channel, a tRNS chunk, a colour key."""
+    return im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info
 
 
 def _to_pixels(im: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -143,7 +145,7 @@ def _to_pixels(im: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | No
                              f"(Pillow mode {mode}), with no fixed 8-bit scale; convert it to 8-bit RGB first")
     with warnings.catch_warnings():  # "Palette images with Transparency expressed in bytes should be ..."
         warnings.filterwarnings("ignore", message="Palette images with Transparency", category=UserWarning)
-        if mode in _ALPHA_MODES or "transparency" in im.info:
+        if has_transparency(im):
             rgba = np.asarray(im.convert("RGBA"))
             alpha = np.ascontiguousarray(rgba[:, :, 3])
             return np.ascontiguousarray(rgba[:, :, :3]), (alpha if alpha.min(initial=255) < 255 else None)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .datasets import load_image_file
+from .datasets import has_transparency, load_image_file
 from .encoders import PillowPalettePNG, RGB24PNG, as_channels, png_header, read_chunks
 from .encoders.pngfile import PNG_SIGNATURE
 from .metrics import mse, psnr
@@ -57,7 +57,7 @@ def _read(path: Path):
         image = load_image_file(path)
         with Image.open(path) as im:
             info = {"format": im.format or "unknown", "mode": im.mode, "frames": getattr(im, "n_frames", 1),
-                    "has_alpha": "A" in im.getbands() or "transparency" in im.info}
+                    "has_alpha": has_transparency(im)}
             if im.mode == "P":
                 info["palette_entries"] = len(im.getpalette() or ()) // 3
                 info["palette_used"] = len(np.unique(np.asarray(im)))

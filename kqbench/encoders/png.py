@@ -30,15 +30,11 @@ import numpy as np
 import png
 from PIL import Image
 
+from ..datasets import has_transparency
 from ..errors import ConfigurationError
 from .optimize import check_optimizer, optimize_png, require_optimizer
 from .palette_order import ORDERS, check_order, reorder_palette
 from .pngwrite import check_filter, deflate, filter_scanlines, pack_samples, png_bytes, write_png
-
-
-def has_transparency(im: Image.Image) -> bool:
-    """Whether a Pillow image carries alpha in any form (alpha channel, tRNS, colour key)."""
-    return im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info
 
 
 def decoded_pixels(im: Image.Image) -> np.ndarray:

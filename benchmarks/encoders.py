@@ -45,6 +45,7 @@ from kqbench.encoders import (
     FILTERS,
     as_channels,
     decoded_pixels,
+    permute_palette,
     ORDERS,
     PillowPalettePNG,
     PyPNGPalettePNG,
@@ -198,10 +199,9 @@ def compare_pngquant(pngquant, name, k, img, labels, palette, stem, pillow_bytes
         except (ValueError, KeyError):
             perm = None
         if perm is not None:
-            inverse = np.empty_like(perm)
-            inverse[perm] = np.arange(len(perm))
             reordered = stem.with_suffix(".png8-pq-order.png")
-            r_bytes, _, ok = timed_write(SmallestPalettePNG(order="as_is"), inverse[labels], palette[perm], reordered)
+            r_bytes, _, ok = timed_write(SmallestPalettePNG(order="as_is"), *permute_palette(labels, palette, perm),
+                                         reordered)
             if not ok:
                 failures.append(f"{reordered.name}: round trip")
             in_pq_order = f"{r_bytes / pq_bytes:.4f}"

@@ -177,9 +177,10 @@ def load_image_file(path, name: str | None = None) -> SourceImage:
     return SourceImage(name or path.stem, np.ascontiguousarray(rgb), mode, size, str(path), alpha)
 
 
-def _png_size(rgb: np.ndarray) -> int:
+def _png_size(pixels: np.ndarray) -> int:
+    """Bytes of ``pixels`` ((h, w, 3) RGB or (h, w, 4) RGBA) as Pillow's default lossless PNG."""
     buf = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(buf, format="PNG")
+    Image.fromarray(pixels, "RGBA" if pixels.shape[-1] == 4 else "RGB").save(buf, format="PNG")
     return buf.tell()
 
 
@@ -282,12 +283,6 @@ def _generated_spec(kind: str, width: int, height: int, seed: int) -> str:
     return f"generated:{kind}:{width}x{height}:seed={seed}"
 
 
-def _rgba_png_size(rgba: np.ndarray) -> int:
-    buf = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
-    return buf.tell()
-
-
 def generated_image(kind: str, width: int, height: int, seed: int) -> SourceImage:
     """The generated image ``kind`` (a key of :data:`GENERATORS` or :data:`ALPHA_GENERATORS`).
 
@@ -297,7 +292,7 @@ def generated_image(kind: str, width: int, height: int, seed: int) -> SourceImag
     rng = np.random.default_rng(seed)
     if kind in ALPHA_GENERATORS:
         rgba = ALPHA_GENERATORS[kind](width, height, rng)
-        return SourceImage(kind, np.ascontiguousarray(rgba[..., :3]), "RGBA", _rgba_png_size(rgba), spec,
+        return SourceImage(kind, np.ascontiguousarray(rgba[..., :3]), "RGBA", _png_size(rgba), spec,
                            np.ascontiguousarray(rgba[..., 3]))
     if kind not in GENERATORS:
         raise ConfigurationError(f"unknown generated image {kind!r}: choose from "

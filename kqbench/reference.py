@@ -1,8 +1,9 @@
 """``python -m kqbench.reference``: regenerate the curated reference results in ``results/reference/``.
 
-Runs the default sweep and the seed-question, transparency and encoding-axes experiments as a user would (real subprocesses,
-fresh sweep folders in a temporary directory), then copies what a visitor reads, the report,
-its PNG plots, the table as CSV and the environment record, into ``results/reference/<study>/``.
+Runs the default sweep and the seed-question, transparency and encoding-axes experiments as a user
+would (real subprocesses, fresh sweep folders in a temporary directory), then copies what a visitor
+reads, the report, its PNG plots, the table as CSV and the environment record, into
+``results/reference/<study>/``.
 """
 
 from __future__ import annotations

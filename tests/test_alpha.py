@@ -1,6 +1,5 @@
 """Images with transparency: read with their alpha, quantized in premultiplied RGBA, written with it."""
 
-import io
 import struct
 import zlib
 

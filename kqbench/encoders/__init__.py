@@ -1,7 +1,15 @@
 """Encoders: write a quantized image (labels + palette) to a real file and read it back."""
 
 from .optimize import OPTIMIZERS, optimize_png
-from .palette_order import ORDERS, chain_distance, palette_permutation, reorder_palette
+from .palette_order import (
+    ORDERS,
+    chain_distance,
+    palette_layout,
+    palette_permutation,
+    permute_palette,
+    reorder_palette,
+    translucent_first,
+)
 from .png import (
     Encoder,
     LabelsPNG,
@@ -13,7 +21,7 @@ from .png import (
     as_channels,
     decoded_pixels,
     minimal_bit_depth,
-    translucent_first,
+    pillow_mode,
 )
 from .lossy import JPEGMatched, LossyMatched, WebPLossless, WebPMatched
 from .pngfile import png_header, read_chunks
@@ -36,6 +44,9 @@ __all__ = [
     "as_channels",
     "decoded_pixels",
     "translucent_first",
+    "palette_layout",
+    "permute_palette",
+    "pillow_mode",
     "read_chunks",
     "ORDERS",
     "palette_permutation",

@@ -29,7 +29,7 @@ from PIL import Image, features
 from ..errors import ConfigurationError, NotInstalledError
 from ..metrics import mse as mse_of
 from ..metrics import psnr as psnr_of
-from .png import Encoder, as_channels, decoded_pixels
+from .png import Encoder, as_channels, decoded_pixels, pillow_mode
 
 JPEG_SUBSAMPLING = ("4:4:4", "4:2:2", "4:2:0")
 
@@ -50,9 +50,6 @@ def _decode(source) -> np.ndarray:
     with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as im:
         return decoded_pixels(im)
 
-
-def _mode(pixels: np.ndarray) -> str:
-    return "RGBA" if pixels.shape[-1] == 4 else "RGB"
 
 
 class WebPLossless(Encoder):
@@ -82,7 +79,7 @@ class WebPLossless(Encoder):
 
     def write(self, labels, palette, path):
         pixels = np.ascontiguousarray(palette[labels].astype(np.uint8))
-        Image.fromarray(pixels, _mode(pixels)).save(path, format="WEBP", lossless=True, quality=self.quality,
+        Image.fromarray(pixels, pillow_mode(pixels)).save(path, format="WEBP", lossless=True, quality=self.quality,
                                                     method=self.method, exact=True)
 
     def decode(self, path):
@@ -199,6 +196,6 @@ class WebPMatched(LossyMatched):
 
     def encode(self, rgb, quality):
         buf = io.BytesIO()  # with alpha: lossy colour, lossless alpha (libwebp's alpha_quality 100)
-        Image.fromarray(rgb, _mode(rgb)).save(buf, format="WEBP", lossless=False, quality=quality,
+        Image.fromarray(rgb, pillow_mode(rgb)).save(buf, format="WEBP", lossless=False, quality=quality,
                                               method=self.method)
         return buf.getvalue()

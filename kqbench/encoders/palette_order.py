@@ -65,14 +65,39 @@ def palette_permutation(labels: np.ndarray, palette: np.ndarray, order: str) -> 
     return perm
 
 
+def permute_palette(labels: np.ndarray, palette: np.ndarray, perm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, palette[perm])`` with the labels renumbered so the pixels stay the same colours."""
+    inverse = np.empty_like(perm)
+    inverse[perm] = np.arange(len(perm))
+    return inverse[labels], palette[perm]
+
+
 def reorder_palette(labels: np.ndarray, palette: np.ndarray, order: str) -> tuple[np.ndarray, np.ndarray]:
     """``(labels, palette)`` with the palette in ``order``; ``new_palette[new_labels] == palette[labels]``."""
     perm = palette_permutation(labels, palette, order)
     if order == "as_is":
         return labels, palette
-    inverse = np.empty_like(perm)
-    inverse[perm] = np.arange(len(perm))
-    return inverse[labels], palette[perm]
+    return permute_palette(labels, palette, perm)
+
+
+def translucent_first(labels: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An RGBA palette with its not-opaque entries first, each group in its order (a stable move).
+
+    A PNG's tRNS chunk gives the alpha of the first entries only (the rest are opaque), so with
+    the translucent ones first it stops at the last of them; pypng requires this order. An RGB
+    palette is returned as it is.
+    """
+    if palette.shape[1] != 4:
+        return labels, palette
+    perm = np.argsort(palette[:, 3] == 255, kind="stable")
+    if (perm == np.arange(len(perm))).all():
+        return labels, palette
+    return permute_palette(labels, palette, perm)
+
+
+def palette_layout(labels: np.ndarray, palette: np.ndarray, order: str) -> tuple[np.ndarray, np.ndarray]:
+    """The palette as a PNG-8 writer lays it out: in ``order``, translucent entries (if any) first."""
+    return translucent_first(*reorder_palette(labels, palette, order))
 
 
 def chain_distance(palette: np.ndarray) -> float:

@@ -33,8 +33,13 @@ from PIL import Image
 from ..datasets import has_transparency
 from ..errors import ConfigurationError
 from .optimize import check_optimizer, optimize_png, require_optimizer
-from .palette_order import ORDERS, check_order, reorder_palette
+from .palette_order import ORDERS, check_order, palette_layout
 from .pngwrite import check_filter, deflate, filter_scanlines, pack_samples, png_bytes, write_png
+
+
+def pillow_mode(pixels: np.ndarray) -> str:
+    """Pillow's mode for (..., 3) RGB or (..., 4) RGBA arrays: palettes and pixels alike."""
+    return "RGBA" if np.shape(pixels)[-1] == 4 else "RGB"
 
 
 def decoded_pixels(im: Image.Image) -> np.ndarray:
@@ -51,23 +56,6 @@ def as_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     if have == 4 and channels == 3 and (pixels[..., 3] == 255).all():
         return pixels[..., :3]
     return pixels
-
-
-def translucent_first(labels: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """An RGBA palette with its not-opaque entries first, each group in its order (a stable move).
-
-    A PNG's tRNS chunk gives the alpha of the first entries only (the rest are opaque), so with
-    the translucent ones first it stops at the last of them; pypng requires this order. An RGB
-    palette is returned as it is.
-    """
-    if palette.shape[1] != 4:
-        return labels, palette
-    perm = np.argsort(palette[:, 3] == 255, kind="stable")
-    if (perm == np.arange(len(perm))).all():
-        return labels, palette
-    inverse = np.empty_like(perm)
-    inverse[perm] = np.arange(len(perm))
-    return inverse[labels], palette[perm]
 
 
 def minimal_bit_depth(n_colours: int) -> int:
@@ -139,7 +127,7 @@ class RGB24PNG(Encoder):
 
     def write(self, labels, palette, path):
         pixels = palette[labels].astype(np.uint8)
-        mode = "RGBA" if palette.shape[1] == 4 else "RGB"
+        mode = pillow_mode(palette)
         if self.filter == "pillow":
             Image.fromarray(pixels, mode).save(path, format="PNG", compress_level=self.compress_level)
         else:
@@ -187,7 +175,7 @@ class PalettePNG(Encoder):
 
     Subclasses implement :meth:`_write_indices` for labels already in the chosen order. An
     RGBA palette is written as PLTE (its colours) plus tRNS (its alphas): its not-opaque
-    entries are moved first (:func:`translucent_first`), each group kept in ``order``.
+    entries are moved first (:func:`.palette_order.palette_layout`), each group kept in ``order``.
     """
 
     k_range = (2, 256)
@@ -205,7 +193,7 @@ class PalettePNG(Encoder):
     def write(self, labels, palette, path):
         check_order(self.order)
         check_optimizer(self.optimizer, self.optimizer_level)
-        labels, palette = translucent_first(*reorder_palette(labels, palette, self.order))
+        labels, palette = palette_layout(labels, palette, self.order)
         self._write_indices(labels, palette, path)
         optimize_png(path, self.optimizer, self.optimizer_level)
 
@@ -246,7 +234,7 @@ class PillowPalettePNG(PalettePNG):
 
     def _write_indices(self, labels, palette, path):
         im = Image.fromarray(labels.astype(np.uint8), "P")
-        im.putpalette(palette.astype(np.uint8).tobytes(), "RGBA" if palette.shape[1] == 4 else "RGB")
+        im.putpalette(palette.astype(np.uint8).tobytes(), pillow_mode(palette))
         im.save(path, format="PNG", compress_level=self.compress_level)
 
 
@@ -368,7 +356,7 @@ class SmallestPalettePNG(PalettePNG):
         filters = AUTO_SCREEN_FILTERS if depth < 8 else AUTO_SCREEN_FILTERS[:1]
 
         def screened(order):
-            new_labels, _ = translucent_first(*reorder_palette(labels, palette, order))  # as write lays it out
+            new_labels, _ = palette_layout(labels, palette, order)  # as write lays it out
             packed = pack_samples(np.asarray(new_labels).astype(np.uint8), depth)
             return min(len(deflate(filter_scanlines(packed, 1, f).tobytes(), AUTO_SCREEN_LEVEL)) for f in filters)
 

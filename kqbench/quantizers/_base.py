@@ -92,12 +92,11 @@ def nearest_palette_index(palette: np.ndarray, pixels: np.ndarray, colour_space:
     palette ((m, 4)) is searched in premultiplied RGBA, whatever ``colour_space``.
     """
     colours, _, inverse = unique_colours(pixels, return_inverse=True)
-    if palette.shape[1] == 4:
-        colour_space = PREMULTIPLIED
-    if colour_space != PREMULTIPLIED and check_colour_space(colour_space) == "rgb":
+    space = PREMULTIPLIED if palette.shape[1] == 4 else check_colour_space(colour_space)
+    if space == "rgb":
         nearest = pairwise_distances_argmin(colours.astype(np.float32), palette.astype(np.float32))
     else:
-        nearest = nearest_in_space(to_space(colours, colour_space), to_space(palette, colour_space))
+        nearest = nearest_in_space(to_space(colours, space), to_space(palette, space))
     return nearest[inverse]
 
 

@@ -23,8 +23,7 @@ from .data import Context
 
 ENC_IDENT = ["image", "k", "quantizer", "dither", "alpha", "writer"]  # what stays fixed for an encoding setting
 QUANT_IDENT = ["image", "k", "quantizer_base", "encoding", "dither", "alpha"]  # ... for a quantizer setting
-METRICS = ["bytes", "bits_per_pixel", "encode_s", "psnr", "mse", "delta_e2000", "bit_depth", "lossy_quality",
-           "trns_bytes"]
+METRICS = ["bytes", "bits_per_pixel", "encode_s", "psnr", "mse", "delta_e2000", "bit_depth", "lossy_quality"]
 TOL = 1e-9
 NAN = math.nan
 
@@ -272,8 +271,8 @@ def dithering(ctx: Context) -> str:
     out = ["## Dithering (`dither`)",
            "`dither=true` re-assigns each pixel by Floyd–Steinberg error diffusion onto the same palette as the "
            "undithered quantization (same fit). Pairs are the same image, k, quantizer and encoding (at its "
-           "reference settings) with dither=true vs false; ΔPSNR and ΔΔE2000 are dithered minus undithered (ΔE2000: mean CIEDE2000, "
-           "lower is better). " + IMAGES_NOTE,
+           "reference settings) with dither=true vs false; ΔPSNR and ΔΔE2000 are dithered minus undithered "
+           "(ΔE2000: mean CIEDE2000, lower is better). " + IMAGES_NOTE,
            fmt.table(["encoding", "k", "× undithered size", "ΔPSNR (dB)", "ΔΔE2000", "files smaller / larger"],
                      rows),
            text]

@@ -127,3 +127,15 @@ def test_seed_question_ordering(tmp_path):
     assert (row["original_mode"] == "P").all()
     assert (sweep_dir / "originals" / "flower_256colours.png").stat().st_size == original
     assert row.loc["rgb24", "bytes"] > original > row.loc["png8_pypng", "bytes"]
+
+
+def test_python_m_kqbench_works_from_the_repository_root():
+    """The README's first command runs `python -m kqbench` in the clone, where the source folder
+    shadows the installed package: its configs must still be found."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "kqbench" / "__main__.py").is_file():
+        pytest.skip("not run from a source checkout")
+    proc = subprocess.run([sys.executable, "-m", "kqbench", "--cfg", "job", "+experiment=transparency"],
+                          cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "AlphaSamples" in proc.stdout

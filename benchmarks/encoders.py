@@ -43,8 +43,6 @@ from PIL import Image
 
 from kqbench.encoders import (
     FILTERS,
-    as_channels,
-    decoded_pixels,
     permute_palette,
     ORDERS,
     PillowPalettePNG,
@@ -54,6 +52,7 @@ from kqbench.encoders import (
     read_chunks,
 )
 from kqbench.metrics import mse
+from kqbench.pixels import as_channels, decoded_pixels
 from kqbench.metrics import psnr as psnr_of
 
 LEVELS = (1, 6, 9)

@@ -14,7 +14,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from .runner import QuantizationCache, failed_row, run_configuration
+from .cache import QuantizationCache
+from .runner import failed_row, run_configuration
 from .table import write_rows
 
 
@@ -35,6 +36,16 @@ def sweep_dir(results_dir: str, resume) -> str:
 OmegaConf.register_new_resolver("kqbench_sweep_dir", sweep_dir, use_cache=True, replace=True)
 
 
+_CACHES: dict = {}
+
+
+def _cache(directory) -> QuantizationCache:
+    """One cache per folder per process: jobs run in one process share its in-memory entries."""
+    if directory not in _CACHES:
+        _CACHES[directory] = QuantizationCache(directory)
+    return _CACHES[directory]
+
+
 def run_job(cfg: DictConfig) -> int:
     hc = HydraConfig.get()
     out_dir = hc.runtime.output_dir
@@ -50,10 +61,8 @@ def run_job(cfg: DictConfig) -> int:
         return 0
     rows = run_configuration(
         dataset, quantizer_name, quantizer, encoding_name, encoder,
-        k=cfg.k, seed=cfg.seed, out_dir=out_dir,
-        cache=QuantizationCache(cfg.cache_dir if cfg.cache else None),
-        repeats=cfg.repeats, keep_files=cfg.keep_files, dither=cfg.get("dither", False),
-        alpha=cfg.get("alpha", "keep"),
+        k=cfg.k, seed=cfg.seed, out_dir=out_dir, cache=_cache(cfg.cache_dir if cfg.cache else None),
+        repeats=cfg.repeats, keep_files=cfg.keep_files, dither=cfg.dither, alpha=cfg.alpha,
         root=hc.sweep.dir if str(hc.mode) == "RunMode.MULTIRUN" else out_dir,
     )
     return sum(r["status"] == "ok" for r in rows)

@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from importlib import resources
@@ -20,6 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ConfigurationError
+from .pixels import has_transparency
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
@@ -52,6 +54,15 @@ class SourceImage:
         return replace(self, alpha=None) if self.alpha is not None else self
 
     @cached_property
+    def unique_colours(self) -> int:
+        """Distinct colours of :attr:`pixels` (RGB, or RGBA with transparency)."""
+        packed = self.rgb.astype(np.uint32).reshape(-1, 3)
+        packed = (packed[:, 0] << 16) | (packed[:, 1] << 8) | packed[:, 2]
+        if self.alpha is not None:
+            packed = (packed.astype(np.uint64) << np.uint64(8)) | self.alpha.reshape(-1)
+        return int(len(np.unique(packed)))
+
+    @cached_property
     def digest(self) -> str:
         """Content hash of the pixels: the cache key, whatever the file was called."""
         h = hashlib.sha256(str(self.pixels.shape).encode())
@@ -65,7 +76,31 @@ class ImageSource:
 
     name: str
     source: str
-    load: Callable[[], SourceImage] = field(repr=False)
+    loader: Callable[[], SourceImage] = field(repr=False)
+
+    def load(self) -> SourceImage:
+        """The image, read once per process while it fits in :data:`LOADED_BUDGET` bytes (every job
+        of a sweep run in one process reads the same images: decode each once). A file that has
+        changed since (size or time) is read again."""
+        try:
+            stat = os.stat(self.source)
+            key = (self.name, self.source, stat.st_mtime_ns, stat.st_size)
+        except (OSError, ValueError):
+            key = (self.name, self.source)
+        image = _LOADED.pop(key, None)
+        if image is None:
+            image = self.loader()
+        _LOADED[key] = image  # most recently used last
+        used = sum(i.rgb.nbytes + (0 if i.alpha is None else i.alpha.nbytes) for i in _LOADED.values())
+        while used > LOADED_BUDGET and len(_LOADED) > 1:
+            _, old = _LOADED.popitem(last=False)
+            used -= old.rgb.nbytes + (0 if old.alpha is None else old.alpha.nbytes)
+        return image
+
+
+# Images kept in memory between jobs of one process, least recently used dropped first.
+LOADED_BUDGET = 256 * 2**20
+_LOADED: "OrderedDict[tuple, SourceImage]" = OrderedDict()
 
 
 class ImageReadError(ConfigurationError):
@@ -117,11 +152,6 @@ def _unreadable_message(path: Path, exc: BaseException) -> str:
     if not isinstance(exc, OSError):
         reason = f"{type(exc).__name__}: {reason}"
     return f"cannot read image {path}: {reason}; {_FIX}"
-
-
-def has_transparency(im: Image.Image) -> bool:
-    """Whether a Pillow image carries alpha in any form: an alpha channel, a tRNS chunk, a colour key."""
-    return im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info
 
 
 def _to_pixels(im: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None]:

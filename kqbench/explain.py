@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .datasets import has_transparency, load_image_file
-from .encoders import PillowPalettePNG, RGB24PNG, as_channels, png_header, read_chunks
+from .datasets import load_image_file
+from .encoders import PillowPalettePNG, RGB24PNG, png_header, read_chunks
+from .pixels import as_channels, has_transparency
 from .encoders.pngfile import PNG_SIGNATURE
 from .metrics import mse, psnr
 from .quantizers import KMeansQuantizer, compact_palette, unique_colours

@@ -38,6 +38,23 @@ def _premultiplied_mse(a: np.ndarray, b: np.ndarray) -> float:
     return total / (255 * 255 * 4 * len(a)) if len(a) else 0.0
 
 
+def max_error(original: np.ndarray, quantized: np.ndarray) -> float:
+    """The largest difference of any channel of any pixel (0-255 scale): the worst pixel, which a mean hides.
+
+    RGBA ((..., 4), straight alpha): over premultiplied RGBA, as :func:`mse` (|c·A - c'·A'| / 255
+    per colour channel, |A - A'| for alpha).
+    """
+    if original.shape != quantized.shape:
+        raise ValueError(f"shapes differ: {original.shape} vs {quantized.shape}")
+    if original.size == 0:
+        return 0.0
+    if original.shape[-1] == 4:
+        a, b = original.reshape(-1, 4).astype(np.int32), quantized.reshape(-1, 4).astype(np.int32)
+        colour = np.abs(a[:, :3] * a[:, 3:] - b[:, :3] * b[:, 3:]).max()
+        return max(float(colour) / 255, float(np.abs(a[:, 3] - b[:, 3]).max()))
+    return float(np.abs(original.astype(np.int16) - quantized.astype(np.int16)).max())
+
+
 def composite_on_black(rgba: np.ndarray) -> np.ndarray:
     """RGBA (..., 4) uint8 → the RGB seen over black (premultiplied, rounded), (..., 3) uint8."""
     rgba = np.asarray(rgba)

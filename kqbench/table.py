@@ -13,18 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import columns
+
 ROW_FILE = "rows.parquet"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
-# Columns in reading order; quantizer.* and encoding.* parameter columns follow their name.
-COLUMNS = [
-    "image", "width", "height", "pixels", "original_mode", "original_bytes", "has_alpha", "unique_colours",
-    "k", "palette_size", "quantizer", "encoding", "seed", "dither", "alpha",
-    "bytes", "bits_per_pixel", "ratio_to_original", "ratio_to_rgb24", "bit_depth", "colour_type", "trns_bytes",
-    "mse", "psnr", "delta_e2000", "label_entropy_bpp", "fit_s", "assign_s", "encode_s", "lossy_quality", "lossy_target_psnr", "repeats", "cached",
-    "roundtrip_ok", "status", "error", "path", "source",
-]
+# Columns in reading order, as declared in the registry; quantizer.* and encoding.* parameter
+# columns follow their option's name.
+COLUMNS = columns.names()
 
 
 def _atomic(path: Path, write) -> None:

@@ -30,9 +30,12 @@ from kqbench.quantizers import (
     PillowQuantizer,
     UniqueKMeansQuantizer,
 )
-from kqbench.runner import QuantizationCache, run_configuration
+from kqbench.cache import QuantizationCache
+from kqbench.runner import run_configuration
 from kqbench.table import aggregate
 from kqbench.verify import verify
+
+from helpers import SETTINGS
 
 
 def sprite(width=48, height=32, seed=0) -> np.ndarray:
@@ -246,12 +249,14 @@ def alpha_rows(tmp_path_factory):
                           ("labels", LabelsPNG()), ("webp_lossless", WebPLossless()), ("webp_matched", WebPMatched()),
                           ("jpeg_matched", JPEGMatched())):
             rows += run_configuration(images, "kmeans", KMeansQuantizer(), name, enc, k=8, seed=0,
-                                      out_dir=root / f"{alpha}-{name}", cache=cache, root=root, alpha=alpha)
+                                      out_dir=root / f"{alpha}-{name}", cache=cache, root=root,
+                                      **{**SETTINGS, "alpha": alpha})
         rows += run_configuration(images, "fast", FastKMeansQuantizer(), "png8", SmallestPalettePNG(), k=8,
-                                  seed=0, out_dir=root / f"{alpha}-fast", cache=cache, root=root, alpha=alpha)
+                                  seed=0, out_dir=root / f"{alpha}-fast", cache=cache, root=root,
+                                  **{**SETTINGS, "alpha": alpha})
         rows += run_configuration(images, "kmeans", KMeansQuantizer(), "png8", SmallestPalettePNG(), k=8,
-                                  seed=0, out_dir=root / f"{alpha}-dither", cache=cache, root=root, alpha=alpha,
-                                  dither=True)
+                                  seed=0, out_dir=root / f"{alpha}-dither", cache=cache, root=root,
+                                  **{**SETTINGS, "alpha": alpha, "dither": True})
     aggregate(root)
     return pd.DataFrame(rows), root
 

@@ -14,8 +14,8 @@ def test_bundled_photos_load_without_network():
 
 
 def test_generated_images_are_deterministic_and_distinct():
-    a = [s.load() for s in SyntheticImages(width=40, height=30)]
-    b = [s.load() for s in SyntheticImages(width=40, height=30)]
+    a = [s.loader() for s in SyntheticImages(width=40, height=30)]
+    b = [s.loader() for s in SyntheticImages(width=40, height=30)]
     assert [x.name for x in a] == ["gradient", "flat", "noise"]
     assert all(np.array_equal(x.rgb, y.rgb) for x, y in zip(a, b))
     assert len(np.unique(a[1].rgb.reshape(-1, 3), axis=0)) <= 12  # flat illustration: few colours

@@ -39,8 +39,11 @@ from kqbench.encoders.png import AUTO_ORDERS
 from kqbench.encoders.pngwrite import FILTER_TYPES, pack_samples
 from kqbench.errors import ConfigurationError, NotInstalledError
 from kqbench.quantizers import KMeansQuantizer
-from kqbench.runner import QuantizationCache, run_configuration
+from kqbench.cache import QuantizationCache
+from kqbench.runner import run_configuration
 from kqbench.verify import read_png
+
+from helpers import SETTINGS
 
 PNG8 = [PillowPalettePNG, PyPNGPalettePNG]
 
@@ -275,7 +278,7 @@ def test_missing_optimizer_becomes_a_not_installed_row(tmp_path, monkeypatch):
     rows = run_configuration(SyntheticImages(kinds=("gradient",), width=32, height=24), "kmeans",
                              KMeansQuantizer(n_colors=8, random_state=0), "png8_zopfli",
                              PillowPalettePNG(optimizer="zopflipng", optimizer_level=2), k=8, seed=0,
-                             out_dir=tmp_path, cache=QuantizationCache(None))
+                             out_dir=tmp_path, cache=QuantizationCache(None), **SETTINGS)
     assert [r["status"] for r in rows] == ["not installed"]
     assert rows[0]["error"] == "zopflipng is not installed: apt-get install zopfli"
     assert rows[0]["encoding.optimizer"] == "zopflipng" and rows[0]["encoding.optimizer_level"] == 2

@@ -22,7 +22,8 @@ from kqbench.quantizers import (
     to_space,
 )
 from kqbench.quantizers.colour import _M1_INV, _M2_INV, rgb_to_oklab
-from kqbench.runner import QuantizationCache, quantize
+from kqbench.cache import QuantizationCache
+from kqbench.measure import quantize
 
 ALL = [KMeansQuantizer, SampledKMeansQuantizer, UniqueKMeansQuantizer, MiniBatchKMeansQuantizer,
        BisectingKMeansQuantizer]
@@ -112,10 +113,11 @@ def test_mean_delta_e2000_is_the_per_pixel_mean(crop):
 def test_quantize_stores_delta_e2000_and_the_cache_keeps_it(crop, tmp_path):
     image = SourceImage("crop", crop, "RGB", 1, "test")
     q = quantize(image, KMeansQuantizer(n_colors=8, colour_space="lab"))
-    assert q.delta_e2000 == pytest.approx(mean_delta_e2000(crop, q.palette[q.labels]), rel=1e-12)
+    assert q.values["delta_e2000"] == pytest.approx(mean_delta_e2000(crop, q.palette[q.labels]), rel=1e-12)
     cache = QuantizationCache(tmp_path)
     cache.put("key", q)
-    assert cache.get("key").delta_e2000 == q.delta_e2000
+    assert cache.get("key").values["delta_e2000"] == q.values["delta_e2000"]
+    assert QuantizationCache(tmp_path).get("key").values == q.values  # from disk, in another process
 
 
 @pytest.mark.parametrize("strategy", ["biggest_inertia", "largest_cluster"])

@@ -10,18 +10,15 @@ from .palette_order import (
     reorder_palette,
     translucent_first,
 )
+from ._base import JPEG, LABEL_PNG, PALETTE_PNG, TRUECOLOUR_PNG, WEBP, Encoder
 from .png import (
-    Encoder,
     LabelsPNG,
     PalettePNG,
     PillowPalettePNG,
     PyPNGPalettePNG,
     RGB24PNG,
     SmallestPalettePNG,
-    as_channels,
-    decoded_pixels,
     minimal_bit_depth,
-    pillow_mode,
 )
 from .lossy import JPEGMatched, LossyMatched, WebPLossless, WebPMatched
 from .pngfile import png_header, read_chunks
@@ -29,6 +26,11 @@ from .pngwrite import FILTERS, encode_png, filter_scanlines, pack_samples, write
 
 __all__ = [
     "Encoder",
+    "PALETTE_PNG",
+    "TRUECOLOUR_PNG",
+    "LABEL_PNG",
+    "WEBP",
+    "JPEG",
     "RGB24PNG",
     "LabelsPNG",
     "PalettePNG",
@@ -41,12 +43,9 @@ __all__ = [
     "JPEGMatched",
     "WebPMatched",
     "png_header",
-    "as_channels",
-    "decoded_pixels",
     "translucent_first",
     "palette_layout",
     "permute_palette",
-    "pillow_mode",
     "read_chunks",
     "ORDERS",
     "palette_permutation",

@@ -29,7 +29,8 @@ from PIL import Image, features
 from ..errors import ConfigurationError, NotInstalledError
 from ..metrics import mse as mse_of
 from ..metrics import psnr as psnr_of
-from .png import Encoder, as_channels, decoded_pixels, pillow_mode
+from ..pixels import as_channels, decoded_pixels, pillow_mode
+from ._base import JPEG, WEBP, Encoder
 
 JPEG_SUBSAMPLING = ("4:4:4", "4:2:2", "4:2:0")
 
@@ -66,6 +67,9 @@ class WebPLossless(Encoder):
 
     suffix = ".webp"
     format_name = "lossless WebP"
+    family = WEBP
+    writer = "libwebp"
+    rank = 60
 
     def __init__(self, quality: int = 80, method: int = 4):
         self.quality = quality
@@ -150,6 +154,10 @@ class JPEGMatched(LossyMatched):
     suffix = ".jpg"
     format_name = "JPEG"
     quality_range = (1, 100)
+    family = JPEG
+    writer = "libjpeg"
+    takes_alpha = False
+    rank = 70
 
     def __init__(self, subsampling: str = "4:2:0", optimize: bool = True):
         self.subsampling = subsampling
@@ -185,6 +193,9 @@ class WebPMatched(LossyMatched):
     suffix = ".webp"
     format_name = "lossy WebP"
     quality_range = (0, 100)
+    family = WEBP
+    writer = "libwebp"
+    rank = 80
 
     def __init__(self, method: int = 4):
         self.method = method

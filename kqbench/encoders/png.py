@@ -30,32 +30,12 @@ import numpy as np
 import png
 from PIL import Image
 
-from ..datasets import has_transparency
 from ..errors import ConfigurationError
+from ..pixels import pillow_mode
+from ._base import LABEL_PNG, PALETTE_PNG, TRUECOLOUR_PNG, Encoder
 from .optimize import check_optimizer, optimize_png, require_optimizer
 from .palette_order import ORDERS, check_order, palette_layout
 from .pngwrite import check_filter, deflate, filter_scanlines, pack_samples, png_bytes, write_png
-
-
-def pillow_mode(pixels: np.ndarray) -> str:
-    """Pillow's mode for (..., 3) RGB or (..., 4) RGBA arrays: palettes and pixels alike."""
-    return "RGBA" if np.shape(pixels)[-1] == 4 else "RGB"
-
-
-def decoded_pixels(im: Image.Image) -> np.ndarray:
-    """An open image's pixels as (h, w, 3) RGB, or (h, w, 4) straight RGBA when it has transparency."""
-    return np.asarray(im.convert("RGBA" if has_transparency(im) else "RGB"))
-
-
-def as_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
-    """RGB pixels as RGBA (alpha 255) when ``channels`` is 4, RGBA whose every alpha is 255 as RGB
-    when it is 3; anything else unchanged (a real difference stays visible to the caller)."""
-    have = pixels.shape[-1]
-    if have == 3 and channels == 4:
-        return np.concatenate([pixels, np.full(pixels.shape[:-1] + (1,), 255, pixels.dtype)], axis=-1)
-    if have == 4 and channels == 3 and (pixels[..., 3] == 255).all():
-        return pixels[..., :3]
-    return pixels
 
 
 def minimal_bit_depth(n_colours: int) -> int:
@@ -64,39 +44,6 @@ def minimal_bit_depth(n_colours: int) -> int:
         if n_colours <= 1 << bits:
             return bits
     raise ConfigurationError(f"a PNG palette holds at most 256 colours, got {n_colours}")
-
-
-class Encoder:
-    """Write ``(labels, palette)`` to a file and read it back.
-
-    ``labels`` is an (h, w) integer array of palette indices, ``palette`` an (m, 3) uint8
-    array, or (m, 4) straight RGBA for an image with transparency. Subclasses implement
-    :meth:`write`; :meth:`expected` and :meth:`decode` define the round-trip check.
-    """
-
-    suffix = ".png"
-    k_range: tuple[int, int] | None = None  # the k this format can store, when limited
-    format_name = "this format"
-
-    def check_k(self, k: int) -> None:
-        if self.k_range and not self.k_range[0] <= k <= self.k_range[1]:
-            lo, hi = self.k_range
-            raise ConfigurationError(
-                f"{self.format_name} stores {lo}..{hi} colours, not k={k}: "
-                f"use k in {lo}..{hi}, or encoding=rgb24 for more colours"
-            )
-
-    def write(self, labels: np.ndarray, palette: np.ndarray, path: Path) -> None:
-        raise NotImplementedError
-
-    def expected(self, labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
-        """What decoding the written file must return: the quantized RGB(A) pixels by default."""
-        return palette[labels]
-
-    def decode(self, path: Path) -> np.ndarray:
-        """The file's pixels, decoded by Pillow: RGB, or RGBA when the file has transparency."""
-        with Image.open(path) as im:
-            return decoded_pixels(im)
 
 
 class RGB24PNG(Encoder):
@@ -115,6 +62,10 @@ class RGB24PNG(Encoder):
         writer (:func:`.pngwrite.write_png`): one filter type on every row, or ``adaptive``
         (per row, the smallest sum of absolute filtered bytes).
     """
+
+    family = TRUECOLOUR_PNG
+    writer = "Pillow"  # kqbench's own scanline writer when filter is not "pillow"
+    rank = 10
 
     def __init__(self, compress_level: int = 6, filter: str = "pillow"):
         self.compress_level = compress_level
@@ -152,6 +103,10 @@ class LabelsPNG(Encoder):
         zlib level 0-9.
     """
 
+    family = LABEL_PNG
+    writer = "Pillow"
+    rank = 20
+
     def __init__(self, compress_level: int = 6):
         self.compress_level = compress_level
 
@@ -180,6 +135,7 @@ class PalettePNG(Encoder):
 
     k_range = (2, 256)
     format_name = "a PNG-8 palette"
+    family = PALETTE_PNG
     order = "as_is"
     optimizer = "none"
     optimizer_level = None
@@ -225,6 +181,12 @@ class PillowPalettePNG(PalettePNG):
         oxipng preset 0-6 (None: 2); zopflipng 0 = ``-q``, 1 = default, 2 = ``-m`` (None: 1).
     """
 
+    writer = "Pillow"
+
+    @property
+    def rank(self) -> int:
+        return 40 if self.optimizer == "none" else 48  # an optimizer pass comes after the plain writers
+
     def __init__(self, compress_level: int = 6, order: str = "as_is", optimizer: str = "none",
                  optimizer_level: int | None = None):
         self.compress_level = compress_level
@@ -251,6 +213,9 @@ class PyPNGPalettePNG(PalettePNG):
     order, optimizer, optimizer_level
         As in :class:`PillowPalettePNG`.
     """
+
+    writer = "pypng"
+    rank = 30
 
     def __init__(self, bitdepth: int | str = 8, compress_level: int = 6, order: str = "as_is",
                  optimizer: str = "none", optimizer_level: int | None = None):
@@ -343,6 +308,9 @@ class SmallestPalettePNG(PalettePNG):
         Palette order (:mod:`.palette_order`), or ``auto`` (the default): the order
         :meth:`choose_order` picks. The decoded pixels do not change.
     """
+
+    writer = "kqbench"
+    rank = 45
 
     def __init__(self, compress_level: int = 9, order: str = AUTO_ORDER):
         self.compress_level = compress_level

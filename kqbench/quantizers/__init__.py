@@ -10,7 +10,7 @@ from ._base import (
 )
 from .colour import COLOUR_SPACES, from_space, to_space
 from .fast import FastKMeansQuantizer
-from .reference import LibimagequantQuantizer, PillowQuantizer
+from .peers import LibimagequantQuantizer, PillowQuantizer
 from .sklearn_kmeans import (
     BisectingKMeansQuantizer,
     KMeansQuantizer,

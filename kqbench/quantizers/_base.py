@@ -151,6 +151,19 @@ class Quantizer(BaseEstimator):
     # space), "straight" (it gets uint8 RGBA and returns straight RGBA centres), or None (it
     # cannot: fit raises ConfigurationError).
     alpha_support: str | None = "premultiplied"
+    # What the quantizer is, written into every row (quantizer_family, quantizer_rank): the kind
+    # of algorithm, and where it comes in the report's order (the question's KMeans first).
+    family = "k-means"
+    rank = 100
+
+    @property
+    def takes_alpha(self) -> bool:
+        """Whether this quantizer, with these parameters, quantizes images with transparency."""
+        try:
+            self._check_alpha()
+        except ConfigurationError:
+            return False
+        return True
 
     def __init__(self, n_colors: int = 16, random_state: int | None = 0, colour_space: str = "rgb"):
         self.n_colors = n_colors

@@ -1,7 +1,8 @@
-"""Floyd–Steinberg error diffusion onto a fixed RGBA palette, in premultiplied RGBA.
+"""Floyd–Steinberg error diffusion onto a fixed palette: the pixels re-assigned, the palette unchanged.
 
-Pillow's ``Image.quantize(palette=..., dither=FLOYDSTEINBERG)`` takes RGB images only, so images
-with transparency are dithered here, the way pngquant does it: the error of each pixel, measured
+:func:`floyd_steinberg` dithers opaque RGB with Pillow's C implementation (``Image.quantize`` with
+a palette image of exactly the given colours). Pillow takes RGB images only, so images with
+transparency are dithered here (:func:`floyd_steinberg_rgba`), the way pngquant does it: the error of each pixel, measured
 in premultiplied RGBA (where colour under low alpha weighs little), is spread to its neighbours
 with Floyd and Steinberg's weights (7/16 right, 3/16 down-left, 5/16 down, 1/16 down-right),
 rows left to right, and each pixel takes the exactly nearest palette entry (squared distance in
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from PIL import Image
 
+from ..errors import ConfigurationError
 from .colour import premultiply
 
 
@@ -63,3 +66,29 @@ def floyd_steinberg_rgba(rgba: np.ndarray, palette: np.ndarray) -> np.ndarray:
     h, w = rgba.shape[:2]
     source = premultiply(rgba.reshape(-1, 4)).reshape(h, w, 4)
     return _diffuse(source, premultiply(palette))
+
+
+def floyd_steinberg(pixels: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Palette index of each pixel after Floyd–Steinberg error diffusion onto exactly ``palette``.
+
+    ``pixels`` is (h, w, 3) uint8 RGB, dithered by Pillow, or (h, w, 4) straight RGBA, dithered in
+    premultiplied RGBA (:func:`floyd_steinberg_rgba`); ``palette`` is (m, 3) or (m, 4) uint8, at most
+    256 colours (Pillow's palette). Returns (h, w) labels, checked to index ``palette`` only.
+    """
+    m = len(palette)
+    if m > 256:
+        raise ConfigurationError(f"dither=true needs a palette of at most 256 colours (Pillow's), this one has {m}")
+    if pixels.shape[-1] == 4:
+        labels = floyd_steinberg_rgba(pixels, palette)
+    else:
+        target = Image.new("P", (1, 1))
+        target.putpalette(np.asarray(palette, np.uint8).tobytes(), "RGB")
+        out = Image.fromarray(np.ascontiguousarray(pixels), "RGB").quantize(
+            palette=target, dither=Image.Dither.FLOYDSTEINBERG)
+        got = np.asarray(out.getpalette("RGB") or [], np.uint8).reshape(-1, 3)
+        if len(got) < m or not np.array_equal(got[:m], palette):
+            raise RuntimeError("Pillow's dithered image does not carry the palette it was given")
+        labels = np.asarray(out)
+    if labels.size and int(labels.max()) >= m:
+        raise RuntimeError(f"dithering used palette index {int(labels.max())}, the palette has {m} colours")
+    return labels

@@ -40,6 +40,8 @@ class KMeansQuantizer(Quantizer):
         Space the clustering (and the pixel assignment) measures distances in.
     """
 
+    rank = 10
+
     def __init__(self, n_colors=16, n_init="auto", max_iter=300, init="k-means++",
                  algorithm="lloyd", random_state=0, colour_space="rgb"):
         self.n_colors = n_colors
@@ -71,6 +73,8 @@ class SampledKMeansQuantizer(KMeansQuantizer):
     Other parameters as in :class:`KMeansQuantizer`.
     """
 
+    rank = 20
+
     def __init__(self, n_colors=16, sample_size=10_000, n_init="auto", max_iter=300,
                  init="k-means++", algorithm="lloyd", random_state=0, colour_space="rgb"):
         super().__init__(n_colors=n_colors, n_init=n_init, max_iter=max_iter, init=init,
@@ -92,6 +96,8 @@ class UniqueKMeansQuantizer(KMeansQuantizer):
     Same objective as :class:`KMeansQuantizer` (the weighted sum of squared errors is the
     pixel sum), but on far fewer points when colours repeat.
     """
+
+    rank = 30
 
     def _fit_centres(self, pixels, colours, counts, k):
         est = self._estimator(k)
@@ -118,6 +124,8 @@ class MiniBatchKMeansQuantizer(Quantizer):
     colour_space : {"rgb", "lab", "oklab"}
         Space the clustering (and the pixel assignment) measures distances in.
     """
+
+    rank = 40
 
     def __init__(self, n_colors=16, batch_size=4096, n_init="auto", max_iter=100,
                  init="k-means++", random_state=0, colour_space="rgb"):
@@ -163,6 +171,8 @@ class BisectingKMeansQuantizer(Quantizer):
     colour_space : {"rgb", "lab", "oklab"}
         Space the clustering (and the pixel assignment) measures distances in.
     """
+
+    rank = 50
 
     def __init__(self, n_colors=16, bisecting_strategy="biggest_inertia", n_init=1, max_iter=300,
                  init="random", algorithm="lloyd", random_state=0, colour_space="rgb"):

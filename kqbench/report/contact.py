@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..datasets import has_transparency
+from ..pixels import has_transparency
 from .plots import plt, save
 
 MAX_WIDTH = 480  # px per panel: keeps the SVG (which embeds every image) small

@@ -13,6 +13,7 @@ from PIL import Image
 from ..errors import ConfigurationError, NotInstalledError
 from ._base import Quantizer
 
+_PILLOW_FAMILIES = {"mediancut": "median cut", "maxcoverage": "maximum coverage", "fastoctree": "octree"}
 _PILLOW_METHODS = {
     "mediancut": Image.Quantize.MEDIANCUT,
     "maxcoverage": Image.Quantize.MAXCOVERAGE,
@@ -38,6 +39,15 @@ class PillowQuantizer(Quantizer):
     """
 
     alpha_support = "straight"  # fastoctree only: Pillow refuses RGBA for the other methods
+    rank = 70
+
+    @property
+    def family(self) -> str:
+        return _PILLOW_FAMILIES.get(self.method, self.method)
+
+    @property
+    def takes_alpha(self) -> bool:
+        return self.method == "fastoctree"
 
     def __init__(self, n_colors=16, method="mediancut", random_state=0):
         self.n_colors = n_colors
@@ -89,6 +99,8 @@ class LibimagequantQuantizer(Quantizer):
     """
 
     alpha_support = "straight"  # libimagequant quantizes RGBA itself
+    family = "libimagequant"
+    rank = 80
 
     def __init__(self, n_colors=16, speed=4, max_quality=100, random_state=0):
         self.n_colors = n_colors

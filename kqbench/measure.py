@@ -1,0 +1,203 @@
+"""Measuring one configuration on one image: time the quantizer and the encoder, check the file,
+and compute the quality columns the registry declares (:mod:`kqbench.columns`).
+
+Timing: ``time.perf_counter`` around the call only, the median of ``repeats`` calls. The first
+call of a quantizer, ditherer or encoder class in a process pays for imports, thread pools and JIT
+compilation; each is warmed up once per process on a small image, untimed (:func:`warm_up`), so
+no timed call includes a first-use cost and no full-size image is processed twice to avoid one.
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+
+from . import columns, metrics
+from .datasets import SourceImage
+from .encoders import RGB24PNG, png_header
+from .pixels import as_channels
+from .quantizers import compact_palette
+from .quantizers.dither import floyd_steinberg
+
+
+@dataclass
+class Quantized:
+    """One image quantized: indices into a palette in which every colour is used, with its timings
+    and the quantization-scope columns computed from its pixels (``values``)."""
+
+    labels: np.ndarray  # (h, w) uint8, or uint16 beyond 256 colours
+    palette: np.ndarray  # (m, 3) uint8, or (m, 4) RGBA
+    fit_s: float
+    assign_s: float
+    rgb24_bytes: int  # the same pixels as a default 24-bit PNG: the ratio_to_rgb24 baseline
+    values: dict  # palette_size, label_entropy_bpp and every quality column (columns.quality_columns())
+    cached: bool = False
+
+    @property
+    def pixels(self) -> np.ndarray:
+        return self.palette[self.labels]
+
+
+def median_time(fn, repeats: int) -> tuple[object, float]:
+    """Call ``fn`` ``repeats`` times; its last result and the median seconds of a call."""
+    times, result = [], None
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return result, statistics.median(times)
+
+
+_WARM: set = set()
+
+
+def warm_up(key, fn) -> None:
+    """Run ``fn`` the first time ``key`` is seen in this process (untimed)."""
+    if key not in _WARM:
+        fn()
+        _WARM.add(key)
+
+
+def _sample(channels: int) -> np.ndarray:
+    """A small image with more colours than any palette: what a warm-up runs on (32x32, RGB or
+    RGBA with opaque, translucent and transparent pixels)."""
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, channels), dtype=np.uint8)
+    if channels == 4:
+        pixels[:8, :, 3] = 255
+        pixels[8:12, :, 3] = 0
+    return pixels
+
+
+def quality_values(source: np.ndarray, result: np.ndarray) -> dict:
+    """Every quality column (:func:`kqbench.columns.quality_columns`) of ``result`` against ``source``."""
+    return {c.name: c.quality(source, result) for c in columns.quality_columns()}
+
+
+def quantization_values(source: np.ndarray, labels: np.ndarray, palette: np.ndarray) -> dict:
+    """The quantization-scope columns computed from the quantized image's pixels."""
+    return {"palette_size": len(palette), "label_entropy_bpp": metrics.label_entropy(labels),
+            **quality_values(source, palette[labels])}
+
+
+def complete(q: Quantized, image: SourceImage) -> Quantized:
+    """``q`` with any quality column it lacks computed (a cached quantization from before a metric
+    was added to the registry)."""
+    missing = [c for c in columns.quality_columns() if c.name not in q.values]
+    if not missing:
+        return q
+    result = q.pixels
+    return replace(q, values={**q.values, **{c.name: c.quality(image.pixels, result) for c in missing}})
+
+
+def _rgb24_bytes(labels: np.ndarray, palette: np.ndarray) -> int:
+    buf = io.BytesIO()
+    RGB24PNG().write(labels, palette, buf)
+    return buf.tell()
+
+
+def _quantized(image: SourceImage, labels, palette, fit_s: float, assign_s: float) -> Quantized:
+    labels, palette = compact_palette(np.asarray(labels).ravel(), palette)
+    labels = labels.reshape(image.pixels.shape[:2])
+    return Quantized(labels=labels, palette=palette, fit_s=fit_s, assign_s=assign_s,
+                     rgb24_bytes=_rgb24_bytes(labels, palette),
+                     values=quantization_values(image.pixels, labels, palette))
+
+
+def quantize(image: SourceImage, quantizer, repeats: int = 1) -> Quantized:
+    """Fit ``quantizer`` on the image and assign every pixel, timing both."""
+    source = image.pixels  # RGB, or RGBA with transparency
+    pixels = source.reshape(-1, source.shape[-1])
+    channels = source.shape[-1]
+
+    def warm():
+        sample = _sample(channels)
+        small = clone(quantizer).set_params(n_colors=min(int(quantizer.n_colors), 256))
+        small.fit(sample).predict(sample)
+
+    warm_up(("quantizer", type(quantizer), channels, getattr(quantizer, "colour_space", None)), warm)
+    fitted, fit_s = median_time(lambda: clone(quantizer).fit(pixels), repeats)
+    labels, assign_s = median_time(lambda: fitted.predict(pixels), repeats)
+    return _quantized(image, labels, fitted.palette_, fit_s, assign_s)
+
+
+def dither(image: SourceImage, q: Quantized, repeats: int = 1) -> Quantized:
+    """``q`` with its pixels re-assigned by Floyd-Steinberg error diffusion onto the SAME palette.
+
+    The fit is not redone: palette and ``fit_s`` are the undithered quantization's, and
+    ``assign_s`` times the dithering (:func:`kqbench.quantizers.dither.floyd_steinberg`: Pillow's for
+    RGB, kqbench's in premultiplied RGBA for an image with transparency). The result is compacted
+    as for undithered rows (a colour dithering no longer uses is dropped). A lossless quantization
+    (mse 0) keeps its labels: there is no error to diffuse, and Pillow's nearest-colour lookup (a
+    cache of 4x4x4-value cells) would otherwise move some exact colours to a close neighbour.
+    """
+    pixels = image.pixels
+    if q.values["mse"] == 0:
+        def assign():
+            return q.labels.copy()
+    else:
+        channels = pixels.shape[-1]
+        warm_up(("dither", channels), lambda: floyd_steinberg(_sample(channels), _sample(channels)[0, :4]))
+
+        def assign():
+            return floyd_steinberg(pixels, q.palette)
+    labels, assign_s = median_time(assign, repeats)
+    return _quantized(image, labels, q.palette, q.fit_s, assign_s)
+
+
+def measure_file(image: SourceImage, q: Quantized, encoder, path: Path, repeats: int) -> dict:
+    """Write ``q`` with ``encoder`` to ``path`` (timed), read it back, and return the file columns."""
+    channels = q.palette.shape[1]
+    warm_up(("encoder", type(encoder), channels),
+            lambda: encoder.write(np.arange(16, dtype=np.uint8).reshape(4, 4) % 4, _sample(channels)[0, :4], path))
+    _, encode_s = median_time(lambda: encoder.write(q.labels, q.palette, path), repeats)
+    size = path.stat().st_size
+    expected = encoder.expected(q.labels, q.palette)
+    decoded = encoder.decode(path)
+    if expected.ndim == 3:  # an RGB file holds an RGBA image whose every pixel is opaque
+        decoded = as_channels(decoded, expected.shape[-1])
+    ok = decoded.shape == expected.shape and bool(np.array_equal(decoded, expected))
+    header = png_header(path) if path.suffix == ".png" else {}
+    row = {"bytes": size, "ratio_to_rgb24": size / q.rgb24_bytes, "bit_depth": header.get("bit_depth"),
+           "colour_type": header.get("colour_type"), "trns_bytes": header.get("trns_bytes"),
+           "encode_s": encode_s, "roundtrip_ok": ok, "status": "ok", "error": None}
+    if not ok:
+        if decoded.shape != expected.shape:
+            differ = "shape differs"
+        else:
+            unequal = decoded != expected
+            differ = f"{int((np.any(unequal, axis=-1) if unequal.ndim == 3 else unequal).sum())} pixels differ"
+        row.update(status="failed", error=f"round-trip mismatch: decoding {path.name} gives other pixels ({differ})")
+    return row
+
+
+def measure_lossy(image: SourceImage, q: Quantized, encoder, path: Path, repeats: int) -> dict:
+    """A lossy encoder (``encoder.lossy``): the ORIGINAL image at the smallest quality reaching q's PSNR.
+
+    ``encode_s`` times the whole quality search. The quality columns are the written file's,
+    decoded, against the original; the round trip holds when its MSE is the one the search
+    measured and the target is reached (or out of reach even at the top quality, then written).
+    """
+    target = metrics.psnr(q.values["mse"])
+    original = image.pixels
+    warm_up(("encoder", type(encoder), original.shape[-1]),
+            lambda: encoder.write_matched(_sample(original.shape[-1]), 30.0, path))
+    (quality, search_mse), encode_s = median_time(lambda: encoder.write_matched(original, target, path), repeats)
+    size = path.stat().st_size
+    decoded = as_channels(encoder.decode(path), original.shape[-1])
+    row = {**quality_values(original, decoded), "lossy_quality": quality, "lossy_target_psnr": target,
+           "bytes": size, "ratio_to_rgb24": size / q.rgb24_bytes, "bit_depth": None, "colour_type": None,
+           "encode_s": encode_s, "status": "ok", "error": None}
+    file_mse = row["mse"]
+    row["roundtrip_ok"] = ok = file_mse == search_mse and (metrics.psnr(file_mse) >= target
+                                                          or quality == encoder.quality_range[1])
+    if not ok:
+        row.update(status="failed", error=f"round-trip mismatch: decoding {path.name} gives mse {file_mse!r}, the "
+                                          f"quality search measured {search_mse!r} at quality {quality} "
+                                          f"(target psnr {target!r})")
+    return row

@@ -1,11 +1,16 @@
-"""``python -m kqbench k=16,64,256``: the one entry point, and the only module that runs Hydra.
+"""``kqbench``: the one entry point. ``python -m kqbench k=16,64,256`` sweeps; ``kqbench <tool> ...`` runs a tool.
 
 Each Hydra job is one (dataset, quantizer, k, encoding, seed) configuration; the primary
-config sets ``hydra.mode: MULTIRUN`` so a comma list sweeps as typed, without ``-m``.
+config sets ``hydra.mode: MULTIRUN`` so a comma list sweeps as typed, without ``-m``. This and
+:mod:`kqbench.callbacks` are the only modules that use Hydra.
+
+The tools (:data:`TOOLS`) are also ``python -m kqbench.<module>``; each is imported only when asked for.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -14,9 +19,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from .cache import QuantizationCache
-from .runner import failed_row, run_configuration
-from .table import write_rows
+# kqbench <tool> [args]: module (with a main(argv) -> exit status) and what it does
+TOOLS = {
+    "report": ("kqbench.report.__main__", "re-render report.md and the plots of a sweep folder"),
+    "verify": ("kqbench.verify", "re-check every row of a sweep from its kept files, with independent decoders"),
+    "explain": ("kqbench.explain", "why is this image file this size, and what would PNG-8 weigh"),
+    "table": ("kqbench.table", "(re)build a sweep's results table from its jobs' rows"),
+    "bench": ("kqbench.bench", "the quantizer and encoder benchmarks against their peers"),
+    "reference": ("kqbench.reference", "regenerate the curated reference results in results/reference/"),
+    "columns": ("kqbench.columns", "the results table's columns, as README.md shows them"),
+}
 
 
 def sweep_dir(results_dir: str, resume) -> str:
@@ -39,14 +51,19 @@ OmegaConf.register_new_resolver("kqbench_sweep_dir", sweep_dir, use_cache=True, 
 _CACHES: dict = {}
 
 
-def _cache(directory) -> QuantizationCache:
+def _cache(directory):
     """One cache per folder per process: jobs run in one process share its in-memory entries."""
+    from .cache import QuantizationCache
+
     if directory not in _CACHES:
         _CACHES[directory] = QuantizationCache(directory)
     return _CACHES[directory]
 
 
 def run_job(cfg: DictConfig) -> int:
+    from .runner import failed_row, run_configuration
+    from .table import write_rows
+
     hc = HydraConfig.get()
     out_dir = hc.runtime.output_dir
     choices = hc.runtime.choices
@@ -69,9 +86,20 @@ def run_job(cfg: DictConfig) -> int:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://kqbench.conf", config_name="config")
-def main(cfg: DictConfig) -> int:
+def sweep(cfg: DictConfig) -> int:
     return run_job(cfg)
 
 
+def main(argv: list[str] | None = None):
+    """``kqbench <tool> ...`` runs a tool (:data:`TOOLS`); anything else is a sweep's Hydra arguments."""
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in TOOLS:
+        sys.argv[0] = f"kqbench {args[0]}"
+        return importlib.import_module(TOOLS[args[0]][0]).main(args[1:])
+    if argv is not None:
+        sys.argv[1:] = argv
+    return sweep()
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -235,7 +235,7 @@ def _load() -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m kqbench.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="kqbench bench", description=__doc__.splitlines()[0])
     parser.add_argument("--k", type=int, nargs="+", help="palette sizes (default 16 64 256; quick: 16 64)")
     parser.add_argument("--quick", action="store_true", help="half-size images, fewer k and runs")
     parser.add_argument("--repeats", type=int, help="runs per image for the fast methods (default 3; quick: 1)")

@@ -109,6 +109,6 @@ class SweepCallback(Callback):
 
             return render(out_dir, **opts)
         except Exception as exc:  # the table is written already; a plotting problem must not hide it
-            log.error("report not written (%s: %s); retry with: python -m kqbench.report %s",
+            log.error("report not written (%s: %s); retry with: kqbench report %s",
                       type(exc).__name__, exc, out_dir)
             return None

@@ -23,13 +23,20 @@ Scopes say what a value belongs to, i.e. which rows share it:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from . import metrics
 
 SCOPES = ("setting", "image", "quantization", "file", "outcome")
+
+# The values of ``encoding_family`` (what an encoder's file is, ``Encoder.family``): the report and
+# ``verify`` are built on these, never on option names.
+PALETTE_PNG = "palette PNG"  # one index per pixel plus a palette (PNG-8): the fix
+TRUECOLOUR_PNG = "truecolour PNG"  # the quantized colours, 3 (or 4) bytes per pixel: the question's file
+LABEL_PNG = "label PNG"  # the label array as a greyscale image, palette not stored
+WEBP = "WebP"
+JPEG = "JPEG"
 DTYPES = ("int", "float", "str", "bool")
 
 
@@ -54,8 +61,10 @@ class Column:
         source image's (uint8 arrays, (h, w, 3) RGB or (h, w, 4) RGBA). The runner computes it per
         quantization, and per file for lossy encodings; ``verify`` recomputes it from each file.
     derive : callable, optional
-        ``derive(row) -> value`` from other columns of the same row (e.g. PSNR from MSE); applied
-        after the columns it reads, and rechecked by ``verify`` where it reads checked columns.
+        ``derive(row) -> value`` from the columns named in ``inputs`` (e.g. PSNR from MSE); applied
+        once the row has them, and rechecked by ``verify`` from the values it has checked.
+    inputs : tuple of str
+        The columns ``derive`` reads.
     better : {"higher", "lower"}, optional
         For quality columns: which way is better (the report's fronts and rankings).
     """
@@ -67,6 +76,7 @@ class Column:
     unit: str = ""
     quality: Callable[[Any, Any], float] | None = None
     derive: Callable[[Mapping], Any] | None = None
+    inputs: tuple[str, ...] = ()
     better: str | None = None
 
     def __post_init__(self):
@@ -74,6 +84,8 @@ class Column:
             raise ValueError(f"column {self.name}: scope must be one of {SCOPES}, got {self.scope!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"column {self.name}: dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if (self.derive is None) != (not self.inputs):
+            raise ValueError(f"column {self.name}: a derived column names its inputs, and only it")
         if self.better not in (None, "higher", "lower"):
             raise ValueError(f"column {self.name}: better must be higher or lower, got {self.better!r}")
 
@@ -88,19 +100,16 @@ class Column:
         return head if tail == "<param>" else None
 
 
-def _ratio(numerator: str, denominator: str) -> Callable[[Mapping], float]:
-    def derive(row: Mapping) -> float:
-        top, bottom = row.get(numerator), row.get(denominator)
-        return top / bottom if top is not None and bottom else math.nan
-    return derive
-
-
 def _bits_per_pixel(row: Mapping) -> float:
-    return 8 * row["bytes"] / row["pixels"] if row.get("bytes") is not None and row.get("pixels") else math.nan
+    return 8 * row["bytes"] / row["pixels"]
+
+
+def _ratio_to_original(row: Mapping) -> float:
+    return row["bytes"] / row["original_bytes"]
 
 
 def _psnr(row: Mapping) -> float:
-    return metrics.psnr(row["mse"]) if row.get("mse") is not None else math.nan
+    return metrics.psnr(row["mse"])
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -128,8 +137,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("alpha", "str", "setting", "`keep` or `drop`: what was done with an input's transparency"),
     # --- the written file
     Column("bytes", "int", "file", "size of the written file on disk", "bytes"),
-    Column("bits_per_pixel", "float", "file", "8 × bytes / pixels", "bpp", derive=_bits_per_pixel),
-    Column("ratio_to_original", "float", "file", "bytes / original_bytes", derive=_ratio("bytes", "original_bytes")),
+    Column("bits_per_pixel", "float", "file", "8 × bytes / pixels", "bpp", derive=_bits_per_pixel,
+           inputs=("bytes", "pixels")),
+    Column("ratio_to_original", "float", "file", "bytes / original_bytes", derive=_ratio_to_original,
+           inputs=("bytes", "original_bytes")),
     Column("ratio_to_rgb24", "float", "file", "bytes / size of the same quantized pixels as a default 24-bit RGB "
            "PNG (32-bit RGBA when `has_alpha`)"),
     Column("bit_depth", "int", "file", "bits per sample, read back from the written PNG's IHDR chunk", "bits"),
@@ -141,7 +152,7 @@ COLUMNS: tuple[Column, ...] = (
            "over the four channels of premultiplied RGBA when `has_alpha`; for `jpeg_matched`/`webp_matched`, "
            "of the decoded lossy file", quality=metrics.mse, better="lower"),
     Column("psnr", "float", "quantization", "10 log10(255² / mse) (`inf` when lossless)", "dB", derive=_psnr,
-           better="higher"),
+           inputs=("mse",), better="higher"),
     Column("delta_e2000", "float", "quantization", "mean CIEDE2000 colour difference (CIELAB D65) between the "
            "input and the result (composited on black when `has_alpha`); 0 when lossless, about 1 is barely "
            "visible", quality=metrics.mean_delta_e2000, better="lower"),
@@ -174,8 +185,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("quantizer_rank", "int", "setting", "display order of quantizers (the question's KMeans first)"),
     Column("quantizer_defaults", "str", "setting", "the quantizer's parameter defaults (JSON): the reference a "
            "swept parameter is compared with"),
-    Column("encoding_family", "str", "setting", "what the file is: palette PNG, truecolour PNG, label PNG, WebP, "
-           "JPEG"),
+    Column("encoding_family", "str", "setting", f"what the file is: {PALETTE_PNG}, {TRUECOLOUR_PNG}, {LABEL_PNG}, "
+           f"{WEBP} or {JPEG}"),
     Column("encoding_writer", "str", "setting", "the library that writes the bytes (kqbench, Pillow, pypng, "
            "libwebp, libjpeg)"),
     Column("encoding_lossy", "bool", "setting", "the encoding stores the original image lossily, not the "
@@ -214,9 +225,10 @@ def quality_columns() -> list[Column]:
     return [c for c in COLUMNS if c.quality is not None]
 
 
-def derived(scope: str | None = None) -> list[Column]:
-    """Columns computed from other columns of the row (of ``scope`` when given), in table order."""
-    return [c for c in COLUMNS if c.derive is not None and (scope is None or c.scope == scope)]
+def derived(reading: str | None = None) -> list[Column]:
+    """Columns computed from other columns of the row (those reading column ``reading`` when given), in
+    table order."""
+    return [c for c in COLUMNS if c.derive is not None and (reading is None or reading in c.inputs)]
 
 
 def of_scope(scope: str) -> list[str]:
@@ -234,3 +246,16 @@ def markdown_table() -> str:
     for c in COLUMNS:
         lines.append(f"| `{c.name}` | {c.unit} | {c.scope} | {c.meaning} |")
     return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """``kqbench columns``: print the column table README.md shows (generated from :data:`COLUMNS`)."""
+    import argparse
+
+    argparse.ArgumentParser(prog="kqbench columns", description=main.__doc__.split(": ", 1)[1]).parse_args(argv)
+    print(markdown_table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

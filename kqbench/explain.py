@@ -1,4 +1,4 @@
-"""Why is this image file this size? ``python -m kqbench.explain FILE [--k 16 64 256]``.
+"""Why is this image file this size? ``kqbench explain FILE [--k 16 64 256]`` (or ``python -m kqbench.explain``).
 
 Reads one image (PNG, JPEG, WebP, GIF, BMP, TIFF), describes how it is stored (for a PNG:
 chunk by chunk), then writes the same pixels as PNG-8 (lossless when the image has at most
@@ -457,7 +457,7 @@ def main(argv=None) -> int:
     int
         The exit code.
     """
-    parser = argparse.ArgumentParser(prog="python -m kqbench.explain",
+    parser = argparse.ArgumentParser(prog="kqbench explain",
                                      description="Explain the size of an image file and what the same "
                                                  "pixels would weigh as PNG-8 and 24-bit RGB PNG.")
     parser.add_argument("file", help="an image file: PNG, JPEG, WebP, GIF, BMP or TIFF")

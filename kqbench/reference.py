@@ -1,4 +1,4 @@
-"""``python -m kqbench.reference``: regenerate the curated reference results in ``results/reference/``.
+"""``kqbench reference`` (or ``python -m kqbench.reference``): regenerate the curated reference results in ``results/reference/``.
 
 Runs the default sweep and the seed-question, transparency and encoding-axes experiments as a user
 would (real subprocesses, fresh sweep folders in a temporary directory), then copies what a visitor
@@ -43,7 +43,7 @@ def regenerate(out: Path, studies=STUDIES) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kqbench.reference", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="kqbench reference", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("results/reference"),
                         help="where to write (default: results/reference)")
     parser.add_argument("--study", choices=sorted(STUDIES), action="append",

@@ -57,7 +57,7 @@ def image_columns(image) -> dict:
 
 
 def derive(row: dict) -> dict:
-    """``row`` with every derived column (:func:`kqbench.columns.derived`) computed from the others."""
+    """``row`` with every derived column (:func:`kqbench.columns.derived`) computed from its inputs."""
     for c in columns.derived():
         row[c.name] = c.derive(row)
     return row

@@ -87,10 +87,10 @@ def aggregate(sweep_dir) -> tuple[pd.DataFrame, Path]:
 
 
 def main(argv=None) -> int:
-    """``python -m kqbench.table SWEEP_DIR``: (re)build the table of a sweep, e.g. after an interruption."""
+    """``kqbench table SWEEP_DIR`` (or ``python -m kqbench.table``): (re)build the table of a sweep, e.g. after an interruption."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or not Path(argv[0]).is_dir():
-        print("usage: python -m kqbench.table SWEEP_DIR  (a folder written by a kqbench sweep)", file=sys.stderr)
+        print("usage: kqbench table SWEEP_DIR  (a folder written by a kqbench sweep)", file=sys.stderr)
         return 2
     df, parquet = aggregate(argv[0])
     ok = int((df["status"] == "ok").sum()) if len(df) else 0

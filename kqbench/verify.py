@@ -1,10 +1,13 @@
-"""``python -m kqbench.verify RESULTS_DIR``: re-check every row of a finished sweep from its kept files.
+"""``kqbench verify RESULTS_DIR`` (or ``python -m kqbench.verify``): re-check every row of a finished sweep from its kept files.
 
-The check is independent of the code that wrote the table: no kqbench encoder, runner or
-metric is imported. For each row with status ``ok`` and a ``path``:
+The check is independent of the code that wrote the files: no kqbench encoder or runner is
+imported, and files are decoded by decoders of its own (below). What it checks is read from the
+column registry (:mod:`kqbench.columns`): every quality column is recomputed from the decoded file
+with the registry's function (MSE with a formula of verify's own), every derived column from the
+columns it is derived from. For each row with status ``ok`` and a ``path``:
 
-- the file exists and ``bytes`` is its size on disk (``bits_per_pixel`` and
-  ``ratio_to_original`` agree with that size);
+- the file exists and ``bytes`` is its size on disk (the columns derived from it,
+  ``bits_per_pixel`` and ``ratio_to_original``, agree with that size);
 - it is a well-formed PNG (signature, chunk CRCs, IHDR, IEND) whose width, height, bit depth
   and colour type are the row's, and it decodes; 8-bit palette files are decoded with pypng,
   other PNGs by the small numpy decoder below (zlib + the five PNG row filters, vectorised
@@ -12,14 +15,15 @@ metric is imported. For each row with status ``ok`` and a ``path``:
   ~0.1-0.5 s per photo. Neither is Pillow, which wrote and read the files during the sweep.
   ``--decoder pypng`` decodes every file with pypng instead (slower); the tests check that
   both decoders agree;
-- the decoded RGB pixels, against the source image, give the row's ``mse`` and ``psnr`` to a
-  relative 1e-9; the image has exactly ``palette_size`` distinct colours. Rows of images with
+- the decoded RGB pixels, against the source image, give the row's ``mse``, ``psnr`` and every
+  other quality column (``delta_e2000``, ``max_error``, ...) to a relative 1e-9; the image has
+  exactly ``palette_size`` distinct colours. Rows of images with
   transparency (``has_alpha``) are compared as RGBA: a palette's tRNS chunk or an RGBA file's
   alpha channel, against the source's alpha, with the MSE over premultiplied RGBA;
 - rows of the same quantization (image, k, quantizer and its parameters, seed, dither) decode
   to the same RGB pixels whatever the encoding.
 
-WebP and JPEG files (``webp_lossless``, ``jpeg_matched``, ``webp_matched``) are decoded with
+WebP and JPEG files (``encoding_family`` WebP or JPEG) are decoded with
 Pillow, the library that wrote them, and the summary says how many; whether a file is lossy
 is read from the file itself (JPEG, or a WebP ``VP8 `` chunk; ``VP8L`` is lossless). Lossless
 WebP is checked like a PNG. A lossy file stores the original image, not the quantization: its
@@ -27,7 +31,7 @@ WebP is checked like a PNG. A lossy file stores the original image, not the quan
 the ``psnr`` of the same quantization's lossless rows, and its ``psnr`` must reach that target
 unless ``lossy_quality`` is the top quality, 100.
 
-``labels`` files hold palette indices, not colours: they must decode to integers below
+Label images (``encoding_family`` label PNG) hold palette indices, not colours: they must decode to integers below
 ``palette_size`` (all of them used), equal to the indices of a palette file of the same
 quantization when there is one, each label standing for one colour of its RGB rows; their
 ``mse`` is compared with those rows' (it is not recomputed from the file).
@@ -45,6 +49,7 @@ Prints one line per mismatch and a summary; exit status 0 when every checked row
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import re
 import struct
@@ -56,6 +61,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import columns
+from .columns import LABEL_PNG
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLOUR_TYPE_NAMES = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
@@ -63,7 +71,7 @@ LEGAL_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6:
 REL_TOL = 1e-9
 PILLOW_SUFFIXES = (".webp", ".jpg", ".jpeg")  # not PNG: decoded with Pillow
 REQUIRED_COLUMNS = ("image", "k", "quantizer", "encoding", "seed", "status", "path", "bytes", "mse", "psnr",
-                    "source", "palette_size")
+                    "source", "palette_size", "encoding_family")
 
 
 class PNGError(ValueError):
@@ -333,10 +341,6 @@ def _as_rgba(pixels: np.ndarray) -> np.ndarray:
     return np.concatenate([pixels, np.full(pixels.shape[:-1] + (1,), 255, np.uint8)], axis=-1)
 
 
-def _psnr(mse: float) -> float:
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
-
-
 def _packed(rgb: np.ndarray) -> np.ndarray:
     p = rgb.reshape(-1, rgb.shape[-1]).astype(np.int64)
     packed = np.zeros(len(p), np.int64)
@@ -427,6 +431,7 @@ class _Verifier:
         self._source_key = None
         self._source = None
         self._mse_ok: set = set()
+        self._quality: dict = {}
         self._pillow_decoded = 0
 
     def mismatch(self, idx, row, message: str) -> None:
@@ -462,11 +467,11 @@ class _Verifier:
         for key in sorted(groups, key=lambda k: tuple("" if v is None else v for v in k)):
             labels_unmatched += self.check_group(groups[key])
         self.report.checked = len(todo)
-        n_labels = int((todo["encoding"] == "labels").sum())
+        n_labels = int((todo["encoding_family"] == LABEL_PNG).sum())
         if n_labels:
             self.report.notes.append(
-                f"{n_labels} labels rows: the file holds palette indices, not colours, so their mse is not "
-                f"recomputed from it; it is compared with the png8/rgb24 row of the same quantization"
+                f"{n_labels} label-image rows: the file holds palette indices, not colours, so their mse is not "
+                f"recomputed from it; it is compared with a colour file of the same quantization"
                 + (f" ({labels_unmatched} had no such row)" if labels_unmatched else ""))
         if self._pillow_decoded:
             self.report.notes.append(
@@ -477,7 +482,7 @@ class _Verifier:
 
     def check_group(self, indices: list[int]) -> int:
         """Check the rows of one quantization; returns how many labels rows had no RGB sibling."""
-        decoded = {}  # idx -> ("rgb" | "labels" | "lossy", array, png or None)
+        decoded = {}  # idx -> ("rgb" | "indices" | "lossy", array, png or None)
         for idx in indices:
             row = self.df.loc[idx]
             result = self.check_file(idx, row)
@@ -527,10 +532,10 @@ class _Verifier:
         # labels rows: indices, checked against the RGB and palette rows of the same quantization.
         unmatched = 0
         for i, (kind, labels, _) in decoded.items():
-            if kind != "labels":
+            if kind != "indices":
                 continue
             row = self.df.loc[i]
-            siblings = [j for j in rgb_rows if self.df.loc[j, "encoding"] != "labels"]
+            siblings = rgb_rows
             if not siblings:
                 unmatched += 1
                 continue
@@ -570,14 +575,8 @@ class _Verifier:
         size = path.stat().st_size
         if _missing(row["bytes"]) or float(row["bytes"]) != size:
             self.mismatch(idx, row, f"bytes={_count(row['bytes'])} in the table, {size} on disk")
-        pixels = row.get("pixels")
-        if not _missing(pixels) and pixels and not _missing(row.get("bits_per_pixel")) \
-                and not _isclose(row["bits_per_pixel"], 8 * size / pixels):
-            self.mismatch(idx, row, f"bits_per_pixel={_num(row['bits_per_pixel'])}, the file gives {8 * size / pixels!r}")
+        self.check_derived(idx, row, "bytes", size)
         orig = row.get("original_bytes")
-        if not _missing(orig) and orig and not _missing(row.get("ratio_to_original")) \
-                and not _isclose(row["ratio_to_original"], size / orig):
-            self.mismatch(idx, row, f"ratio_to_original={_num(row['ratio_to_original'])}, the file gives {size / orig!r}")
         if path.suffix.lower() in PILLOW_SUFFIXES:
             return self.check_pillow_file(idx, row, path, orig)
         if path.suffix.lower() != ".png":
@@ -599,7 +598,7 @@ class _Verifier:
                 self.mismatch(idx, row, f"{col}={_count(row[col]) if isinstance(value, int) else row[col]} in the table, "
                                         f"{value} in the file")
         palette_size = None if _missing(row["palette_size"]) else int(row["palette_size"])
-        if row["encoding"] == "labels":
+        if row["encoding_family"] == LABEL_PNG:
             if png.colour_type != 0:
                 self.mismatch(idx, row, f"a labels file should be greyscale, this one is "
                               f"{COLOUR_TYPE_NAMES[png.colour_type]}")
@@ -611,7 +610,7 @@ class _Verifier:
             elif palette_size is not None and _n_distinct(labels) != palette_size:
                 self.mismatch(idx, row, f"{_n_distinct(labels)} distinct labels in the file, "
                               f"palette_size={palette_size}")
-            return ("labels", labels, png)
+            return ("indices", labels, png)
         try:
             rgb = png.rgb()
         except PNGError as exc:
@@ -662,9 +661,31 @@ class _Verifier:
             self.mismatch(idx, row, f"mse={_num(row['mse'])} in the table, {mse!r} recomputed from the file")
         else:
             self._mse_ok.add(idx)
-        psnr = _psnr(mse)
-        if _missing(row["psnr"]) or not _isclose(row["psnr"], psnr):
-            self.mismatch(idx, row, f"psnr={_num(row['psnr'])} in the table, {psnr!r} recomputed from the file")
+        for name, value in self.quality(row, src, rgb).items():
+            if name == "mse":  # checked above, by a formula of verify's own
+                continue
+            if name in row.index and (_missing(row[name]) or not _isclose(row[name], value)):
+                self.mismatch(idx, row, f"{name}={_num(row[name])} in the table, {value!r} recomputed from the file")
+        self.check_derived(idx, row, "mse", mse)
+
+    def quality(self, row, src: np.ndarray, pixels: np.ndarray) -> dict:
+        """Every quality column of the registry, recomputed from decoded ``pixels`` against ``src``: once
+        per distinct decoded image of a source (the files of one quantization decode alike)."""
+        key = (str(row["source"]), src.shape, hashlib.blake2b(np.ascontiguousarray(pixels).data).hexdigest())
+        if key not in self._quality:
+            self._quality[key] = {c.name: c.quality(src, pixels) for c in columns.quality_columns()}
+        return self._quality[key]
+
+    def check_derived(self, idx, row, name: str, value) -> None:
+        """The columns derived from ``name`` (registry ``derive``), recomputed from its verified ``value``."""
+        given = {**row.to_dict(), name: value}
+        for c in columns.derived(reading=name):
+            if c.name not in row.index or any(_missing(given.get(i)) for i in c.inputs):
+                continue
+            expected = c.derive(given)
+            if _missing(row[c.name]) or not _isclose(row[c.name], expected):
+                self.mismatch(idx, row, f"{c.name}={_num(row[c.name])} in the table, {expected!r} recomputed from "
+                                        f"the file")
 
 
 def verify(results_dir, decoder: str = "auto", emit=print) -> Report:
@@ -679,12 +700,12 @@ def verify(results_dir, decoder: str = "auto", emit=print) -> Report:
     table = results_dir / "results.parquet"
     if not table.is_file():
         raise UsageError(f"no results.parquet in {results_dir}: not a finished sweep? "
-                         f"(python -m kqbench.table {results_dir} rebuilds it from the jobs' rows)")
+                         f"(kqbench table {results_dir} rebuilds it from the jobs' rows)")
     try:
         df = pd.read_parquet(table)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
         raise UsageError(f"cannot read {table} ({type(exc).__name__}: {str(exc).strip().splitlines()[0]}); "
-                         f"python -m kqbench.table {results_dir} rebuilds it") from None
+                         f"kqbench table {results_dir} rebuilds it") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise UsageError(f"{table} lacks the columns {', '.join(missing)}: not a kqbench results table")
@@ -693,7 +714,7 @@ def verify(results_dir, decoder: str = "auto", emit=print) -> Report:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m kqbench.verify",
+        prog="kqbench verify",
         description="Re-check every row of a finished kqbench sweep from its kept files.")
     parser.add_argument("results_dir", help="a sweep folder (results/<date>/<time>, or results/latest)")
     parser.add_argument("--decoder", choices=("auto", "pypng", "numpy"), default="auto",

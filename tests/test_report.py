@@ -14,6 +14,8 @@ from kqbench.report import data as rdata
 from kqbench.report.contact import contact_sheet
 from kqbench.report.findings import contact
 
+from helpers import metadata
+
 W, H = 200, 160
 PIXELS = W * H
 PLOTS = ["size_vs_k", "rate_distortion", "runtime_vs_k", "quality_vs_k", "contact_sheet"]
@@ -57,7 +59,7 @@ def _table(source_dir, keep_paths=True) -> pd.DataFrame:
                         "mse": 255 ** 2 / 10 ** (psnr / 10), "psnr": psnr,
                         "label_entropy_bpp": 3.5 if k == 16 else 5.0, "fit_s": FIT[q][k], "assign_s": 0.01,
                         "encode_s": 0.001, "repeats": 1, "cached": False, "roundtrip_ok": True, "status": "ok",
-                        "error": None, "path": path, "source": source})
+                        "error": None, "path": path, "source": source, **metadata(q, enc)})
     rows.append({"image": "photo", "k": 300, "quantizer": "kmeans", "encoding": "png8_pypng", "seed": 0,
                  "status": "failed", "error": "a PNG-8 palette stores 2..256 colours, not k=300",
                  "roundtrip_ok": False, "source": str(source_dir / "photo.png")})
@@ -77,7 +79,8 @@ def _write_files(sweep):
 
 
 QUESTION = {"image": "photo", "k": 16,
-            "sizes_kb": {"original": 435, "labels or rgb24 as saved": 588, "png8 (pypng)": 269}}
+            "sizes_kb": {"original": 435, "labels or rgb24 as saved": 588, "png8 (pypng)": 269},
+            "encodings": {"labels or rgb24 as saved": ["labels", "rgb24"], "png8 (pypng)": ["png8_pypng"]}}
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +149,8 @@ def test_contradictions_are_listed(sweep):
     _, _, text = sweep
     start = text.index("## When the data contradict")
     section = text[start:text.index("## ", start + 3)]
-    assert "**PNG-8 not smaller than rgb24** (same pixels, rgb24 at its default settings): 1 file." in section
+    assert ("**PNG-8 not smaller than 24-bit RGB PNG** (same pixels, the RGB PNG at its default settings): 1 file."
+            in section)
     assert "| grad | 64 | png8_pillow | sampled | 12.8 | 12.0 | 1.07× |" in section
     assert "**PNG-8 larger than the original file**: 8 files." in section
     assert "| grad | 16 | png8_pypng | kmeans, sampled |" in section
@@ -225,7 +229,7 @@ def _row(image, encoding, size, psnr, de, *, quantizer_cs="rgb", dither=False, e
             "mse": 255 ** 2 / 10 ** (psnr / 10), "psnr": psnr, "delta_e2000": de, "label_entropy_bpp": 3.5,
             "fit_s": 0.5, "assign_s": 0.01, "encode_s": encode_s, "repeats": 1, "cached": False,
             "roundtrip_ok": True, "status": "ok", "error": None, "path": None,
-            "source": f"generated:{image}:100x80:seed=0", **extra}
+            "source": f"generated:{image}:100x80:seed=0", **metadata("kmeans", encoding), **extra}
 
 
 # Undithered rgb quantization of each image: PSNR and mean CIEDE2000.
@@ -296,7 +300,7 @@ def test_zlib_level_section(axes_report):
 
 
 def test_filter_order_and_optimizer_sections(axes_report):
-    s = _section(axes_report, "## rgb24 scanline filter")
+    s = _section(axes_report, "## Truecolour scanline filter")
     assert "| rgb24 | none | 0.95× (0.80×–1.10×) |" in s and "mixed" in s
     s = _section(axes_report, "## PNG-8 palette order")
     assert "| png8_pypng | nearest_chain | 0.95× (0.90×–1.00×) |" in s
@@ -335,10 +339,12 @@ def test_colour_space_section(axes_report):
 
 def test_lossy_section(axes_report):
     s = _section(axes_report, "## Should this be a PNG at all?")
-    assert "| webp_lossless | 16 | 0.93× (0.90×–0.96×) | – (lossless) |" in s
-    assert "| jpeg_matched | 16 | 0.40× | 50 | 2.00 / 3.00 | 1 / 0 of 1 | 1 of 2 |" in s
-    assert "| webp_matched | 16 | 0.40× (0.30×–0.50×) | 50 (40–60) | 2.75 (" not in s  # ΔE cell is file / png8
-    assert "| webp_matched | 16 | 0.40× (0.30×–0.50×) | 50 (40–60) | 2.75 / 3.50 | 2 / 0 of 2 | 2 of 2 |" in s
+    # compared with the smallest PNG-8 of the sweep: png8_opt, 800 (a) and 1800 (b) bytes
+    assert "compared with the png8_opt file of the same quantization" in s
+    assert "| webp_lossless | 16 | 1.10× (1.07×–1.12×) | – (lossless) |" in s
+    assert "| jpeg_matched | 16 | 0.50× | 50 | 2.00 / 3.00 | 1 / 0 of 1 | 1 of 2 |" in s
+    assert "| webp_matched | 16 | 0.47× (0.38×–0.56×) | 50 (40–60) | 2.75 (" not in s  # ΔE cell is file / png8
+    assert "| webp_matched | 16 | 0.47× (0.38×–0.56×) | 50 (40–60) | 2.75 / 3.50 | 2 / 0 of 2 | 2 of 2 |" in s
     assert "unreachable" in s and "jpeg_matched 1 of 2: b (k=16)" in s
     assert "smaller than the PNG-8 for 2 of 2 quantizations" in s
 
@@ -367,7 +373,7 @@ def test_core_sections_ignore_dithered_and_lossy_rows():
 
 def test_absent_axes_give_no_section(sweep):
     _, _, text = sweep
-    for heading in ("## zlib level", "## rgb24 scanline filter", "## PNG-8 palette order", "## Optimizer pass",
+    for heading in ("## zlib level", "## Truecolour scanline filter", "## PNG-8 palette order", "## Optimizer pass",
                     "## Dithering", "## Colour space", "## Should this be a PNG at all", "**png8_pypng, `bitdepth`"):
         assert heading not in text
     # a parameter column with one value is no axis either

@@ -109,7 +109,10 @@ def test_missing_file(copy, capsys):
     assert code == 1 and "file missing" in out and row["path"] in out
 
 
-@pytest.mark.parametrize("column, factor, message", [("bytes", 1.5, "in the table"), ("mse", 1 + 1e-7, "mse=")])
+@pytest.mark.parametrize("column, factor, message", [
+    ("bytes", 1.5, "in the table"), ("mse", 1 + 1e-7, "mse="), ("psnr", 1 + 1e-7, "psnr="),
+    # every quality column of the registry is recomputed from the file, not only MSE
+    ("delta_e2000", 1 + 1e-7, "delta_e2000="), ("max_error", 2, "max_error=")])
 def test_edited_table_value(copy, capsys, column, factor, message):
     df = table(copy)
     idx, row = the_row(df, "noise", "png8_pypng")

@@ -8,17 +8,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..columns import JPEG, LABEL_PNG, PALETTE_PNG, TRUECOLOUR_PNG, WEBP  # noqa: F401 - re-exported
 from ..errors import ConfigurationError
 from ..pixels import decoded_pixels
 
 
-# What an encoder's file is (``Encoder.family``): the report's sections are built on these, never
-# on option names.
-PALETTE_PNG = "palette PNG"  # one index per pixel plus a palette (PNG-8): the fix
-TRUECOLOUR_PNG = "truecolour PNG"  # the quantized colours, 3 (or 4) bytes per pixel: the question's file
-LABEL_PNG = "label PNG"  # the label array as a greyscale image, palette not stored
-WEBP = "WebP"
-JPEG = "JPEG"
 
 
 class Encoder:

@@ -5,8 +5,8 @@ writes ``sweep_dir/plots/*.png`` and ``*.svg`` and ``sweep_dir/report.md``. The 
 always gives the same ``report.md``, byte for byte.
 
 The core sections (sizes, PNG terms, quality, Pareto front, runtime, contradictions) compare undithered
-quantized pixels stored losslessly; dithered rows and the lossy comparators (``jpeg_matched``,
-``webp_matched``) are left out of them. Then comes one section per setting that varies in the table
+quantized pixels stored losslessly; dithered rows and the lossy comparators (encodings whose class
+says ``lossy``) are left out of them. Then comes one section per setting that varies in the table
 (zlib level, rgb24 filter, palette order, optimizer, bit depth, dithering, colour space, lossy
 comparators), from :mod:`.axes`.
 """

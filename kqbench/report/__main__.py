@@ -1,4 +1,4 @@
-"""``python -m kqbench.report RESULTS_DIR [--psnr-threshold 30]``: re-render plots and report.md."""
+"""``kqbench report RESULTS_DIR [--psnr-threshold 30]`` (or ``python -m kqbench.report``): re-render plots and report.md."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from . import ReportError, render
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kqbench.report",
+    parser = argparse.ArgumentParser(prog="kqbench report",
                                      description="Plots and report.md from a sweep's results.parquet.")
     parser.add_argument("results_dir", help="a sweep folder, e.g. results/latest")
     parser.add_argument("--psnr-threshold", type=float, default=30.0, metavar="DB",

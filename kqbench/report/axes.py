@@ -19,9 +19,12 @@ import numpy as np
 import pandas as pd
 
 from . import data, fmt
+from ..encoders import LABEL_PNG, PALETTE_PNG, TRUECOLOUR_PNG
 from .data import Context
 
-ENC_IDENT = ["image", "k", "quantizer", "dither", "alpha", "writer"]  # what stays fixed for an encoding setting
+# What stays fixed for an encoding setting: the quantization, and the encoder (its family and the library
+# it is built on; an optimizer pass is a setting, so optimized files pair with their writer's plain ones).
+ENC_IDENT = ["image", "k", "quantizer", "dither", "alpha", "encoding_family", "encoding_writer"]
 QUANT_IDENT = ["image", "k", "quantizer_base", "encoding", "dither", "alpha"]  # ... for a quantizer setting
 METRICS = ["bytes", "bits_per_pixel", "encode_s", "psnr", "mse", "delta_e2000", "bit_depth", "lossy_quality"]
 TOL = 1e-9
@@ -34,6 +37,11 @@ def _diff(a: pd.Series, b: pd.Series) -> pd.Series:
     return d.mask(np.isinf(a) & np.isinf(b) & (a == b), 0.0)
 
 
+# Settings that are not class parameters, and the value others are compared with: no dithering, and the
+# image with its alpha dropped ("what does keeping transparency cost?").
+BASELINES = {"dither": "false", "alpha": "drop"}
+
+
 def compare(files: pd.DataFrame, axis: str, ident: list[str], family: str, value=None,
             exclude=()) -> pd.DataFrame:
     """Every file beside its reference file (columns suffixed ``_ref``).
@@ -41,8 +49,9 @@ def compare(files: pd.DataFrame, axis: str, ident: list[str], family: str, value
     ``axis`` is the setting's column (``encoding.compress_level``, ``quantizer.colour_space``,
     ``dither``); ``value(files)`` may build the setting's text instead (e.g. optimizer and level).
     The reference file has the same ``ident`` columns, the same other settings of the axis's group
-    (``encoding.*`` or ``quantizer.*`` but ``axis`` and ``exclude``), and the reference value of its
-    ``family`` (:func:`data.reference_value`). Families with a single value are dropped. Adds
+    (``encoding.*`` or ``quantizer.*`` but ``axis`` and ``exclude``), and the reference value: of the
+    values its ``family`` has, the default of the class that wrote the file (or :data:`BASELINES`) when
+    present, else the most common (:func:`data.reference_value`). Families with a single value are dropped. Adds
     ``value``, ``ref_value``, ``is_ref``, ``size_ratio``, ``time_ratio`` and the differences ``d_psnr``,
     ``d_de`` (CIEDE2000) and ``d_mse``.
     """
@@ -58,8 +67,9 @@ def compare(files: pd.DataFrame, axis: str, ident: list[str], family: str, value
     f = f[f[family].isin(n_values.index[n_values > 1])].copy()
     if f.empty:
         return pd.DataFrame()
-    refs = {fam: data.reference_value(g["value"].tolist(), axis) for fam, g in f.groupby(family)}
-    f["ref_value"] = f[family].map(refs)
+    f["default"] = data.defaults(f, axis) if axis not in BASELINES else BASELINES[axis]
+    values = f.groupby(family)["value"].agg(list)
+    f["ref_value"] = [data.reference_value(values[fam], d) for fam, d in zip(f[family], f["default"])]
     cols = keys + [c for c in METRICS if c in f.columns]
     ref = f.loc[f["value"] == f["ref_value"], cols].drop_duplicates(keys)
     out = f.merge(ref, on=keys, suffixes=("", "_ref"))
@@ -122,7 +132,7 @@ IMAGES_NOTE = ("Median over images (each image counted once: its median over its
                "brackets.")
 
 
-# --- encoder settings: zlib level, rgb24 filter, palette order, optimizer -----------------------------------
+# --- encoder settings: zlib level, scanline filter, palette order, optimizer -----------------------------------
 
 def _optimizer_value(files: pd.DataFrame) -> pd.Series:
     """``none``, ``oxipng``, ``oxipng level 4``: the optimizer with its level when set."""
@@ -140,7 +150,7 @@ SETTINGS = [
      "`compress_level` sets how hard zlib's deflate searches for repeated strings (0 stores, 1 is fastest, 9 "
      "searches longest). Pixels, palette and filters stay the same; only the compressed bytes and the time "
      "change.", lambda v: f"level {v}", None, ()),
-    ("encoding.filter", "## rgb24 scanline filter (`encoding.filter`)",
+    ("encoding.filter", "## Truecolour scanline filter (`encoding.filter`)",
      "Before deflate, a PNG replaces each row's bytes by their difference from a prediction: `none`, `sub` "
      "(the pixel to the left), `up` (the row above), `average`, `paeth`, `adaptive` (a choice per row); "
      "`pillow` is Pillow's own per-row choice. The pixels are the same; the bytes deflate sees differ.",
@@ -151,20 +161,20 @@ SETTINGS = [
      "index bytes, and so what the row filters and deflate see, change.", str, None, ()),
     ("encoding.optimizer", "## Optimizer pass (`encoding.optimizer`: oxipng, zopflipng)",
      "An optimizer rewrites the finished PNG losslessly (other filters, a longer deflate search, sometimes a "
-     "smaller bit depth or another palette order) and its result is kept only when smaller. `png8_opt` and "
-     "`png8_zopfli` are png8_pillow plus oxipng or zopflipng, so their files pair with png8_pillow's at the "
-     "same level and palette order.", lambda v: "no optimizer" if v == "none" else v, _optimizer_value,
+     "smaller bit depth or another palette order) and its result is kept only when smaller. Each optimized "
+     "file pairs with the unoptimized file of the same writer at the same level and palette order.",
+     lambda v: "no optimizer" if v == "none" else v, _optimizer_value,
      ("encoding.optimizer_level",)),
 ]
 
 
 def setting(ctx: Context, axis: str, head: str, intro: str, name=str, value=None, exclude=()) -> str:
     """The section of one encoder setting: size and encode time relative to the reference setting."""
-    p = compare(ctx.files, axis, ENC_IDENT, "writer", value, exclude)
+    p = compare(ctx.files, axis, ENC_IDENT, "encoding_writer", value, exclude)
     if p.empty or bool(p["is_ref"].all()):
         return ""
     rows, sentences = [], []
-    for enc in data.by_base(p["encoding_base"], data.ENCODING_ORDER):
+    for enc in data.by_base(p["encoding_base"], data.ranks(p, "encoding")):
         g = p[p["encoding_base"] == enc]
         ref = g["ref_value"].iloc[0]
         parts = []
@@ -202,8 +212,8 @@ def settings(ctx: Context) -> list[str]:
 # --- bit depth: pypng's bitdepth=minimal vs 8 --------------------------------------------------------------
 
 def pypng_bitdepth(ctx: Context) -> str:
-    """png8_pypng at ``bitdepth=minimal`` against 8 bits, per k (for the bit depth section)."""
-    p = compare(ctx.files, "encoding.bitdepth", ENC_IDENT, "writer")
+    """A PNG-8 writer's ``bitdepth`` setting (minimal against 8 bits), per k (for the bit depth section)."""
+    p = compare(ctx.files, "encoding.bitdepth", ENC_IDENT, "encoding_writer")
     if p.empty:
         return ""
     p = p[~p["is_ref"]]
@@ -232,7 +242,8 @@ def pypng_bitdepth(ctx: Context) -> str:
                 f"median {spread(same, 'size_ratio')} the size ({tally_files(less, more, n)})")
         sentences.append(text + ".")
     return "\n\n".join([
-        "**png8_pypng, `bitdepth` swept.** The same writer and settings, only the bits per index changed:",
+        f"**{fmt.listing(sorted(set(p['encoding_base'])))}, `bitdepth` swept.** The same writer and settings, "
+        "only the bits per index changed:",
         fmt.table(["encoding", "bitdepth", "k", "bit depth written", "× size at the reference bitdepth",
                    "files smaller / larger"], rows),
         " ".join(sentences),
@@ -252,7 +263,7 @@ def dithering(ctx: Context) -> str:
     if d.empty:
         return ""
     rows = []
-    for enc in data.by_base(d["encoding"], data.ENCODING_ORDER):
+    for enc in data.by_base(d["encoding"], data.ranks(d, "encoding")):
         for k, h in d[d["encoding"] == enc].groupby("k", sort=True):
             less, more, n = counts(h["size_ratio"])
             rows.append([enc, k, spread(h, "size_ratio"), spread(h, "d_psnr", fmt.ddb), spread(h, "d_de", fmt.dde),
@@ -297,8 +308,8 @@ def transparency(ctx: Context) -> str:
            f"{fmt.count(len(images), 'image')} of this sweep have transparency ({fmt.listing(images)}). With "
            "`alpha=keep` (the default) they are quantized in premultiplied RGBA (colour under full transparency "
            "counts nothing, and every fully transparent pixel shares one palette entry), PNG-8 files carry the "
-           "palette's alphas in a tRNS chunk (1 byte per entry up to the last translucent one), `rgb24` becomes "
-           "32-bit RGBA, and MSE/PSNR are over premultiplied RGBA. `alpha=drop` discards the alpha channel first "
+           "palette's alphas in a tRNS chunk (1 byte per entry up to the last translucent one), truecolour PNGs "
+           "become 32-bit RGBA, and MSE/PSNR are over premultiplied RGBA. `alpha=drop` discards the alpha channel first "
            "(the colours under it kept), as reading the file as RGB does."]
     png8 = kept[kept["colour_type"] == "palette"] if "colour_type" in kept.columns else kept.iloc[0:0]
     if len(png8) and "trns_bytes" in png8.columns:
@@ -315,7 +326,7 @@ def transparency(ctx: Context) -> str:
     if d.empty:
         return "\n\n".join(out)
     rows, sentences = [], []
-    for enc in data.by_base(d["encoding"], data.ENCODING_ORDER):
+    for enc in data.by_base(d["encoding"], data.ranks(d, "encoding")):
         g = d[d["encoding"] == enc]
         for k, h in g.groupby("k", sort=True):
             less, more, n = counts(h["size_ratio"])
@@ -338,24 +349,34 @@ def transparency(ctx: Context) -> str:
 # --- colour space ---------------------------------------------------------------------------------------------
 
 def png8_reference(ctx: Context) -> str | None:
-    """The PNG-8 encoding other encodings are compared with: png8_pillow, else png8_pypng, else the first
-    PNG-8, each at its reference settings."""
-    for base in ("png8_pillow", "png8_pypng"):
-        if base in ctx.refs:
-            return ctx.refs[base]
-    return ctx.png8_refs[0] if ctx.png8_refs else None
+    """The PNG-8 encoding other encodings are compared with: of the PNG-8 encodings at their reference
+    settings, the one whose files are smallest (median over the quantizations all of them have; ties: the
+    first in display order) — a comparator should beat the best PNG-8 of the sweep, not any."""
+    refs = ctx.png8_refs
+    if len(refs) < 2:
+        return refs[0] if refs else None
+    f = ctx.files[ctx.files["encoding"].isin(refs)]
+    keys = ["image", "k", "quantizer", "dither", "alpha"]
+    wide = f.pivot_table(index=keys, columns="encoding", values="bytes", aggfunc="median").dropna()
+    if wide.empty:
+        return refs[0]
+    sizes = wide.median()
+    return min(refs, key=lambda e: (sizes.get(e, math.inf), refs.index(e)))
 
 
 def colour_space(ctx: Context) -> str:
     if ctx.files.empty or "quantizer.colour_space" not in ctx.files.columns:
         return ""
-    enc = png8_reference(ctx) or ctx.order["encoding"][0]
+    # one encoding's files (quality does not depend on it): the first PNG-8 at its reference settings
+    # whose files come in more than one colour space
+    swept = ctx.files.groupby("encoding")["quantizer.colour_space"].nunique()
+    enc = next((e for e in ctx.png8_refs if swept.get(e, 0) > 1), None) or ctx.order["encoding"][0]
     p = compare(ctx.files[ctx.files["encoding"] == enc], "quantizer.colour_space", QUANT_IDENT, "quantizer_base")
     if p.empty or bool(p["is_ref"].all()):
         return ""
     has_de = "delta_e2000" in p.columns and p["delta_e2000"].notna().any()
     rows = []
-    for q in data.ordered(p["quantizer_base"], data.QUANTIZER_PREFERENCE):
+    for q in data.by_base(p["quantizer_base"], data.ranks(p, "quantizer")):
         g = p[p["quantizer_base"] == q]
         ref = g["ref_value"].iloc[0]
         for k in sorted(set(g["k"])):
@@ -394,7 +415,9 @@ def colour_space(ctx: Context) -> str:
 
 # --- lossy comparators: should this be a PNG at all? --------------------------------------------------------
 
-COMPARATORS = [*data.LOSSY, "webp_lossless"]
+# Should this be a PNG at all? Every encoding that is not a PNG: lossy WebP and JPEG of the original, and
+# lossless WebP of the quantized pixels.
+PNG_FAMILIES = (PALETTE_PNG, TRUECOLOUR_PNG, LABEL_PNG)
 KEYS = ["image", "k", "quantizer", "dither", "alpha"]
 
 
@@ -405,7 +428,7 @@ def lossy_pairs(ctx: Context) -> tuple[pd.DataFrame, str | None]:
     af = ctx.all_files
     if af.empty:
         return pd.DataFrame(), None
-    comps = af[af["encoding_base"].isin(COMPARATORS)]
+    comps = af[~af["encoding_family"].isin(PNG_FAMILIES)]
     ref = png8_reference(ctx)
     if comps.empty or ref is None:
         return pd.DataFrame(), ref
@@ -429,14 +452,14 @@ def _where(rows: pd.DataFrame) -> str:
 def lossy(ctx: Context) -> str:
     p, ref = lossy_pairs(ctx)
     head = "## Should this be a PNG at all? (lossy comparators)"
-    if len(ctx.all_files) and ref is None and ctx.all_files["encoding_base"].isin(COMPARATORS).any():
+    if len(ctx.all_files) and ref is None and (~ctx.all_files["encoding_family"].isin(PNG_FAMILIES)).any():
         return f"{head}\n\nThis sweep has comparator encodings but no PNG-8 file to compare them with."
     if p.empty:
         return ""
     split = [c for c in ("dither", "alpha") if p[c].nunique() > 1]  # shown as columns when swept
     has_de = "delta_e2000" in p.columns and p["delta_e2000"].notna().any()
     rows = []
-    for enc in data.by_base(p["encoding"], data.ENCODING_ORDER):
+    for enc in data.by_base(p["encoding"], data.ranks(p, "encoding")):
         g = p[p["encoding"] == enc]
         for key, h in g.groupby(["k", *split], sort=True):
             key = key if isinstance(key, tuple) else (key,)
@@ -450,7 +473,7 @@ def lossy(ctx: Context) -> str:
                          f"{less} / {more} of {n}",
                          f"{int(h['reached'].sum())} of {len(h)}" if is_lossy else "–"])
     sentences, missed, floors = [], [], []
-    for enc in data.by_base(p["encoding"], data.ENCODING_ORDER):
+    for enc in data.by_base(p["encoding"], data.ranks(p, "encoding")):
         g = p[p["encoding"] == enc]
         ok = g[g["reached"]]
         less, more, n = counts(ok["size_ratio"])
@@ -496,11 +519,24 @@ def lossy(ctx: Context) -> str:
                *([f"ΔE2000 (file / {ref})"] if has_de else []), "files smaller / larger", "target reached"]
     return "\n\n".join(s for s in [
         head,
-        f"`jpeg_matched` and `webp_matched` encode the **original** image at the lowest quality whose PSNR reaches "
-        f"that of the quantization; `webp_lossless` stores the quantized pixels losslessly. Each is compared with "
+        _comparators(p) + f" Each is compared with "
         f"the {ref} file of the same quantization (image, k, quantizer, dithering). Lossy files that missed "
         "their target are left out of the size, quality and ΔE2000 columns. " + IMAGES_NOTE,
         fmt.table(headers, rows), " ".join(sentences), verdict] if s)
+
+
+def _comparators(p: pd.DataFrame) -> str:
+    """What the comparators of this sweep store, naming them."""
+    lossy = p["lossy"].astype(bool)
+    ranks = data.ranks(p, "encoding")
+    parts = []
+    for names, what in ((data.by_base(p.loc[lossy, "encoding_base"], ranks),
+                         "the **original** image at the lowest quality whose PSNR reaches that of the quantization"),
+                        (data.by_base(p.loc[~lossy, "encoding_base"], ranks), "the quantized pixels losslessly")):
+        if names:
+            verb = "stores" if len(names) == 1 else "store"
+            parts.append(f"{fmt.listing(f'`{n}`' for n in names)} {verb} {what}")
+    return "; ".join(parts) + "."
 
 
 def _quality(x) -> str:

@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ..encoders import PALETTE_PNG, TRUECOLOUR_PNG
 from ..pixels import has_transparency
 from .plots import plt, save
 
 MAX_WIDTH = 480  # px per panel: keeps the SVG (which embeds every image) small
-# Files a viewer shows as the quantized image: PNG-8 first (the recommended format), then rgb24.
-ENCODING_PREFERENCE = ["png8_pypng", "png8_pillow", "rgb24"]
+# Files a viewer shows as the quantized image: PNG-8 first (the recommended format), then truecolour PNG.
+SHOWN_FAMILIES = (PALETTE_PNG, TRUECOLOUR_PNG)
 CHECKER = 8  # pixels per checkerboard square behind transparent images
 
 
@@ -51,7 +52,7 @@ def default_images(files: pd.DataFrame, order: dict, sweep_dir: Path) -> list[st
 
 def _kept(files: pd.DataFrame, sweep_dir: Path) -> pd.DataFrame:
     """Displayable rows whose file is still on disk."""
-    shown = files[files["is_png8"] | (files["encoding"] == "rgb24")].copy()
+    shown = files[files["encoding_family"].isin(SHOWN_FAMILIES)].copy()
     shown["file"] = shown["path"].map(
         lambda p: sweep_dir / p if isinstance(p, str) and p and (sweep_dir / p).is_file() else None)
     return shown[shown["file"].notna()]
@@ -65,9 +66,9 @@ def _choose(kept: pd.DataFrame, image: str, order: dict) -> tuple[str, pd.DataFr
     coverage = rows.groupby("quantizer")["k"].nunique()
     quantizer = max(order["quantizer"], key=lambda q: (coverage.get(q, 0), -order["quantizer"].index(q)))
     rows = rows[rows["quantizer"] == quantizer].copy()
-    rank = {e: i for i, e in enumerate(ENCODING_PREFERENCE)}
-    rows["rank"] = rows["encoding"].map(lambda e: rank.get(e, len(rank)))
-    return quantizer, rows.sort_values(["k", "rank", "encoding"]).groupby("k", sort=True).head(1)
+    rows["family_rank"] = rows["encoding_family"].map(SHOWN_FAMILIES.index)
+    rows = rows.sort_values(["k", "family_rank", "encoding_rank", "encoding"])
+    return quantizer, rows.groupby("k", sort=True).head(1)
 
 
 def _load(path: Path) -> tuple[np.ndarray, bool]:

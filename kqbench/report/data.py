@@ -13,29 +13,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import columns
+from ..encoders import LABEL_PNG, PALETTE_PNG, TRUECOLOUR_PNG
 from .errors import ReportError, check_folder
 
 FILE_KEYS = ["image", "k", "quantizer", "encoding"]
 QUANT_KEYS = ["image", "k", "quantizer"]
-# Known encodings first, in the order of the story (big to small); any new one follows by name.
-ENCODING_ORDER = ["rgb24", "labels", "png8_pypng", "png8_pillow", "png8_opt", "png8_zopfli", "webp_lossless",
-                  "jpeg_matched", "webp_matched"]
-QUANTIZER_PREFERENCE = ["kmeans"]  # the question's quantizer: shown first when choosing one
-# Encodings of the ORIGINAL image at the quantization's PSNR: not quantized pixels, so never in the core
-# sections (sizes, quality, Pareto front, runtime), only in their own.
-LOSSY = ("jpeg_matched", "webp_matched")
-# The writer behind an encoding: png8_opt and png8_zopfli are Pillow's palette PNG plus an optimizer pass,
-# so their files compare setting by setting with png8_pillow's.
-WRITER = {"png8_opt": "png8_pillow", "png8_zopfli": "png8_pillow"}
-# The configured default of each parameter: the reference a swept setting is compared with, when present.
-DEFAULTS = {"compress_level": "6", "order": "as_is", "optimizer": "none", "filter": "pillow", "bitdepth": "8",
-            "colour_space": "rgb", "dither": "false",
-            "alpha": "drop"}  # alpha's reference is the opaque image: "what does keeping transparency cost?"
 CHANNELS = {"grey": 1, "palette": 1, "grey+alpha": 2, "RGB": 3, "RGBA": 4}
-NUMERIC = ["width", "height", "pixels", "original_bytes", "unique_colours", "palette_size", "bytes",
-           "bits_per_pixel", "ratio_to_original", "ratio_to_rgb24", "bit_depth", "mse", "psnr", "delta_e2000",
-           "label_entropy_bpp", "fit_s", "assign_s", "encode_s", "lossy_quality", "lossy_target_psnr", "trns_bytes"]
-TEXT = ["colour_type", "original_mode", "path", "source", "encoding_base", "quantizer_base", "writer"]
+# Numbers the report reads (median over seeds per file): every numeric column the registry declares
+# for an image, a quantization or a file.
+NUMERIC = [c.name for c in columns.COLUMNS if c.numeric and c.scope != "setting"]
+# What the classes say they are (columns.py); the report is built on these, never on option names.
+METADATA = ["quantizer_family", "quantizer_rank", "quantizer_defaults", "encoding_family", "encoding_writer",
+            "encoding_lossy", "encoding_rank", "encoding_defaults"]
+TEXT = ["colour_type", "original_mode", "path", "source", "encoding_base", "quantizer_base",
+        *(c for c in METADATA if c != "encoding_lossy")]
 
 
 def load(sweep_dir) -> pd.DataFrame:
@@ -79,17 +71,35 @@ def params(df: pd.DataFrame, group: str) -> list[str]:
     return sorted(c for c in df.columns if c.startswith(f"{group}."))
 
 
-def reference_value(values, param: str) -> str:
-    """The setting others are compared with: the configured default when present, else the most
-    common value (ties: the first by name). ``values`` are texts as from :func:`param_text`."""
+def defaults(files: pd.DataFrame, column: str) -> pd.Series:
+    """Per file, the default of the parameter ``column`` (``encoding.compress_level``) of the class that
+    wrote it, as text (:func:`param_text`; "" when it has no such parameter), from the
+    ``<group>_defaults`` column the runner records."""
+    group, _, param = column.partition(".")
+    source = f"{group}_defaults"
+    if not param or source not in files.columns:
+        return pd.Series("", index=files.index, dtype=object)
+    parsed = {j: json.loads(j) if isinstance(j, str) and j else {} for j in files[source].unique()}
+    return files[source].map(lambda j: param_text(parsed.get(j, {}).get(param)))
+
+
+def reference_value(values, default: str = "") -> str:
+    """The setting others are compared with: ``default`` (the class's default) when present among
+    ``values``, else the most common value (ties: the first by name). ``values`` are texts as from
+    :func:`param_text`."""
     values = [v for v in values if v != ""] or list(values)
     if not values:
         return ""
-    default = DEFAULTS.get(param.split(".")[-1])
     if default in values:
         return default
     counts = pd.Series(values).value_counts()
     return sorted(counts.index[counts == counts.max()])[0]
+
+
+def _reference_of(files: pd.DataFrame, column: str) -> str:
+    """:func:`reference_value` of ``column`` over ``files`` (files of one class: one default)."""
+    d = defaults(files, column)
+    return reference_value(files[column].tolist(), d.mode().iloc[0] if len(d) else "")
 
 
 def _as_bool(value) -> bool:
@@ -123,6 +133,10 @@ def label_variants(df: pd.DataFrame, group: str) -> pd.DataFrame:
 def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Rows with ``status == "ok"`` and a known image and k; metric columns as floats."""
     ok = df[(df["status"] == "ok") & df["image"].notna() & df["k"].notna()].copy()
+    missing = [c for c in METADATA if c not in ok.columns]
+    if len(ok) and missing:
+        raise ReportError(f"this table has no {missing[0]} column: it was written by an older kqbench; run the "
+                          f"sweep again to report on it")
     for c in NUMERIC:
         if c in ok.columns:
             ok[c] = pd.to_numeric(ok[c], errors="coerce").astype(float)
@@ -134,8 +148,7 @@ def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
     ok["alpha"] = ok["alpha"].fillna("drop").astype(str) if "alpha" in ok.columns else "drop"
     ok["has_alpha"] = ok["has_alpha"].map(_as_bool) if "has_alpha" in ok.columns else False
     ok["quantizer_base"], ok["encoding_base"] = ok["quantizer"], ok["encoding"]
-    ok["writer"] = ok["encoding"].map(lambda e: WRITER.get(e, e))
-    ok["lossy"] = ok["encoding"].isin(LOSSY)
+    ok["lossy"] = ok["encoding_lossy"].map(_as_bool)
     ok = label_variants(label_variants(ok, "quantizer"), "encoding")
     if "seed" not in ok.columns:
         ok["seed"] = 0
@@ -159,8 +172,7 @@ def per_file(ok: pd.DataFrame) -> pd.DataFrame:
     agg["seed"] = "count"
     files = ok.groupby([*FILE_KEYS, "dither", "alpha"], sort=True).agg(agg).rename(columns={"seed": "n_seeds"}).reset_index()
     files["runtime_s"] = files.get("fit_s", np.nan) + files.get("assign_s", np.nan)
-    files["is_png8"] = (files.get("colour_type", pd.Series("", index=files.index)) == "palette") | \
-        files["encoding"].str.startswith("png8")
+    files["is_png8"] = files["encoding_family"] == PALETTE_PNG
     return files
 
 
@@ -173,17 +185,21 @@ def per_quantization(files: pd.DataFrame) -> pd.DataFrame:
 
 
 def base_name(label: str) -> str:
-    """``png8_pillow(compress_level=1)`` -> ``png8_pillow``."""
+    """``name(compress_level=1)`` -> ``name``."""
     return str(label).split("(", 1)[0]
 
 
-def by_base(values, preferred) -> list:
-    """Distinct labels grouped by their base name (``preferred`` bases first, the rest by name),
-    the plain name first within a base, then its variants by name."""
+def by_base(values, rank: dict) -> list:
+    """Distinct labels grouped by their base name, bases in ``rank`` order (base name -> rank; the rest
+    last), ties by name; within a base the plain name first, then its variants by name."""
     present = list(dict.fromkeys(v for v in values if v is not None and v == v))
-    rank = {b: i for i, b in enumerate(preferred)}
-    return sorted(present, key=lambda v: (rank.get(base_name(v), len(rank)), base_name(v), v != base_name(v),
+    return sorted(present, key=lambda v: (rank.get(base_name(v), math.inf), base_name(v), v != base_name(v),
                                           str(v)))
+
+
+def ranks(files: pd.DataFrame, group: str) -> dict:
+    """Base name -> display rank of a quantizer or encoding option, from its ``<group>_rank`` column."""
+    return files.groupby(f"{group}_base")[f"{group}_rank"].min().to_dict()
 
 
 def order_of(files: pd.DataFrame) -> dict:
@@ -191,8 +207,8 @@ def order_of(files: pd.DataFrame) -> dict:
     return {
         "image": ordered(files["image"]),
         "k": sorted(files["k"].unique().tolist()),
-        "quantizer": by_base(files["quantizer"], QUANTIZER_PREFERENCE),
-        "encoding": by_base(files["encoding"], ENCODING_ORDER),
+        "quantizer": by_base(files["quantizer"], ranks(files, "quantizer")),
+        "encoding": by_base(files["encoding"], ranks(files, "encoding")),
     }
 
 
@@ -276,10 +292,11 @@ def contradictions(files: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Rows against the usual story: a PNG-8 not smaller than rgb24, or larger than the original
     file; and (the question's own case) rgb24 larger than the original."""
     png8 = files[files["is_png8"]]
+    truecolour = files[files["encoding_family"] == TRUECOLOUR_PNG]
     return {
         "png8_vs_rgb24": png8[png8["ratio_to_rgb24"] >= 1],
         "png8_vs_original": png8[png8["bytes"] > png8["original_bytes"]],
-        "rgb24_vs_original": files[(files["encoding"] == "rgb24") & (files["bytes"] > files["original_bytes"])],
+        "rgb24_vs_original": truecolour[truecolour["bytes"] > truecolour["original_bytes"]],
     }
 
 
@@ -314,7 +331,7 @@ def _at_reference(files: pd.DataFrame, settings: list[str], but: list[str]) -> p
     """The files at the reference value of each setting in ``settings`` except those in ``but``."""
     for c in settings:
         if c not in but and _has(files, c):
-            files = files[files[c] == reference_value(files[c].tolist(), c)]
+            files = files[files[c] == _reference_of(files, c)]
     return files
 
 
@@ -323,7 +340,7 @@ def pair(files: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
 
     ``a`` and ``b`` are labels or base names. Files are matched on the settings both encodings have
     (e.g. ``compress_level``, ``order``); a setting only one of them has is held at its reference value
-    (:func:`reference_value`), e.g. png8_pypng's ``bitdepth`` at 8.
+    (:func:`reference_value`), e.g. pypng's ``bitdepth`` at 8.
     """
     left, right = _select(files, a), _select(files, b)
     keys = [*QUANT_KEYS, *(c for c in ("dither", "alpha") if c in files.columns)]
@@ -361,9 +378,8 @@ def reference_variants(files: pd.DataFrame) -> dict[str, str]:
     for base, g in files.groupby("encoding_base", sort=True):
         sel = g
         for c in params(g, "encoding"):
-            values = g[c].tolist()
-            if len(set(values)) > 1:
-                sel = sel[sel[c] == reference_value(values, c)]
+            if g[c].nunique() > 1:
+                sel = sel[sel[c] == _reference_of(g, c)]
         pool = sel if len(sel) else g
         counts = pool["encoding"].value_counts()
         refs[base] = sorted(counts.index[counts == counts.max()])[0]
@@ -400,11 +416,12 @@ class Context:
         return {"dithered": dithered, "lossy": int(self.ok["lossy"].sum()),
                 "alpha_dropped": int(dropped.sum()) if bool((~dropped).any()) else 0}
 
-    def encodings(self, *names) -> list[str]:
-        """The named encodings (base names or labels) this sweep has, in that order."""
-        present = set(self.order.get("encoding", []))
-        present |= set(self.files["encoding_base"]) if len(self.files) else set()
-        return [n for n in names if n in present]
+    def family_refs(self, family: str) -> list[str]:
+        """The reference variant (default settings) of each encoding of ``family``, in display order."""
+        if not len(self.files):
+            return []
+        names = set(self.files.loc[self.files["encoding_family"] == family, "encoding"]) & set(self.refs.values())
+        return [e for e in self.order["encoding"] if e in names]
 
     def ref(self, name: str) -> str | None:
         """The reference variant (default settings) of encoding ``name``, or None if absent."""
@@ -413,11 +430,32 @@ class Context:
     @property
     def png8_refs(self) -> list[str]:
         """The reference variant of each PNG-8 encoding, in display order."""
-        refs = set(self.refs.values())
-        return [e for e in self.png8 if e in refs]
+        return self.family_refs(PALETTE_PNG)
 
     @property
     def png8(self) -> list[str]:
         """Palette (PNG-8) encodings of this sweep, in display order."""
         names = set(self.files.loc[self.files["is_png8"], "encoding"])
         return [e for e in self.order["encoding"] if e in names]
+
+    @property
+    def truecolour(self) -> str | None:
+        """The truecolour PNG encoding at its reference settings (the question's 24-bit file), if any."""
+        refs = self.family_refs(TRUECOLOUR_PNG)
+        return refs[0] if refs else None
+
+    @property
+    def label_image(self) -> str | None:
+        """The encoding that saves the label array as an image, at its reference settings, if any."""
+        refs = self.family_refs(LABEL_PNG)
+        return refs[0] if refs else None
+
+    def packing(self) -> tuple[str, str] | None:
+        """Two PNG-8 encodings (reference variants) of which the first writes fewer than 8 bits per index
+        when the palette allows it and the second always 8: the bit-depth comparison, or None."""
+        f = self.files[self.files["encoding"].isin(self.png8_refs)]
+        small = f[f["palette_size"] <= 16]
+        packs = [e for e in self.png8_refs if (small.loc[small["encoding"] == e, "bit_depth"] < 8).any()]
+        eight = [e for e in self.png8_refs if len(small[small["encoding"] == e])
+                 and (small.loc[small["encoding"] == e, "bit_depth"] == 8).all()]
+        return (packs[0], eight[0]) if packs and eight else None

@@ -14,5 +14,5 @@ def check_folder(sweep_dir) -> Path:
         raise ReportError(f"{sweep_dir}: no such folder (expected a kqbench sweep folder with results.parquet)")
     if not (sweep_dir / "results.parquet").is_file():
         raise ReportError(f"{sweep_dir / 'results.parquet'}: not found "
-                          f"(rebuild it with: python -m kqbench.table {sweep_dir})")
+                          f"(rebuild it with: kqbench table {sweep_dir})")
     return sweep_dir

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import data, fmt
+from ..encoders import TRUECOLOUR_PNG
 from .data import Context
 
 
@@ -28,7 +29,7 @@ def quality(ctx: Context) -> str:
         measures += (" / ΔE2000 (mean CIEDE2000 colour difference; about 1 is barely visible, lower is better)")
     out = ["## Quality by quantizer and k", "![Quality vs k](plots/quality_vs_k.png)",
            f"Median over images of {measures}. Every encoding of a quantization decodes to the same pixels "
-           "(except `labels`, which holds indices), so quality depends on the quantizer and k only.",
+           "(except a label image, which holds indices), so quality depends on the quantizer and k only.",
            fmt.table(["quantizer", *[f"k={k}" for k in ks]], rows)]
     lossless = ctx.quant[ctx.quant["mse"] == 0]
     if len(lossless):
@@ -91,7 +92,7 @@ def pareto(ctx: Context) -> str:
 
 
 def _same_point(g: pd.DataFrame, order: dict) -> str:
-    """The files at one (bpp, PSNR) point: "kmeans png8_pypng k=16", or a compact product when
+    """The files at one (bpp, PSNR) point: "<quantizer> <encoding> k=16", or a compact product when
     several quantizers, encodings and k give the same point (e.g. a lossless image)."""
     if len(g) == 1:
         r = g.iloc[0]
@@ -157,7 +158,7 @@ def contradictions(ctx: Context) -> str:
            "The usual story: PNG-8 is smaller than 24-bit RGB, and quantizing makes a file smaller than its "
            "original. The cases below are where this sweep measured otherwise."]
     a = c["png8_vs_rgb24"]
-    out.append("**PNG-8 not smaller than rgb24** (same pixels, rgb24 at its default settings): "
+    out.append("**PNG-8 not smaller than 24-bit RGB PNG** (same pixels, the RGB PNG at its default settings): "
                + ("none; every PNG-8 file was smaller." if a.empty else f"{fmt.count(len(a), 'file')}.\n\n"
                   + _grouped(a, a["bytes"] / a["ratio_to_rgb24"], ctx.order)))
     b = c["png8_vs_original"]
@@ -173,9 +174,10 @@ def contradictions(ctx: Context) -> str:
                    "pixel from its neighbours), while its quantized version has steps between palette colours "
                    "that predict less well.")
     r = c["rgb24_vs_original"]
-    if "rgb24" in ctx.order["encoding"]:
-        out.append("**rgb24 larger than the original file** (the question's case): "
-                   + ("none." if r.empty else f"{len(r)} of {fmt.count(int((ctx.files['encoding'] == 'rgb24').sum()), 'file')}."
+    truecolour = int((ctx.files["encoding_family"] == TRUECOLOUR_PNG).sum())
+    if truecolour:
+        out.append("**24-bit RGB PNG larger than the original file** (the question's case): "
+                   + ("none." if r.empty else f"{len(r)} of {fmt.count(truecolour, 'file')}."
                       "\n\n" + _grouped(r, r["original_bytes"], ctx.order)))
     return "\n\n".join(out)
 

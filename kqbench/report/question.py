@@ -1,12 +1,14 @@
 """"The question, reproduced": a user's reported sizes beside this sweep's measured ones.
 
-The question is a plain dict, e.g.::
+The question is a plain dict from the experiment's config, e.g.::
 
     {"image": "china", "k": 64,
-     "sizes_kb": {"original": 435, "labels or rgb24 as saved": 588, "png8 (pypng)": 269}}
+     "sizes_kb": {"original": 435, "labels or rgb24 as saved": 588, "png8 (pypng)": 269},
+     "encodings": {"labels or rgb24 as saved": ["labels", "rgb24"], "png8 (pypng)": ["png8_pypng"]}}
 
-The user's labels are free text; each is matched to the measured rows it names (``original``,
-``label``, ``rgb``, ``pypng``, ``pillow`` or an encoding's name), and left unmatched otherwise.
+``sizes_kb`` are the user's numbers under the user's own labels; a label that says "original" is the
+input file, and ``encodings`` says which of the sweep's encodings each other label was (a label it
+does not map is listed as unmatched).
 """
 
 from __future__ import annotations
@@ -14,18 +16,13 @@ from __future__ import annotations
 import pandas as pd
 
 from . import data, fmt
+from ..encoders import TRUECOLOUR_PNG
 from .data import Context
 from .findings import describe_original
 
-ROWS = ["labels", "rgb24", "png8_pypng", "png8_pillow"]  # the question's files, in its order
-ALIASES = {"rgb24": ("rgb",), "labels": ("label",), "png8_pypng": ("pypng",), "png8_pillow": ("pillow",)}
 
-
-def _matches(key: str, item: str) -> bool:
-    key = key.lower()
-    if "original" in key:  # "original" names the input file, whatever else the label says
-        return item == "original"
-    return item != "original" and any(a in key for a in ALIASES.get(item, (item.lower(),)))
+def _is_original(label: str) -> bool:
+    return "original" in label.lower()
 
 
 def _explain(row: pd.Series) -> str:
@@ -60,11 +57,12 @@ def question(ctx: Context, q: dict) -> str:
     f = f[(f["quantizer"] == quantizer) & f["encoding"].isin(set(ctx.refs.values()))]
     f = f.assign(encoding=f["encoding_base"]).set_index("encoding")
     original = float(f["original_bytes"].iloc[0])
-    user_original = next((v for name, v in user.items() if _matches(name, "original")), None)
-    used = set()
+    user_original = next((v for name, v in user.items() if _is_original(name)), None)
+    named = {label: list(encs) for label, encs in dict(q.get("encodings") or {}).items()}
+    used = {n for n in user if _is_original(n)}
 
     def yours(item):
-        names = [n for n in user if _matches(n, item)]
+        names = [n for n in user if (_is_original(n) if item == "original" else item in named.get(n, ()))]
         used.update(names)
         if not names:
             return ["–", "–", ""]
@@ -72,8 +70,7 @@ def question(ctx: Context, q: dict) -> str:
         rel = fmt.ratio(v / user_original) if user_original else "–"
         return [f"{v:g}", rel, names[0]]
 
-    items = ["original"] + [e for e in ROWS if e in f.index] + [e for e in ctx.order["encoding"]
-                                                                 if e in f.index and e not in ROWS]
+    items = ["original"] + [e for e in data.by_base(f.index, data.ranks(f.reset_index(), "encoding"))]
     rows = []
     for item in items:
         b = original if item == "original" else float(f.at[item, "bytes"])
@@ -97,17 +94,20 @@ def _with_enc(row: pd.Series, enc: str) -> pd.Series:
 
 
 def _ordering(f: pd.DataFrame, original: float, encodings: list[str]) -> str:
-    """Does rgb24 > original > PNG-8 hold here, for each PNG-8 encoding?"""
-    if "rgb24" not in f.index:
-        return "This sweep has no rgb24 file for this image and k: the ordering rgb24 > original > PNG-8 is not checked."
-    rgb = float(f.at["rgb24", "bytes"])
+    """Does 24-bit RGB PNG > original > PNG-8 hold here, for each PNG-8 encoding?"""
+    truecolour = [e for e in encodings if f.at[e, "encoding_family"] == TRUECOLOUR_PNG]
+    if not truecolour:
+        return ("This sweep has no 24-bit RGB PNG file for this image and k: the ordering RGB PNG > original > "
+                "PNG-8 is not checked.")
+    tc = truecolour[0]
+    rgb = float(f.at[tc, "bytes"])
     parts = []
     for enc in [e for e in encodings if bool(f.at[e, "is_png8"])]:
         p8 = float(f.at[enc, "bytes"])
         holds = rgb > original > p8
         why = "" if holds else " (" + ", ".join(
-            s for s, bad in [("rgb24 is not larger than the original", rgb <= original),
+            s for s, bad in [(f"{tc} is not larger than the original", rgb <= original),
                              (f"{enc} is not smaller than the original", p8 >= original)] if bad) + ")"
-        parts.append(f"rgb24 ({fmt.kb(rgb)} KB) > original ({fmt.kb(original)} KB) > {enc} ({fmt.kb(p8)} KB): "
+        parts.append(f"{tc} ({fmt.kb(rgb)} KB) > original ({fmt.kb(original)} KB) > {enc} ({fmt.kb(p8)} KB): "
                      + ("holds here." if holds else "does not hold here" + why + "."))
     return "Ordering: " + " ".join(parts) if parts else "No PNG-8 file for this image and k."

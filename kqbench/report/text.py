@@ -10,6 +10,7 @@ import pandas as pd
 
 from . import data, fmt
 from .axes import pypng_bitdepth
+from ..encoders import TRUECOLOUR_PNG
 from .data import Context
 
 
@@ -45,7 +46,8 @@ def excluded(ctx: Context) -> str:
     if n["dithered"]:
         parts.append(f"{fmt.count(n['dithered'], 'dithered row')} (`dither=true`)")
     if n["lossy"]:
-        names = [e for e in data.ENCODING_ORDER if e in data.LOSSY and e in set(ctx.ok["encoding_base"])]
+        lossy = ctx.ok[ctx.ok["lossy"]]
+        names = data.by_base(lossy["encoding_base"].unique(), data.ranks(lossy, "encoding"))
         parts.append(f"{fmt.count(n['lossy'], 'lossy-comparator row')} ({', '.join(names)})")
     if n["alpha_dropped"]:
         parts.append(f"{fmt.count(n['alpha_dropped'], 'row')} with transparency dropped (`alpha=drop`)")
@@ -81,10 +83,11 @@ def in_short(ctx: Context) -> str:
         bullets.append(f"{enc} files are median {fmt.listing(parts)} the size of the same pixels saved as "
                        f"24-bit RGB PNG{_rgba_note(ctx)}.")
     c = data.contradictions(ctx.files)
-    if "rgb24" in ctx.order["encoding"]:
-        n = int((ctx.files["encoding"] == "rgb24").sum())
-        bullets.append(f"The question's surprise, a quantized image saved as rgb24 that is larger than its "
-                       f"original file, happened in {len(c['rgb24_vs_original'])} of {n} rgb24 files.")
+    truecolour = ctx.files[ctx.files["encoding_family"] == TRUECOLOUR_PNG]
+    if len(truecolour):
+        name = ctx.truecolour or truecolour["encoding"].iloc[0]
+        bullets.append(f"The question's surprise, a quantized image saved as {name} that is larger than its "
+                       f"original file, happened in {len(c['rgb24_vs_original'])} of {len(truecolour)} {name} files.")
     n8 = int(ctx.files["is_png8"].sum())
     if n8:
         listed = " (listed under *When the data contradict the usual story*)" \
@@ -135,7 +138,8 @@ def png_terms(ctx: Context) -> str:
     out = [
         "## Why 24-bit RGB is bigger than PNG-8, in PNG terms",
         "A PNG stores its pixels row by row, each row prefixed by one filter byte, and compresses the whole with "
-        "deflate (zlib). A 24-bit RGB PNG (`rgb24`) stores 3 bytes per pixel (red, green, blue) before deflate, "
+        f"deflate (zlib). A 24-bit RGB PNG{f' (`{ctx.truecolour}`)' if ctx.truecolour else ''} stores 3 bytes per "
+        "pixel (red, green, blue) before deflate, "
         f"even when the image has only k colours{_rgba_note(ctx, ', 4 bytes per pixel')}. A palette PNG (PNG-8) stores one index per pixel — 8 bits, or "
         "1, 2 or 4 bits when the palette is small enough and the writer packs them — plus a PLTE chunk listing "
         "the colours, 3 bytes each. Deflate then works on those indices: a third of the data, and simpler data, "
@@ -163,7 +167,7 @@ def png_terms(ctx: Context) -> str:
 
 
 def _rgb24_gap(ctx: Context) -> str:
-    ref = [ctx.ref(e) for e in ctx.encodings("png8_pypng", "png8_pillow")] or ctx.png8_refs
+    ref = ctx.png8_refs
     if not ref:
         return ""
     f = ctx.files[ctx.files["encoding"] == ref[0]]
@@ -229,14 +233,17 @@ def _entropy(ctx: Context) -> str:
 
 
 def bit_depth(ctx: Context) -> str:
-    """Minimal bit depth (png8_pillow) vs always-8-bit (png8_pypng) on the same quantization."""
+    """A PNG-8 writer that packs indices at the minimal bit depth against one that always writes 8 bits,
+    on the same quantization."""
     head = "## Does the bit depth (1/2/4/8) matter?"
     pypng = pypng_bitdepth(ctx)
-    if len(ctx.encodings("png8_pillow", "png8_pypng")) < 2:
+    pair = ctx.packing()
+    if pair is None:
         return f"{head}\n\n{pypng}" if pypng else ""
-    p = data.pair(ctx.files, "png8_pillow", "png8_pypng")
+    packer, eight = pair
+    p = data.pair(ctx.files, packer, eight)
     if p.empty:
-        return "\n\n".join([head, "No png8_pillow file has a png8_pypng file of the same quantization and settings: "
+        return "\n\n".join([head, f"No {packer} file has a {eight} file of the same quantization and settings: "
                               "no comparison.", pypng]).rstrip()
     p["r"] = p["bytes_a"] / p["bytes_b"]
     rows, sentences = [], []
@@ -254,9 +261,9 @@ def bit_depth(ctx: Context) -> str:
             imgs = sorted(set(packed["image"]))
             which = "" if len(packed) == len(g) else f" ({'image' if len(imgs) == 1 else 'images'} {', '.join(imgs)})"
             sentences.append(
-                f"At k={k}, {len(packed)} png8_pillow files{which} used {d}-bit indices, "
-                f"{fmt.ratio(float((packed['bit_depth_a'] / 8).median()))} the index data of png8_pypng's 8 bits "
-                f"before deflate; after deflate they were median {fmt.ratio(packed['r'].median())} the png8_pypng "
+                f"At k={k}, {len(packed)} {packer} files{which} used {d}-bit indices, "
+                f"{fmt.ratio(float((packed['bit_depth_a'] / 8).median()))} the index data of {eight}'s 8 bits "
+                f"before deflate; after deflate they were median {fmt.ratio(packed['r'].median())} the {eight} "
                 f"size, smaller in {n_small} of {len(packed)}.")
             packed_total, packed_smaller = packed_total + len(packed), packed_smaller + n_small
         else:
@@ -273,11 +280,11 @@ def bit_depth(ctx: Context) -> str:
         sentences.append("Here the smaller bit depth paid off every time.")
     return "\n\n".join(x for x in [
         head,
-        "png8_pillow packs indices at the smallest legal depth (≤2 colours: 1 bit, ≤4: 2, ≤16: 4, else 8); "
-        "png8_pypng writes 8 bits (at its default `bitdepth=8`). Same quantization, same palette and settings "
-        "(zlib level, palette order), compared file by file:",
-        fmt.table(["k", "png8_pillow bit depth", "png8_pillow (bpp)", "png8_pypng (bpp)",
-                   "pillow / pypng size", "pillow smaller"], rows),
+        f"{packer} packs indices at the smallest legal depth (≤2 colours: 1 bit, ≤4: 2, ≤16: 4, else 8); "
+        f"{eight} writes 8 bits. Same quantization, same palette and settings (zlib level, palette order), "
+        "compared file by file:",
+        fmt.table(["k", f"{packer} bit depth", f"{packer} (bpp)", f"{eight} (bpp)",
+                   f"{packer} / {eight} size", f"{packer} smaller"], rows),
         " ".join(sentences), pypng,
     ] if x)
 
@@ -285,10 +292,10 @@ def bit_depth(ctx: Context) -> str:
 def labels(ctx: Context) -> str:
     """The overhead of saving the label array as a greyscale image instead of a PNG-8."""
     head = "## Saving the labels as an image"
-    ref = ctx.encodings("png8_pypng", "png8_pillow") or ctx.png8_refs
-    if not ctx.encodings("labels") or not ref:
-        return f"{head}\n\nThis sweep lacks the labels encoding or a PNG-8 encoding: no comparison."
-    p = data.pair(ctx.files, "labels", ref[0])
+    ref, labels_name = ctx.png8_refs, ctx.label_image
+    if labels_name is None or not ref:
+        return f"{head}\n\nThis sweep lacks a label image or a PNG-8 encoding: no comparison."
+    p = data.pair(ctx.files, labels_name, ref[0])
     p["r"] = p["bytes_a"] / p["bytes_b"]
     p["extra"] = p["bytes_a"] - p["bytes_b"]
     rows = [[k, fmt.bpp(g["bits_per_pixel_a"].median()), fmt.bpp(g["bits_per_pixel_b"].median()),
@@ -300,8 +307,8 @@ def labels(ctx: Context) -> str:
         f"per pixel (16-bit beyond 256 labels), the same raw data as an 8-bit PNG-8 but no palette, so the file "
         f"does not show the quantized colours unless the palette is kept elsewhere. Compared with {ref[0]} on "
         "the same quantization:",
-        fmt.table(["k", "labels (bpp)", f"{ref[0]} (bpp)", f"labels / {ref[0]}", "extra KB (median)",
-                   "labels larger"], rows),
+        fmt.table(["k", f"{labels_name} (bpp)", f"{ref[0]} (bpp)", f"{labels_name} / {ref[0]}", "extra KB (median)",
+                   f"{labels_name} larger"], rows),
         "With the same number of bits per pixel before deflate, the difference comes from how each writer "
         "prepares and compresses the rows (filters, zlib settings), minus the PLTE chunk only PNG-8 carries.",
     ])

@@ -62,7 +62,7 @@ def test_clean_sweep_verifies_from_the_command_line(sweep_dir):
     ok = int(((df["status"] == "ok") & df["path"].notna()).sum())
     assert f"{ok} rows checked, 0 mismatches" in proc.stdout
     assert f"{len(df) - ok} rows skipped" in proc.stdout  # k=1 with PNG-8: failed rows
-    assert "labels rows" in proc.stdout and "not" in proc.stdout  # says the labels MSE is not recomputed
+    assert "label-image rows" in proc.stdout and "not" in proc.stdout  # says the labels MSE is not recomputed
     assert "MISMATCH" not in proc.stdout
 
 

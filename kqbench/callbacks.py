@@ -1,70 +1,215 @@
-"""Hydra callbacks: progress while a sweep runs, and the aggregated table when it ends.
+"""Hydra callbacks: what happens around the jobs of a sweep.
 
-Rows are gathered from the sweep folder, not from memory, so this works the same for every
-launcher (in-process, joblib, submitit).
+- At the start: ``environment.json``, and work that would otherwise make a job wait is started in
+  the background at idle priority (``SCHED_IDLE``: it only runs on a core nothing else wants, so it
+  never slows a timed call): compiling the quantizers that compile on first use (numba).
+- While jobs run: a progress line per job with an estimate of the time left, and a provisional
+  ``report.md`` rendered in the background from the rows measured so far (marked provisional, with
+  what is still to run), so the first answer does not wait for the slowest configuration.
+- At the end: the rows are gathered from the sweep folder, not from memory (so this works the same
+  for every launcher: in-process, joblib, submitit), the final report is written, and where the
+  sweep's time went is printed and kept in ``environment.json`` (timed work vs harness).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
 import math
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from . import environment
-from .table import aggregate
+from .table import aggregate, timed_seconds
 
 log = logging.getLogger("kqbench")
 
 _N_JOBS_ENV = "KQBENCH_N_JOBS"  # inherited by launcher worker processes
+COMPILE_LOCK_ENV = "KQBENCH_COMPILE_LOCK"  # held while the background compile runs (see kqbench.measure)
+PROVISIONAL_EVERY_S = 20.0  # a provisional report at most this often (it renders in the background)
 
 
-def count_jobs(config: DictConfig) -> int | None:
-    """How many jobs the basic sweeper will launch: sweep params, then command-line overrides win."""
+def sweep_values(config: DictConfig) -> dict[str, list[str]] | None:
+    """The values each swept key takes (sweep params, then command-line overrides win), or None when
+    the sweep uses a form this does not read (another sweeper)."""
     try:
         params = config.hydra.sweeper.get("params") or {}
         lines = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
-        sizes: dict[str, int] = {}
+        values: dict[str, list[str]] = {}
         for o in OverridesParser.create().parse_overrides(lines):
-            sizes[o.get_key_element()] = len(list(o.sweep_string_iterator())) if o.is_sweep_override() else 1
-        return math.prod(sizes.values())
-    except Exception:  # another sweeper, or a sweep form we do not count: progress without a total
+            key = o.get_key_element()
+            values[key] = list(o.sweep_string_iterator()) if o.is_sweep_override() \
+                else [o.get_value_element_as_str()]
+        return values
+    except Exception:  # another sweeper, or a sweep form we do not read: no total, no compile ahead
         return None
 
 
+def count_jobs(config: DictConfig) -> int | None:
+    """How many jobs the basic sweeper will launch."""
+    values = sweep_values(config)
+    return math.prod(len(v) for v in values.values()) if values else None
+
+
+def _idle_priority() -> None:
+    """In a child process before it runs: lowest CPU priority (SCHED_IDLE where there is one)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        with contextlib.suppress(OSError):
+            os.nice(19)
+
+
+def _background(args: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *args], preexec_fn=_idle_priority, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+
+
+def _quantizer_classes(config: DictConfig, values: dict[str, list[str]] | None) -> list[str]:
+    """Import paths of the quantizer classes this sweep runs (from the options' ``_target_``)."""
+    names = (values or {}).get("quantizer") or [config.hydra.runtime.choices.get("quantizer")]
+    targets = []
+    for name in names:
+        with contextlib.suppress(Exception):  # an unknown option fails its own jobs, later
+            targets.append(OmegaConf.load(_option_file(config, "quantizer", name))._target_)
+    return targets
+
+
+def _option_file(config: DictConfig, group: str, name: str) -> Path:
+    """The yaml file of option ``name`` of ``group``, from the sweep's config sources (packages, folders)."""
+    from importlib import resources
+
+    for source in config.hydra.runtime.config_sources:
+        if source.schema == "pkg":
+            base = Path(str(resources.files(source.path)))
+        elif source.schema == "file":
+            base = Path(source.path)
+        else:
+            continue
+        if (base / group / f"{name}.yaml").is_file():
+            return base / group / f"{name}.yaml"
+    raise FileNotFoundError(f"{group}/{name}.yaml")
+
+
 class SweepCallback(Callback):
-    """Writes ``environment.json`` at the start; aggregates rows and reports at the end."""
+    """Environment and background work at the start; progress and provisional reports while jobs run;
+    the table, the final report and the time breakdown at the end."""
 
     def __init__(self, results_dir: str = "results") -> None:
         self.results_dir = results_dir
-        self._t0 = time.perf_counter()
+        self._t0 = environment.process_start()
+        self._first_job = self._last_job_end = None
+        self._done = 0
+        self._jobs_s = 0.0  # summed wall time inside jobs (in-process launcher only)
+        self._total = None
+        self._compiling: subprocess.Popen | None = None
+        self._provisional: subprocess.Popen | None = None
+        self._provisional_at = -math.inf
+        self._job_t0 = None
+        self._values: dict[str, list[str]] | None = None
+        self._started: set[tuple] = set()
+
+    # --- start ------------------------------------------------------------------------------------------
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        self._t0 = time.perf_counter()
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         (sweep_dir / "environment.json").write_text(json.dumps(environment.collect(), indent=2))
-        total = count_jobs(config)
-        if total:
-            os.environ[_N_JOBS_ENV] = str(total)
-        log.info("kqbench sweep: %s configurations -> %s", total or "?", sweep_dir)
+        values = self._values = sweep_values(config)
+        self._total = math.prod(len(v) for v in values.values()) if values else None
+        if self._total:
+            os.environ[_N_JOBS_ENV] = str(self._total)
+        self._compile_ahead(sweep_dir, _quantizer_classes(config, values))
+        log.info("kqbench sweep: %s configurations -> %s", self._total or "?", sweep_dir)
+
+    def _compile_ahead(self, sweep_dir: Path, classes: list[str]) -> None:
+        """Start compiling, in the background, every quantizer class of the sweep that compiles on first
+        use; a job that needs one waits for the lock (kqbench.measure) instead of compiling it again."""
+        needed = []
+        for path in dict.fromkeys(classes):
+            with contextlib.suppress(Exception):
+                if getattr(get_class(path), "compiles", False):
+                    needed.append(path)
+        if not needed:
+            return
+        try:
+            import fcntl
+        except ImportError:  # no file locks here (Windows): each job compiles on first use, as before
+            return
+        lock = sweep_dir / ".compiling"
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held by the child (it inherits the descriptor) until it exits
+        code = ("import sys\nfrom hydra.utils import get_class\n"
+                "for path in sys.argv[1:]:\n    get_class(path).compile_ahead()\n")
+        self._compiling = _background(["-c", code, *needed], pass_fds=(fd,))
+        os.close(fd)
+        os.environ[COMPILE_LOCK_ENV] = str(lock)
+
+    # --- while jobs run ---------------------------------------------------------------------------------
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         hc = config.hydra
         if hc.mode is None or str(hc.mode) != "RunMode.MULTIRUN":
             return
+        now = time.time()
         if hc.job.num == 0:  # configs validated, work begins: an interrupted sweep can be resumed
             self._point_latest_at(Path(hc.sweep.dir))
+        self._first_job = self._first_job or now
+        self._job_t0 = now
+        self._started.add(tuple(sorted(hc.overrides.task)))
         total = os.environ.get(_N_JOBS_ENV, "?")
         num = hc.job.num + 1
-        remaining = f", {int(total) - num} to go" if total != "?" else ""
+        remaining = ""
+        if total != "?":
+            left = int(total) - num
+            remaining = f", {left} to go"
+            if self._done and left > 0:  # the mean job so far, times the jobs left
+                remaining += f", about {_duration((now - self._first_job) / self._done * (left + 1))} left"
         log.info("[%s/%s%s] %s", num, total, remaining, " ".join(hc.overrides.task) or "(defaults)")
+
+    def on_job_end(self, config: DictConfig, job_return=None, **kwargs) -> None:
+        now = time.time()
+        self._done += 1
+        self._last_job_end = now
+        if self._job_t0 is not None:
+            self._jobs_s += now - self._job_t0
+        if self._total and self._done < self._total and now - self._provisional_at >= PROVISIONAL_EVERY_S:
+            self._refresh_provisional(Path(config.hydra.sweep.dir))
+
+    def _refresh_provisional(self, sweep_dir: Path) -> None:
+        if self._provisional is not None and self._provisional.poll() is None:
+            return  # the last one is still rendering
+        self._provisional_at = time.time()
+        self._provisional = _background(["-m", "kqbench.report", str(sweep_dir),
+                                         f"--provisional={self._done}/{self._total}", f"--pending={self._pending()}"])
+
+    def _pending(self) -> str:
+        """The configurations not started yet, per swept key: ``quantizer=kmeans,fast k=256 (20 configurations)``."""
+        if not self._values:
+            return ""
+        keys = list(self._values)
+        left = [combo for combo in itertools.product(*self._values.values())
+                if tuple(sorted(f"{k}={v}" for k, v in zip(keys, combo))) not in self._started]
+        if not left:
+            return ""
+        parts = []
+        for i, key in enumerate(keys):
+            values = list(dict.fromkeys(combo[i] for combo in left))
+            if len(self._values[key]) > 1:
+                parts.append(f"{key}={','.join(values)}" if len(values) < len(self._values[key]) else f"every {key}")
+        return f"{' '.join(parts)} ({len(left)} configurations)"
+
+    # --- end --------------------------------------------------------------------------------------------
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         self._finish(Path(config.hydra.sweep.dir), config)
@@ -73,12 +218,22 @@ class SweepCallback(Callback):
         self._finish(Path(config.hydra.runtime.output_dir), config)
 
     def _finish(self, out_dir: Path, config: DictConfig) -> None:
+        for proc in (self._provisional, self._compiling):  # nothing may write after the final report
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait()
+        if self._compiling is not None:
+            (out_dir / ".compiling").unlink(missing_ok=True)
+        end_of_jobs = time.time()
         df, parquet = aggregate(out_dir)
         report = self._report(out_dir, config) if len(df) else None
         self._point_latest_at(out_dir)
+        breakdown = self._breakdown(df, end_of_jobs)
+        self._record(out_dir, breakdown)
         ok = int((df["status"] == "ok").sum()) if len(df) else 0
-        print(f"\nkqbench: {len(df)} rows ({ok} ok, {len(df) - ok} not ok) in "
-              f"{time.perf_counter() - self._t0:.1f} s\n  table: {parquet}\n         {parquet.with_suffix('.csv')}")
+        print(f"\nkqbench: {len(df)} rows ({ok} ok, {len(df) - ok} not ok) in {breakdown['wall_s']:.1f} s\n"
+              f"  time:   {_describe(breakdown)}\n"
+              f"  table:  {parquet}\n          {parquet.with_suffix('.csv')}")
         if report:
             print(f"  report: {report}")
         if len(df) - ok:
@@ -87,6 +242,30 @@ class SweepCallback(Callback):
                 print(f"  {n} row(s) {status}: {error}")
             if len(bad) > 10:
                 print(f"  ... {len(bad) - 10} more kinds of error: see the status and error columns")
+
+    def _breakdown(self, df, end_of_jobs: float) -> dict:
+        """Where the sweep's wall time went: the table's timed work (fit and assign of the quantizations
+        computed here, every encode) and the rest (the harness), split into start, between and after
+        the jobs where this process saw them."""
+        now = time.time()
+        wall = now - self._t0
+        timed = timed_seconds(df)
+        out = {"wall_s": wall, "timed_s": timed, "harness_s": wall - timed,
+               "harness_share": (wall - timed) / wall if wall > 0 else math.nan}
+        if self._first_job is not None:  # jobs ran in this process: where the harness time went
+            out.update(start_s=self._first_job - self._t0, in_jobs_s=self._jobs_s,
+                       between_jobs_s=end_of_jobs - self._first_job - self._jobs_s, end_s=now - end_of_jobs)
+        return out
+
+    @staticmethod
+    def _record(out_dir: Path, breakdown: dict) -> None:
+        path = out_dir / "environment.json"
+        try:
+            env = json.loads(path.read_text())
+        except (OSError, ValueError):
+            env = {}
+        env["time"] = {k: round(v, 3) for k, v in breakdown.items()}
+        path.write_text(json.dumps(env, indent=2))
 
     def _point_latest_at(self, out_dir: Path) -> None:
         latest = Path(self.results_dir) / "latest"
@@ -112,3 +291,17 @@ class SweepCallback(Callback):
             log.error("report not written (%s: %s); retry with: kqbench report %s",
                       type(exc).__name__, exc, out_dir)
             return None
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def _describe(b: dict) -> str:
+    text = (f"timed work {b['timed_s']:.1f} s (fit, assign, encode), harness {b['harness_s']:.1f} s "
+            f"({100 * b['harness_share']:.0f}%)")
+    if "start_s" in b:
+        text += (f": {b['start_s']:.1f} s before the first job, {b['in_jobs_s'] - b['timed_s']:.1f} s in jobs "
+                 f"around the timed calls, {b['between_jobs_s']:.1f} s between jobs, {b['end_s']:.1f} s for "
+                 f"the table and report")
+    return text

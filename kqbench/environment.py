@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import time
 from importlib import metadata
 
 PACKAGES = ["kqbench", "numpy", "scikit-learn", "Pillow", "pypng", "pandas", "pyarrow", "hydra-core",
@@ -27,6 +28,19 @@ def _version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def process_start() -> float:
+    """When this process started (``time.time()`` scale): the start of a sweep's wall time, imports
+    included. From ``/proc`` where there is one, else now."""
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22: start time, clock ticks after boot
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.time()
 
 
 def collect() -> dict:

@@ -10,6 +10,7 @@ no timed call includes a first-use cost and no full-size image is processed twic
 from __future__ import annotations
 
 import io
+import os
 import statistics
 import time
 from dataclasses import dataclass, replace
@@ -74,6 +75,20 @@ def _sample(channels: int) -> np.ndarray:
     return pixels
 
 
+def _wait_for_background_compile() -> None:
+    """Block until the sweep's background compile (:mod:`kqbench.callbacks`) releases its lock, if any."""
+    path = os.environ.get("KQBENCH_COMPILE_LOCK")
+    if not path:
+        return
+    try:
+        import fcntl
+
+        with open(path) as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+    except (ImportError, OSError):  # no lock to wait for: compile here, untimed, as usual
+        pass
+
+
 def quality_values(source: np.ndarray, result: np.ndarray) -> dict:
     """Every quality column (:func:`kqbench.columns.quality_columns`) of ``result`` against ``source``."""
     return {c.name: c.quality(source, result) for c in columns.quality_columns()}
@@ -120,6 +135,8 @@ def quantize(image: SourceImage, quantizer, repeats: int = 1) -> Quantized:
         small = clone(quantizer).set_params(n_colors=min(int(quantizer.n_colors), 256))
         small.fit(sample).predict(sample)
 
+    if quantizer.compiles:  # compiled in the background since the sweep started: wait for it, once
+        warm_up(("compiled", type(quantizer)), _wait_for_background_compile)
     warm_up(("quantizer", type(quantizer), channels, getattr(quantizer, "colour_space", None)), warm)
     fitted, fit_s = median_time(lambda: clone(quantizer).fit(pixels), repeats)
     labels, assign_s = median_time(lambda: fitted.predict(pixels), repeats)

@@ -86,6 +86,17 @@ def aggregate(sweep_dir) -> tuple[pd.DataFrame, Path]:
     return df, parquet
 
 
+def timed_seconds(df: pd.DataFrame) -> float:
+    """The table's timed work: fit and assign of every quantization computed (not reused from the
+    cache), and every encode. (For a resumed sweep, rows kept from the first run count too.)"""
+    if df.empty or "encode_s" not in df.columns:
+        return 0.0
+    encode = pd.to_numeric(df["encode_s"], errors="coerce").sum()
+    computed = ~df["cached"].fillna(True).astype(bool) if "cached" in df.columns else pd.Series(False, df.index)
+    fit = pd.to_numeric(df.loc[computed, ["fit_s", "assign_s"]].stack(), errors="coerce").sum()
+    return float(encode + fit)
+
+
 def main(argv=None) -> int:
     """``kqbench table SWEEP_DIR`` (or ``python -m kqbench.table``): (re)build the table of a sweep, e.g. after an interruption."""
     argv = sys.argv[1:] if argv is None else argv

@@ -1023,6 +1023,7 @@ class FastKMeansQuantizer(Quantizer):
 
     alpha_support = None  # the octree and remap are 3-D (RGB)
     rank = 60
+    compiles = True
 
     def __init__(self, n_colors=16, max_iter=300, tol=1e-3, bin_bits=6, random_state=0, n_threads=None):
         self.n_colors = n_colors

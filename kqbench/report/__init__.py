@@ -13,6 +13,7 @@ comparators), from :mod:`.axes`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .errors import ReportError, check_folder
@@ -21,7 +22,7 @@ __all__ = ["render", "ReportError"]
 
 
 def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | None = None,
-           question: dict | None = None) -> Path:
+           question: dict | None = None, provisional: str | None = None) -> Path:
     """Write the plots and ``report.md`` of a sweep folder.
 
     Parameters
@@ -33,6 +34,10 @@ def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | 
         Quality target in dB: the report names the smallest k reaching it per image.
     contact_images : list of str, optional
         Images for the contact sheet; default: the first image whose ``source`` file exists.
+    provisional : str, optional
+        ``"done/total"`` configurations while a sweep still runs: the report is rendered from the rows
+        its jobs have written so far (no ``results.parquet`` yet), without figures, under a banner that
+        says it is provisional and what is still to run. The final report replaces it.
     question : dict, optional
         ``{"image": name, "k": int, "sizes_kb": {label: KB}}``: adds "The question, reproduced",
         comparing those numbers with this sweep's.
@@ -54,26 +59,41 @@ def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | 
     from .data import Context
     from .question import question as _question
 
-    ctx = Context(data.load(sweep_dir), sweep_dir, psnr_threshold)
+    if provisional:
+        from ..table import collect
+
+        table = collect(sweep_dir)
+    else:
+        table = data.load(sweep_dir)
+    ctx = Context(table, sweep_dir, psnr_threshold)
     plots_dir = sweep_dir / "plots"
-    sections = [text.overview(ctx)]
+    sections = [text.provisional(ctx, provisional)] if provisional else []
+    sections.append(text.overview(ctx))
     if ctx.ok.empty:
         sections.append("No row of this table is ok: there is nothing to measure or plot.")
     elif ctx.files.empty:
         sections.append("Every ok row is a lossy comparator: there are no quantized files to measure or plot.")
     else:
-        plots.size_vs_k(ctx.files, ctx.order, plots_dir)
-        plots.rate_distortion(ctx.files, ctx.order, plots_dir)
-        plots.runtime_vs_k(ctx.quant, ctx.order, plots_dir)
-        plots.quality_vs_k(ctx.quant, ctx.order, plots_dir, ctx.threshold)
-        sheet = contact_sheet(ctx.files, ctx.order, sweep_dir, plots_dir, contact_images)
+        if not provisional:
+            plots.size_vs_k(ctx.files, ctx.order, plots_dir)
+            plots.rate_distortion(ctx.files, ctx.order, plots_dir)
+            plots.runtime_vs_k(ctx.quant, ctx.order, plots_dir)
+            plots.quality_vs_k(ctx.quant, ctx.order, plots_dir, ctx.threshold)
+            sheet = contact_sheet(ctx.files, ctx.order, sweep_dir, plots_dir, contact_images)
         sections.append(text.in_short(ctx))
         if question:
             sections.append(_question(ctx, question))
         sections += [text.sizes(ctx), text.png_terms(ctx), text.bit_depth(ctx), text.labels(ctx),
                      findings.quality(ctx), findings.pareto(ctx), findings.runtime(ctx),
-                     findings.contradictions(ctx), *axes.sections(ctx), findings.contact(sheet)]
+                     findings.contradictions(ctx), *axes.sections(ctx)]
+        if not provisional:
+            sections.append(findings.contact(sheet))
     sections.append(text.environment(ctx))
     report = sweep_dir / "report.md"
-    report.write_text("\n\n".join(sections) + "\n", encoding="utf-8")
+    body = "\n\n".join(sections) + "\n"
+    if provisional:  # figures are drawn for the final report only: drop their links from this one
+        body = "\n".join(line for line in body.split("\n") if not line.startswith("![")) 
+    tmp = report.with_name(f".{report.name}.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    os.replace(tmp, report)  # a reader never sees half a report, nor a provisional one after the final
     return report

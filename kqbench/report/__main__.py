@@ -15,9 +15,14 @@ def main(argv=None) -> int:
     parser.add_argument("--psnr-threshold", type=float, default=30.0, metavar="DB",
                         help="quality target in dB (default: 30)")
     parser.add_argument("--contact", nargs="+", metavar="IMAGE", help="images for the contact sheet")
+    parser.add_argument("--provisional", metavar="DONE/TOTAL",
+                        help="while the sweep runs: report the rows written so far (DONE of TOTAL configurations)")
+    parser.add_argument("--pending", default="", help=argparse.SUPPRESS)  # with --provisional: what is left
     args = parser.parse_args(argv)
     try:
-        report = render(args.results_dir, psnr_threshold=args.psnr_threshold, contact_images=args.contact)
+        progress = f"{args.provisional} {args.pending}".strip() if args.provisional else None
+        report = render(args.results_dir, psnr_threshold=args.psnr_threshold, contact_images=args.contact,
+                        provisional=progress)
     except ReportError as exc:
         print(f"kqbench.report: {exc}", file=sys.stderr)
         return 2

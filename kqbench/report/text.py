@@ -39,6 +39,16 @@ def overview(ctx: Context) -> str:
     return "\n".join(lines)
 
 
+def provisional(ctx: Context, progress: str) -> str:
+    """The banner of a report rendered while its sweep still runs."""
+    counts, _, pending = progress.partition(" ")
+    done, _, total = counts.partition("/")
+    return (f"> **Provisional:** {done} of {total} configurations measured so far"
+            + (f"; still to run: {pending}" if pending else "") + ". This report is rewritten as rows arrive "
+            "(without figures) and replaced by the final one when the sweep ends; its numbers cover the rows "
+            "measured so far only.")
+
+
 def excluded(ctx: Context) -> str:
     """One sentence: which ok rows the core sections leave out, and where they are reported."""
     n = ctx.excluded

@@ -36,7 +36,8 @@ log = logging.getLogger("kqbench")
 
 _N_JOBS_ENV = "KQBENCH_N_JOBS"  # inherited by launcher worker processes
 COMPILE_LOCK_ENV = "KQBENCH_COMPILE_LOCK"  # held while the background compile runs (see kqbench.measure)
-PROVISIONAL_EVERY_S = 20.0  # a provisional report at most this often (it renders in the background)
+PROVISIONAL_EVERY_S = 20.0
+STARTUP_LIMIT_S = 30.0  # a process older than this when the sweep is configured was not started for it  # a provisional report at most this often (it renders in the background)
 
 
 def sweep_values(config: DictConfig) -> dict[str, list[str]] | None:
@@ -107,7 +108,9 @@ class SweepCallback(Callback):
 
     def __init__(self, results_dir: str = "results") -> None:
         self.results_dir = results_dir
-        self._t0 = environment.process_start()
+        # the sweep's wall time starts with the process (imports included) when it was started for it;
+        # a sweep run inside a longer-lived process (a notebook, the tests) starts here
+        self._t0 = max(environment.process_start(), time.time() - STARTUP_LIMIT_S)
         self._first_job = self._last_job_end = None
         self._done = 0
         self._jobs_s = 0.0  # summed wall time inside jobs (in-process launcher only)
@@ -118,6 +121,10 @@ class SweepCallback(Callback):
         self._job_t0 = None
         self._values: dict[str, list[str]] | None = None
         self._started: set[tuple] = set()
+
+    def __getstate__(self) -> dict:
+        # launchers pickle the callbacks into their workers; background processes stay with this one
+        return {**self.__dict__, "_compiling": None, "_provisional": None}
 
     # --- start ------------------------------------------------------------------------------------------
 

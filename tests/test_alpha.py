@@ -300,20 +300,14 @@ def test_verify_rechecks_alpha_rows_and_catches_a_changed_trns(alpha_rows):
     assert not report.ok and any(row["path"] in m for m in report.mismatches)
 
 
-# --- the sweep, as a user types it ----------------------------------------------------------------------------
+# --- a real sweep -----------------------------------------------------------------------------------------------
 
-def test_alpha_sweep_from_the_command_line_reports_transparency(tmp_path):
-    import subprocess
-    import sys
+def test_alpha_sweep_reports_transparency(tmp_path):
+    from sweeps import run
 
-    results = tmp_path / "results"
-    proc = subprocess.run(
-        [sys.executable, "-m", "kqbench", "dataset=alpha_samples", "dataset.files=[Minduka_Present_Blue_Pack]",
-         "dataset.kinds=[sprite]", "dataset.width=64", "dataset.height=48", "k=4,16", "quantizer=kmeans,fast",
-         "encoding=png8,rgb24", "alpha=keep,drop", f"results_dir={results}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    sweep_dir = (results / "latest").resolve()
+    _, sweep_dir, _ = run(tmp_path, "dataset=alpha_samples", "dataset.files=[Minduka_Present_Blue_Pack]",
+                          "dataset.kinds=[sprite]", "dataset.width=64", "dataset.height=48", "k=4,16",
+                          "quantizer=kmeans,fast", "encoding=png8,rgb24", "alpha=keep,drop")
     df = pd.read_parquet(sweep_dir / "results.parquet")
     assert len(df) == 2 * 2 * 2 * 2 * 2  # images x k x quantizers x encodings x alpha
     failed = df[df["status"] != "ok"]

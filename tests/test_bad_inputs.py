@@ -1,15 +1,13 @@
 """Bad inputs: each gives a one-line error naming the input and what to do; everything else keeps its rows.
 
 Unit level: ``kqbench.datasets.load_image_file`` on bad and unusual files (fast). One real sweep
-in a subprocess over a folder of all of them plus a good image, with good and bad values of k.
+(in-process) over a folder of all of them plus a good image, with good and bad values of k.
 Property tests (hypothesis): every quantizer and the PNG-8 encoders on random small images.
 """
 
 import io
 import os
 import struct
-import subprocess
-import sys
 import zlib
 
 import numpy as np
@@ -30,6 +28,8 @@ from kqbench.quantizers import (
     UniqueKMeansQuantizer,
 )
 from kqbench.verify import main as verify_main
+
+from sweeps import QUIET, run
 from kqbench.verify import read_png
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -216,20 +216,13 @@ def bad_sweep(tmp_path_factory):
     if not IS_ROOT:
         (folder / "locked.png").write_bytes(_png_bytes(_photo()))
         (folder / "locked.png").chmod(0)
-    results = tmp / "results"
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "kqbench", "k=4,1,0,257,-3,abc", "quantizer=sampled",
-             f"encoding={','.join(ENCODINGS)}", "dataset=folder", f"dataset.path={folder}",
-             f"results_dir={results}"],
-            cwd=tmp, capture_output=True, text=True, timeout=600,
-        )
+        df, sweep_dir, out = run(tmp, "k=4,1,0,257,-3,abc", "quantizer=sampled", f"encoding={','.join(ENCODINGS)}",
+                                 "dataset=folder", f"dataset.path={folder}", *QUIET)
     finally:
         if not IS_ROOT:
             (folder / "locked.png").chmod(0o644)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    sweep_dir = (results / "latest").resolve()
-    return pd.read_parquet(sweep_dir / "results.parquet"), sweep_dir, proc, odd
+    return df, sweep_dir, out, odd
 
 
 def _rows(df, image=None, k=None, encodings=None):
@@ -244,8 +237,8 @@ def _rows(df, image=None, k=None, encodings=None):
 
 
 def test_sweep_runs_to_the_end_without_a_traceback(bad_sweep):
-    df, _, proc, odd = bad_sweep
-    assert "Traceback" not in proc.stdout + proc.stderr
+    df, _, out, odd = bad_sweep
+    assert "Traceback" not in out
     images = 1 + len(BAD_FILES) + 1 + len(odd) + (0 if IS_ROOT else 1)
     assert len(df) == images * 6 * len(ENCODINGS)
 
@@ -301,11 +294,9 @@ def test_the_sweep_verifies(bad_sweep, capsys):
 @pytest.mark.parametrize("override, group, option", [("quantizer=nosuch", "quantizer", "sampled"),
                                                      ("encoding=rgb24,nosuch", "encoding", "png8_pillow")])
 def test_unknown_option_lists_the_valid_ones(tmp_path, override, group, option):
-    proc = subprocess.run([sys.executable, "-m", "kqbench", override, "k=4", "dataset=synthetic",
-                           "dataset.width=8", "dataset.height=8", f"results_dir={tmp_path / 'results'}"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
+    _, _, out = run(tmp_path, override, "k=4", "dataset=synthetic", "dataset.width=8", "dataset.height=8",
+                    check=False)
+    assert "kqbench:" not in out  # no job ran: Hydra stopped at composition
     assert f"Could not find '{group}/nosuch'" in out
     assert f"Available options in '{group}'" in out and option in out
     assert "Traceback" not in out and len(out.splitlines()) < 40

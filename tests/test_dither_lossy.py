@@ -2,8 +2,6 @@
 
 import io
 import shutil
-import subprocess
-import sys
 
 from dataclasses import replace
 
@@ -19,7 +17,10 @@ from kqbench.errors import ConfigurationError
 from kqbench.metrics import mse, psnr
 from kqbench.quantizers import SampledKMeansQuantizer
 from kqbench.measure import dither as floyd_steinberg, quantize
+from kqbench.verify import main as verify_main
 from kqbench.verify import verify
+
+from sweeps import QUIET, run
 
 pytestmark = pytest.mark.skipif(not features.check("webp"), reason="Pillow without WebP support")
 
@@ -130,16 +131,10 @@ KEYS = ["image", "k", "quantizer", "dither"]
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("dither_lossy")
-    results = tmp / "results"
-    proc = subprocess.run(
-        [sys.executable, "-m", "kqbench", "k=16", "quantizer=sampled", f"encoding={ENCODINGS}", "dither=false,true",
-         "dataset=synthetic", "dataset.width=64", "dataset.height=48", f"results_dir={results}"],
-        cwd=tmp, capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    sweep_dir = (results / "latest").resolve()
-    return pd.read_parquet(sweep_dir / "results.parquet"), sweep_dir
+    df, sweep_dir, _ = run(tmp_path_factory.mktemp("dither_lossy"), "k=16", "quantizer=sampled",
+                           f"encoding={ENCODINGS}", "dither=false,true", "dataset=synthetic", "dataset.width=64",
+                           "dataset.height=48", *QUIET)
+    return df, sweep_dir
 
 
 def test_sweep_rows_are_all_ok_and_round_trip(sweep):
@@ -187,12 +182,10 @@ def test_matched_rows_reach_the_quantizations_psnr_unless_lossless(sweep):
         assert (rows["delta_e2000"] > 0).all()  # the decoded lossy file's, not the quantization's
 
 
-def test_verify_accepts_the_new_kinds_and_catches_a_swapped_lossy_file(sweep, tmp_path):
+def test_verify_accepts_the_new_kinds_and_catches_a_swapped_lossy_file(sweep, tmp_path, capsys):
     _, sweep_dir = sweep
-    proc = subprocess.run([sys.executable, "-m", "kqbench.verify", str(sweep_dir)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "decoded with Pillow" in proc.stdout
+    assert verify_main([str(sweep_dir)]) == 0
+    assert "decoded with Pillow" in capsys.readouterr().out
     copy = tmp_path / "sweep"
     shutil.copytree(sweep_dir, copy)
     df = pd.read_parquet(copy / "results.parquet")

@@ -3,8 +3,6 @@ example config composes, and a sweep is deterministic given its seed."""
 
 import hashlib
 import importlib.util
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +13,8 @@ from hydra.utils import instantiate
 
 import kqbench.__main__  # noqa: F401  registers the kqbench_sweep_dir resolver for in-process composition
 
+from sweeps import run
+
 needs_submitit = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
                                     reason='needs hydra-submitit-launcher: pip install ".[test]"')
 
@@ -22,13 +22,10 @@ TIMING = ["fit_s", "assign_s", "encode_s", "cached"]
 TINY = ["dataset=synthetic", "dataset.width=48", "dataset.height=32", "report.enabled=false"]
 
 
-def sweep(results: Path, *overrides: str) -> tuple[pd.DataFrame, Path, str]:
-    """Run ``python -m kqbench`` from ``results.parent``; the table, the sweep folder and the output."""
-    proc = subprocess.run([sys.executable, "-m", "kqbench", *overrides, f"results_dir={results}"],
-                          capture_output=True, text=True, timeout=300, cwd=results.parent)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    sweep_dir = (results / "latest").resolve()
-    return pd.read_parquet(sweep_dir / "results.parquet"), sweep_dir, proc.stdout + proc.stderr
+def sweep(folder: Path, *overrides: str, cli: bool = False) -> tuple[pd.DataFrame, Path, str]:
+    """A sweep into ``folder/results`` (in-process, or as a command line); the table, sweep folder and output."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return run(folder, *overrides, cli=cli)
 
 
 @needs_submitit
@@ -37,7 +34,7 @@ def test_submitit_local_gives_the_serial_table(tmp_path):
     serial, _, _ = sweep(tmp_path / "serial", *grid)
     # submitit_local ignores cpus_per_task and starts every job at once; one task per job (the default)
     df, sweep_dir, out = sweep(tmp_path / "submitit", *grid, "hydra/launcher=submitit_local",
-                               "hydra.launcher.timeout_min=5", "hydra.launcher.tasks_per_node=1")
+                               "hydra.launcher.timeout_min=5", "hydra.launcher.tasks_per_node=1", cli=True)
 
     assert len(serial) == 2 * 2 * 3 and (serial["status"] == "ok").all()
     pd.testing.assert_frame_equal(serial.drop(columns=TIMING), df.drop(columns=TIMING))

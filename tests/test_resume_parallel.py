@@ -12,6 +12,8 @@ from importlib import resources
 
 from omegaconf import OmegaConf
 
+import sweeps
+
 # The default sweep's axes, as the packaged config defines them (each job: every image of the dataset).
 _DEFAULT = OmegaConf.load(str(resources.files("kqbench.conf") / "config.yaml")).hydra.sweeper.params
 JOBS_PER_K = len(_DEFAULT.quantizer.split(",")) * len(_DEFAULT.encoding.split(","))
@@ -21,16 +23,16 @@ KEY = ["image", "k", "quantizer", "encoding", "seed"]
 SMALL = ["dataset=synthetic", "dataset.width=48", "dataset.height=32"]
 
 
-def run(results, *overrides, base=SMALL):
-    proc = subprocess.run([sys.executable, "-m", "kqbench", *base, *overrides, f"results_dir={results}"],
-                          capture_output=True, text=True, timeout=600, cwd=results.parent)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return pd.read_parquet(results / "latest" / "results.parquet")
+def run(results, *overrides, base=SMALL, cli=False):
+    """The table of a sweep into ``results`` (in-process, or as a command line with ``cli``)."""
+    results.parent.mkdir(parents=True, exist_ok=True)
+    df, _, _ = sweeps.run(results.parent, *base, *overrides, cli=cli)
+    return df
 
 
 def test_sigkill_then_resume_finishes_every_row_once(tmp_path):
     results = tmp_path / "results"
-    cmd = [sys.executable, "-m", "kqbench", "k=4,8,12", *SMALL, f"results_dir={results}"]
+    cmd = [sys.executable, "-m", "kqbench", "k=4,8,12", *SMALL, *sweeps.QUIET, f"results_dir={results}"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 300
@@ -44,7 +46,7 @@ def test_sigkill_then_resume_finishes_every_row_once(tmp_path):
     complete = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/rows.parquet") if len(pd.read_parquet(p)) == 3}
     assert complete
 
-    df = run(results, "k=4,8,12", "resume=true")
+    df = run(results, "k=4,8,12", "resume=true", *sweeps.QUIET, cli=True)
 
     assert (results / "latest").resolve() == sweep_dir  # the same sweep, finished
     assert len(df) == 3 * JOBS_PER_K * 3 and not df.duplicated(KEY).any()  # k x jobs x 3 images
@@ -53,17 +55,16 @@ def test_sigkill_then_resume_finishes_every_row_once(tmp_path):
 
 
 def test_resume_without_a_sweep_is_a_clear_error(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "kqbench", "k=4", *SMALL, f"results_dir={tmp_path}/none",
-                           "resume=true"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert proc.returncode != 0
-    assert "resume=True: no sweep folder" in proc.stderr
+    _, _, out = sweeps.run(tmp_path, "k=4", *SMALL, "resume=true", check=False)
+    assert "resume=True: no sweep folder" in out and "kqbench:" not in out
 
 
 @pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]], ids=["joblib"])
 def test_parallel_launcher_gives_the_serial_table(tmp_path, launcher):
-    serial = run(tmp_path / "serial", "k=4,16", "cache=false")
-    parallel = run(tmp_path / "parallel", "k=4,16", "cache=false", *launcher)
-    assert len(serial) == 2 * JOBS_PER_K * 3
+    grid = ["k=4,16", "quantizer=sampled,kmeans,fast", "encoding=rgb24,png8,labels", "cache=false", *sweeps.QUIET]
+    serial = run(tmp_path / "serial" / "results", *grid)
+    parallel = run(tmp_path / "parallel" / "results", *grid, *launcher, cli=True)
+    assert len(serial) == 2 * 3 * 3 * 3 and (serial["status"] == "ok").all()
     pd.testing.assert_frame_equal(serial.drop(columns=TIMING), parallel.drop(columns=TIMING))
 
 

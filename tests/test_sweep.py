@@ -1,17 +1,17 @@
-"""Real sweeps in a subprocess, exactly as a user types them."""
+"""Real sweeps: in-process through the entry point, and as a subprocess where the command line is under test."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from importlib import resources
 
 from omegaconf import OmegaConf
+
+from sweeps import QUIET, run
 
 # The default sweep's axes, as the packaged config defines them.
 _DEFAULT = OmegaConf.load(str(resources.files("kqbench.conf") / "config.yaml")).hydra.sweeper.params
@@ -19,22 +19,15 @@ ENCODINGS = len(_DEFAULT.encoding.split(","))
 QUANTIZERS = len(_DEFAULT.quantizer.split(","))
 
 
-def sweep(tmp_path, *overrides, cwd=None):
-    """Run ``python -m kqbench OVERRIDES`` from another folder; return (table, sweep dir, output)."""
-    results = tmp_path / "results"
-    proc = subprocess.run(
-        [sys.executable, "-m", "kqbench", *overrides, f"results_dir={results}"],
-        cwd=cwd or tmp_path, capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    sweep_dir = (results / "latest").resolve()
-    return pd.read_parquet(sweep_dir / "results.parquet"), sweep_dir, proc.stdout + proc.stderr
+def sweep(tmp_path, *overrides, cwd=None, cli=False):
+    """Run kqbench with OVERRIDES from another folder; return (table, sweep dir, output)."""
+    return run(tmp_path, *overrides, cwd=cwd, cli=cli)
 
 
 @pytest.fixture(scope="module")
 def small_sweep(tmp_path_factory, image_folder):
     tmp = tmp_path_factory.mktemp("sweep")
-    return sweep(tmp, "k=4,16", "dataset=folder", f"dataset.path={image_folder}")
+    return sweep(tmp, "k=4,16", "dataset=folder", f"dataset.path={image_folder}", *QUIET)
 
 
 def test_one_row_per_image_k_quantizer_encoding(small_sweep, image_folder):
@@ -85,7 +78,8 @@ def test_records_original_file_and_environment(small_sweep):
 
 
 def test_png8_with_k_above_256_fails_only_those_rows(tmp_path, image_folder):
-    df, _, out = sweep(tmp_path, "k=16,300", "quantizer=sampled", "dataset=folder", f"dataset.path={image_folder}")
+    df, _, out = sweep(tmp_path, "k=16,300", "quantizer=sampled", "dataset=folder", f"dataset.path={image_folder}",
+                       *QUIET)
     bad = df[(df["k"] == 300) & df["encoding"].str.startswith("png8")]
     assert len(bad) and (bad["status"] == "failed").all()
     assert bad["error"].str.contains("2..256").all()
@@ -100,7 +94,7 @@ def test_bad_image_in_folder_is_one_failed_row(tmp_path, image_folder):
         (folder / p.name).write_bytes(p.read_bytes())
     (folder / "broken.png").write_text("this is not a PNG")
     df, _, _ = sweep(tmp_path, "k=4", "quantizer=sampled", "encoding=png8_pillow", "dataset=folder",
-                     f"dataset.path={folder}")
+                     f"dataset.path={folder}", *QUIET)
     broken = df[df["image"] == "broken"]
     assert len(broken) == 1 and broken["status"].iloc[0] == "failed"
     assert "broken.png" in broken["error"].iloc[0]
@@ -110,7 +104,7 @@ def test_bad_image_in_folder_is_one_failed_row(tmp_path, image_folder):
 @pytest.mark.slow
 def test_default_sweep_as_typed(tmp_path):
     """The README's command: every k x the default quantizers x encodings x 6 bundled images, all exact."""
-    df, _, _ = sweep(tmp_path, "k=16,64,256")
+    df, _, _ = sweep(tmp_path, "k=16,64,256", cli=True)
     assert len(df) == 3 * QUANTIZERS * ENCODINGS * 6
     assert df["roundtrip_ok"].all() and (df["status"] == "ok").all()
     photos = df[df["image"].isin(["china", "flower", "grace_hopper"])]
@@ -120,7 +114,8 @@ def test_default_sweep_as_typed(tmp_path):
 
 def test_seed_question_ordering(tmp_path):
     """The question's story on a bundled photo: RGB24 > the 256-colour original > PNG-8 at k=64."""
-    df, sweep_dir, _ = sweep(tmp_path, "+experiment=seed_question", "dataset.photos=[flower]", "quantizer.n_init=1")
+    df, sweep_dir, _ = sweep(tmp_path, "+experiment=seed_question", "dataset.photos=[flower]", "quantizer.n_init=1",
+                             *QUIET)
     assert set(df["encoding"]) == {"labels", "rgb24", "png8_pypng", "png8_pillow"} and (df["k"] == 64).all()
     row = df.set_index("encoding")
     original = row["original_bytes"].iloc[0]

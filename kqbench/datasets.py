@@ -525,3 +525,15 @@ class SkimageImages:
         for name in self.names:  # an unknown name fails its own rows only (in load)
             source = str(self.path(name)) if name in self.FILES else f"skimage.data.{name}"
             yield ImageSource(name, source, lambda name=name: self.load(name))
+
+
+def bundled(names) -> dict[str, SourceImage]:
+    """Bundled images by name (the benchmarks' images): the photos of :class:`SampleImages`
+    (china, flower, grace_hopper), of :class:`SkimageImages` (astronaut, coffee, ...) and the images
+    of :class:`AlphaSamples` (logo2, sprite, ...); ConfigurationError for any other name."""
+    sources = {s.name: s for s in [*SampleImages(kinds=()), *AlphaSamples()]}
+    sources.update((n, ImageSource(n, n, lambda n=n: SkimageImages.load(n))) for n in SkimageImages.FILES)
+    unknown = [n for n in names if n not in sources]
+    if unknown:
+        raise ConfigurationError(f"unknown bundled image {unknown[0]!r}: choose from {', '.join(sorted(sources))}")
+    return {n: sources[n].load() for n in names}

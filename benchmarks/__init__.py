@@ -1,0 +1,1 @@
+"""Benchmarks against peers (printed, never asserted); ``kqbench bench NAME`` runs one."""

@@ -75,11 +75,11 @@ def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | 
         sections.append("Every ok row is a lossy comparator: there are no quantized files to measure or plot.")
     else:
         if not provisional:
-            plots.size_vs_k(ctx.files, ctx.order, plots_dir)
-            plots.rate_distortion(ctx.files, ctx.order, plots_dir)
-            plots.runtime_vs_k(ctx.quant, ctx.order, plots_dir)
-            plots.quality_vs_k(ctx.quant, ctx.order, plots_dir, ctx.threshold)
-            sheet = contact_sheet(ctx.files, ctx.order, sweep_dir, plots_dir, contact_images)
+            sheet = _draw([(plots.size_vs_k, ctx.files, ctx.order, plots_dir),
+                           (plots.rate_distortion, ctx.files, ctx.order, plots_dir),
+                           (plots.runtime_vs_k, ctx.quant, ctx.order, plots_dir),
+                           (plots.quality_vs_k, ctx.quant, ctx.order, plots_dir, ctx.threshold),
+                           (contact_sheet, ctx.files, ctx.order, sweep_dir, plots_dir, contact_images)])[-1]
         sections.append(text.in_short(ctx))
         if question:
             sections.append(_question(ctx, question))
@@ -97,3 +97,19 @@ def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | 
     tmp.write_text(body, encoding="utf-8")
     os.replace(tmp, report)  # a reader never sees half a report, nor a provisional one after the final
     return report
+
+
+def _draw(figures: list[tuple]) -> list:
+    """Call each ``(function, *args)`` that draws a figure, in two forked processes where this machine
+    has two cores to spare (the figures are independent; a sweep's report is drawn after its last timed
+    job), else one after the other; their results, in order."""
+    import multiprocessing
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if cores < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [fn(*args) for fn, *args in figures]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(fn, *args) for fn, *args in figures]
+        return [f.result() for f in futures]

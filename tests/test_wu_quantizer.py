@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from kqbench.errors import ConfigurationError
 from kqbench.metrics import mse
 from kqbench.quantizers import FastKMeansQuantizer, PillowQuantizer, Quantizer, WuQuantizer, unique_colours
+from kqbench.quantizers import wu
 from kqbench.quantizers.wu import nearest_labels
 from kqbench.settings import describe
 
@@ -41,18 +42,31 @@ def test_predict_is_the_exact_nearest_palette_colour(photo, k):
     np.testing.assert_array_equal(q.predict(photo), brute_force_nearest(q.palette_, pixels))
 
 
+@pytest.fixture(params=["search", "map"])
+def remap_path(request, monkeypatch):
+    """predict's two exact searches: per pixel in its cell's list (small images), or through an
+    inverse colour map of the occupied cells (large images), forced here on small ones."""
+    monkeypatch.setattr(wu, "_MAP_PIXELS_PER_CELL", 1 << 40 if request.param == "search" else 0)
+    return request.param
+
+
 @pytest.mark.parametrize("m", [1, 7, 300])
-def test_remap_matches_brute_force_anywhere_in_the_cube(m):
+def test_remap_matches_brute_force_anywhere_in_the_cube(m, remap_path):
     """Random colours over the whole cube, random palettes (more than 256 colours: uint16 labels)."""
     rng = np.random.default_rng(m)
     palette = unique_colours(rng.integers(0, 256, (m, 3), dtype=np.uint8))[0]
-    pixels = rng.integers(0, 256, (20000, 3), dtype=np.uint8)
+    pixels = rng.integers(0, 256, (8000, 3), dtype=np.uint8)
     labels = nearest_labels(palette, pixels)
     assert labels.dtype == (np.uint8 if len(palette) <= 256 else np.uint16)
     np.testing.assert_array_equal(labels, brute_force_nearest(palette, pixels))
 
 
-def test_remap_ties_go_to_the_lower_index():
+def test_remap_of_a_photo_matches_brute_force(photo, remap_path):
+    q = WuQuantizer(n_colors=256).fit(photo)
+    np.testing.assert_array_equal(q.predict(photo), brute_force_nearest(q.palette_, photo.reshape(-1, 3)))
+
+
+def test_remap_ties_go_to_the_lower_index(remap_path):
     palette = np.array([[10, 0, 0], [0, 0, 0], [6, 0, 0], [14, 0, 0]], np.uint8)
     pixels = np.array([[12, 0, 0], [3, 0, 0], [8, 0, 0], [1, 0, 0]], np.uint8)  # three ties, then not
     np.testing.assert_array_equal(nearest_labels(palette, pixels), [0, 1, 0, 1])

@@ -11,12 +11,13 @@ squared error is cut in two by the plane -- any axis, any cell boundary -- that 
 smallest summed error in the two halves (the largest ``|s_lo|**2 / w_lo + |s_hi|**2 / w_hi``),
 until there are ``k`` boxes. The palette is the boxes' mean colours.
 
-Here the moments are int64 (exact for images below 2**35 pixels), the histogram pass is
-compiled with numba, and the cuts, O(k * 2**bits) table look-ups, take well under a
-millisecond. ``predict`` is an exact nearest-palette-colour search (Wu's own remap gives a
-pixel its box's colour, which is not always the nearest): each distinct colour is compared
-once, with the few palette entries that can be nearest to its cell of the colour cube, and
-the answer is memoised for the colour's later pixels.
+Here the moments are exact integers (int64), the histogram pass is compiled with numba and
+split among threads, and the cuts, O(k * 2**bits) table look-ups, take about a millisecond.
+``predict`` is an exact nearest-palette-colour search (Wu's own remap gives a pixel its box's
+colour, which is not always the nearest): each occupied cell of side 8 of the colour cube
+gets the few palette entries that can be nearest to a colour in it; on large images the
+answers for all 512 colours of each occupied cell are computed first (an inverse colour
+map), and each pixel is then a table look-up.
 
 Arrays are allocated by the Python callers, not inside the compiled functions: each numpy
 allocation a numba function makes adds compile time (about 0.3 s each) on first use.
@@ -27,6 +28,7 @@ from __future__ import annotations
 import numbers
 import os
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 from numba import njit
@@ -34,8 +36,8 @@ from numba import njit
 from ._base import Quantizer, centres_to_palette, check_pixels, pack_rgb
 
 _MOMENTS = 5  # per cell or box: pixel count, sum of R, G, B, sum of R**2 + G**2 + B**2
-_MEMO_PIXELS = 1 << 21  # fewest pixels for which predict memoises per colour (see nearest_labels)
-_LANE_PIXELS = 1 << 19  # fewest pixels worth a thread of their own (about 2 ms of work)
+_MAP_PIXELS_PER_CELL = 256  # predict makes an inverse colour map from this many pixels per occupied cell
+_LANE_PIXELS = 1 << 19  # fewest pixels worth a thread of their own (about 1 ms of work)
 
 
 # --------------------------------------------------------------------------- histogram and cuts
@@ -246,75 +248,90 @@ def _filter(palette, src, s0, s1, lo0, lo1, lo2, side, dst, at):
 
 
 @njit(cache=True, nogil=True)
-def _candidates(palette, used, used32, start):
+def _candidates(palette, used, used32, start, everyone, coarse_start):
     """For each used side-8 cell c of the colour cube (``used[c]``), the palette entries that
     can be nearest to some point of it (:func:`_filter`), as lists[start[c]:start[c + 1]];
     returns ``lists``. Filtered from the list of its side-32 cell (``used32``, index
     r/32 * 64 + g/32 * 8 + b/32), itself filtered from the whole palette: a few times less
-    work than filtering the whole palette per cell. ``palette`` is int64 (m, 3)."""
+    work than filtering the whole palette per cell. ``palette`` is int64 (m, 3);
+    ``everyone`` is arange(m) and ``coarse_start`` (513,) int64 scratch space."""
     m = palette.shape[0]
-    everyone = np.arange(m)
     coarse = np.empty(4 * m + 64, np.int64)
-    coarse_start = np.zeros(513, np.int64)
-    n = 0
+    n = np.int64(0)  # (not the literal 0: numba would compile the callees once more for it)
     for p in range(512):
         coarse_start[p] = n
         if used32[p]:
             coarse = _reserve(coarse, n, m)
-            n += _filter(palette, everyone, 0, m, (p >> 6) << 5, ((p >> 3) & 7) << 5, (p & 7) << 5, 32, coarse, n)
+            n += _filter(palette, everyone, np.int64(0), m, (p >> 6) << 5, ((p >> 3) & 7) << 5, (p & 7) << 5,
+                         np.int64(32), coarse, n)
     coarse_start[512] = n
     lists = np.empty(8 * m + 4096, np.int64)
-    n = 0
+    n = np.int64(0)
     for c in range(32768):
         start[c] = n
         if used[c]:
             p = ((c >> 12) << 6) | (((c >> 7) & 7) << 3) | ((c >> 2) & 7)
             lists = _reserve(lists, n, coarse_start[p + 1] - coarse_start[p])
             n += _filter(palette, coarse, coarse_start[p], coarse_start[p + 1],
-                         (c >> 10) << 3, ((c >> 5) & 31) << 3, (c & 31) << 3, 8, lists, n)
+                         (c >> 10) << 3, ((c >> 5) & 31) << 3, (c & 31) << 3, np.int64(8), lists, n)
     start[32768] = n
     return lists
 
 
 @njit(cache=True, nogil=True)
-def _nearest(r, g, b, palette, start, lists):
-    """Index of the palette entry nearest to colour (r, g, b), searched in its cell's list."""
-    cell = ((r >> 3) << 10) | ((g >> 3) << 5) | (b >> 3)
-    best = np.int64(1) << 62
-    pick = 0
-    for s in range(start[cell], start[cell + 1]):
-        j = lists[s]  # ascending: the first of equally near entries wins
-        d = (r - palette[j, 0]) ** 2 + (g - palette[j, 1]) ** 2 + (b - palette[j, 2]) ** 2
-        if d < best:
-            best = d
-            pick = j
-    return pick
-
-
-@njit(cache=True, nogil=True)
-def _remap(pixels, palette, start, lists, table, out):
-    """out[i] = index of the palette entry nearest to pixel i (:func:`_nearest`).
-
-    With a ``table`` of 2**24 zeros, each distinct colour is searched once: the table
-    memoises index + 1 per colour. With a shorter one (unused), every pixel is searched.
-    """
-    memo = table.shape[0] == 1 << 24
+def _remap(pixels, palette, start, lists, out):
+    """out[i] = index of the palette entry nearest to pixel i, searched in the list of its
+    side-8 cell (ascending: the first of equally near entries wins)."""
     last_key = -1
     last = 0
     for i in range(pixels.shape[0]):
         r, g, b = np.int64(pixels[i, 0]), np.int64(pixels[i, 1]), np.int64(pixels[i, 2])
         key = (r << 16) | (g << 8) | b
         if key != last_key:  # runs of one colour are common in images
-            if memo:
-                v = np.int64(table[key])
-                if v == 0:
-                    v = _nearest(r, g, b, palette, start, lists) + 1
-                    table[key] = v
-                last = v - 1
-            else:
-                last = _nearest(r, g, b, palette, start, lists)
+            cell = ((r >> 3) << 10) | ((g >> 3) << 5) | (b >> 3)
+            best = np.int64(1) << 62
+            for s in range(start[cell], start[cell + 1]):
+                j = lists[s]
+                d = (r - palette[j, 0]) ** 2 + (g - palette[j, 1]) ** 2 + (b - palette[j, 2]) ** 2
+                if d < best:
+                    best = d
+                    last = j
             last_key = key
         out[i] = last
+
+
+@njit(cache=True, nogil=True)
+def _fill_cells(palette, start, lists, cells, slot, answers, sub):
+    """The inverse colour map of the side-8 cells ``cells``: answers[slot[c] * 512 + (r % 8)
+    * 64 + (g % 8) * 8 + b % 8] = index of the palette entry nearest to colour (r, g, b) of
+    cell c, for all 512 colours of the cell. Each side-4 quarter of the cell first filters
+    the cell's list (:func:`_filter`; ``sub`` is scratch space as long as the longest list).
+    Smallest squared distance, then lowest index: the minimum of distance << 32 | index.
+    """
+    for c in cells:
+        base = np.int64(slot[c]) << 9
+        r0, g0, b0 = (c >> 10) << 3, ((c >> 5) & 31) << 3, (c & 31) << 3
+        for q in range(8):
+            qr, qg, qb = r0 + ((q >> 2) << 2), g0 + (((q >> 1) & 1) << 2), b0 + ((q & 1) << 2)
+            n = _filter(palette, lists, start[c], start[c + 1], qr, qg, qb, np.int64(4), sub, np.int64(0))
+            for r in range(qr, qr + 4):
+                for g in range(qg, qg + 4):
+                    for b in range(qb, qb + 4):
+                        best = np.int64(1) << 62
+                        for t in range(n):
+                            j = sub[t]
+                            d = (r - palette[j, 0]) ** 2 + (g - palette[j, 1]) ** 2 + (b - palette[j, 2]) ** 2
+                            best = min(best, (d << 32) | j)
+                        answers[base | ((r & 7) << 6) | ((g & 7) << 3) | (b & 7)] = best & 0xFFFFFFFF
+
+
+@njit(cache=True, nogil=True)
+def _look_up(pixels, slot, answers, out):
+    """out[i] = the inverse colour map's answer for pixel i (see :func:`_fill_cells`)."""
+    for i in range(pixels.shape[0]):
+        r, g, b = np.int64(pixels[i, 0]), np.int64(pixels[i, 1]), np.int64(pixels[i, 2])
+        c = ((r >> 3) << 10) | ((g >> 3) << 5) | (b >> 3)
+        out[i] = answers[(np.int64(slot[c]) << 9) | ((r & 7) << 6) | ((g & 7) << 3) | (b & 7)]
 
 
 def _pixels(pixels) -> np.ndarray:
@@ -333,17 +350,21 @@ def _thread_count(n_threads) -> int:
     return int(n_threads)
 
 
-def _in_lanes(work, n, n_threads) -> list:
-    """[work(lo, hi) for each lane], the lanes being ``n_threads`` contiguous, nearly equal
-    parts of range(n), run on threads (the compiled functions release the GIL). One lane
-    for small inputs, where starting a thread costs more than it saves."""
+def _lanes(n, n_threads) -> list:
+    """``n_threads`` contiguous, nearly equal parts (lo, hi) of range(n); fewer for small
+    inputs, where a thread costs more than it saves."""
     lanes = max(1, min(n_threads, n // _LANE_PIXELS))
-    bounds = [n * t // lanes for t in range(lanes + 1)]
-    if lanes == 1:
-        return [work(0, n)]
-    with ThreadPoolExecutor(lanes - 1) as pool:
-        others = [pool.submit(work, bounds[t], bounds[t + 1]) for t in range(1, lanes)]
-        return [work(bounds[0], bounds[1])] + [f.result() for f in others]
+    return [(n * t // lanes, n * (t + 1) // lanes) for t in range(lanes)]
+
+
+def _run(tasks) -> list:
+    """[task() for task in tasks], on threads (the compiled functions release the GIL); this
+    thread runs the first."""
+    if len(tasks) == 1:
+        return [tasks[0]()]
+    with ThreadPoolExecutor(len(tasks) - 1) as pool:
+        others = [pool.submit(task) for task in tasks[1:]]
+        return [tasks[0]()] + [f.result() for f in others]
 
 
 def nearest_labels(palette, pixels, n_threads=None) -> np.ndarray:
@@ -351,13 +372,15 @@ def nearest_labels(palette, pixels, n_threads=None) -> np.ndarray:
     ties to the lower index), as the smallest unsigned integer type that holds it (uint8 up
     to 256 colours).
 
-    Each distinct colour is compared once, with the palette entries that can be nearest to
-    its side-8 cell of the colour cube (about 4 of 256 on photos), and the answer memoised
-    in a table of all 2**24 colours (32 MB; 64 MB beyond 65535 palette colours). Large
-    images are split among ``n_threads`` threads (None: all available cores), which share
-    the table: an entry is either 0 (unknown) or the colour's answer, so a thread that
-    reads 0 while another is writing only repeats the search. The result does not depend
-    on the thread count.
+    Each occupied cell of side 8 of the colour cube gets the short list of palette entries
+    that can be nearest to a point in it (:func:`_candidates`; about 6 of 256 on photos).
+    Small images compare each pixel with its cell's list. Large ones (at least
+    ``_MAP_PIXELS_PER_CELL`` pixels per occupied cell) first compute the answer for every
+    colour of every occupied cell -- an inverse colour map, 512 bytes per cell, from lists
+    shortened again per side-4 quarter -- and then look each pixel up: far fewer distance
+    computations than pixels, and no branches per pixel. Passes over the pixels are split
+    among ``n_threads`` threads (None: all available cores); the result does not depend on
+    it.
     """
     palette = np.asarray(palette)
     if palette.ndim != 2 or palette.shape[1] != 3 or len(palette) == 0 or palette.dtype != np.uint8:
@@ -366,21 +389,31 @@ def nearest_labels(palette, pixels, n_threads=None) -> np.ndarray:
     pixels = _pixels(pixels)
     palette = palette.astype(np.int64)
     m, n = len(palette), len(pixels)
+    lanes = _lanes(n, threads)
 
     def used_cells(lo, hi):
         used = np.zeros(32768, np.uint8)
         _used_cells(pixels[lo:hi], used)
         return used
 
-    used = np.bitwise_or.reduce(_in_lanes(used_cells, n, threads))
+    used = np.bitwise_or.reduce(_run([partial(used_cells, lo, hi) for lo, hi in lanes]))
     used32 = used.reshape(8, 4, 8, 4, 8, 4).any(axis=(1, 3, 5)).ravel()
     start = np.empty(32769, np.int64)
-    lists = _candidates(palette, used, used32, start)
+    lists = _candidates(palette, used, used32, start, np.arange(m), np.empty(513, np.int64))
     out = np.empty(n, np.uint8 if m <= 256 else np.uint16 if m <= 65536 else np.uint32)
-    # The table's pages cost more than they save on small images (fresh pages are zeroed by
-    # the kernel on first touch: up to 32 MB).
-    table = np.zeros(1 << 24 if n >= _MEMO_PIXELS else 1, np.uint16 if m < 65536 else np.uint32)
-    _in_lanes(lambda lo, hi: _remap(pixels[lo:hi], palette, start, lists, table, out[lo:hi]), n, threads)
+    cells = np.flatnonzero(used)
+    if n < _MAP_PIXELS_PER_CELL * len(cells):
+        _run([partial(_remap, pixels[lo:hi], palette, start, lists, out[lo:hi]) for lo, hi in lanes])
+        return out
+    slot = np.full(32768, -1, np.int32)
+    slot[cells] = np.arange(len(cells))
+    answers = np.empty(512 * len(cells), out.dtype)
+    longest = int(np.diff(start).max())
+    # Cells dealt out among the threads in turn: neighbouring cells have lists of similar
+    # lengths. Each thread writes the answers of its own cells only.
+    _run([partial(_fill_cells, palette, start, lists, np.ascontiguousarray(cells[t::len(lanes)]), slot, answers,
+                  np.empty(longest, np.int64)) for t in range(len(lanes))])
+    _run([partial(_look_up, pixels[lo:hi], slot, answers, out[lo:hi]) for lo, hi in lanes])
     return out
 
 
@@ -471,18 +504,20 @@ class WuQuantizer(Quantizer):
             return m
 
         # A table per thread (1.4 MB at bits=5), summed; one thread from bits=7 (86 MB each).
-        moments, *others = _in_lanes(histogram, len(pixels), threads if bits < 7 else 1)
+        lanes = _lanes(len(pixels), threads if bits < 7 else 1)
+        moments, *others = _run([partial(histogram, lo, hi) for lo, hi in lanes])
         for m in others:
             moments += m
         occupied = _cumulate(moments)
         if occupied <= k:  # (more occupied cells than k means more than k colours)
-            colours = np.empty((k + 1, 3), np.uint8)
+            colours = np.empty((min(k, len(pixels)) + 1, 3), np.uint8)
             colours = colours[:_few_colours(pixels, np.zeros(1 << 18, np.uint64), colours)]
             if len(colours) <= k:  # lossless: the image's colours, in the base class's order
                 self.palette_ = colours[np.argsort(pack_rgb(colours))]
                 self.boxes_ = np.zeros((0, 3, 2), np.int64)
                 self.cut_errors_ = np.zeros(0)
                 return self
+        k = min(k, occupied)  # every box holds pixels, and the boxes are disjoint
         boxes = np.zeros((k, 6), np.int64)
         boxes[0, 1::2] = side - 1  # the whole cube
         box_moments = np.zeros((k, _MOMENTS), np.int64)

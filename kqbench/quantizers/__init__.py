@@ -18,6 +18,7 @@ from .sklearn_kmeans import (
     SampledKMeansQuantizer,
     UniqueKMeansQuantizer,
 )
+from .wu import WuQuantizer
 
 __all__ = [
     "Quantizer",
@@ -29,6 +30,7 @@ __all__ = [
     "FastKMeansQuantizer",
     "PillowQuantizer",
     "LibimagequantQuantizer",
+    "WuQuantizer",
     "COLOUR_SPACES",
     "from_space",
     "to_space",

@@ -476,6 +476,7 @@ class WuQuantizer(Quantizer):
     alpha_support = None  # the histogram and the cuts are 3-D (RGB)
     family = "Wu"
     rank = 65
+    compiles = True  # numba: compiled ahead in the background by a sweep
 
     def __init__(self, n_colors=16, bits=5, random_state=0, n_threads=None):
         self.n_colors = n_colors

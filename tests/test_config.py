@@ -88,3 +88,20 @@ def test_transparency_and_encoding_axes_experiments_compose(cfg_of):
     assert count_jobs(cfg) == 4 * 3 * 6 * 2
     axes = cfg_of("+experiment=encoding_axes").hydra.sweeper.params
     assert axes["encoding.compress_level"] == "1,6,9" and axes.dither == "false,true"
+
+
+def test_the_sweeper_validates_every_value_of_every_key_with_few_jobs():
+    from hydra_plugins.hydra_kqbench.kqbench_plugins import representatives
+
+    batch = [[f"q={q}", f"k={k}", f"e={e}"] for q in "abcde" for k in (16, 64, 256) for e in "vwxyz"]
+    chosen = representatives(batch)
+    assert len(chosen) == 1 + 4 + 2 + 4  # the first job, then one per other value
+    assert {item for job in chosen for item in job} == {item for job in batch for item in job}
+    assert chosen[0] == batch[0]
+
+
+def test_the_default_sweep_uses_kqbenchs_sweeper_and_launcher(cfg_of):
+    hydra_cfg = cfg_of().hydra
+    assert hydra_cfg.sweeper._target_.endswith("KqbenchSweeper")
+    assert hydra_cfg.launcher._target_.endswith("KqbenchLauncher")
+    assert cfg_of("hydra/launcher=joblib").hydra.launcher._target_.endswith("JoblibLauncher")

@@ -51,8 +51,7 @@ class QuantizationCache:
             with np.load(self.directory / f"{key}.npz") as z:
                 meta = json.loads(str(z["meta"]))
                 q = Quantized(labels=z["labels"], palette=z["palette"], fit_s=meta["fit_s"],
-                              assign_s=meta["assign_s"], rgb24_bytes=meta["rgb24_bytes"],
-                              values=meta["values"], cached=True)
+                              assign_s=meta["assign_s"], values=meta["values"], cached=True)
         except (OSError, ValueError, KeyError, TypeError):
             return None  # absent, unreadable, or written by another version: recompute
         self._remember(key, q)
@@ -62,7 +61,7 @@ class QuantizationCache:
         if self.directory is None:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        meta = {"fit_s": q.fit_s, "assign_s": q.assign_s, "rgb24_bytes": q.rgb24_bytes, "values": q.values}
+        meta = {"fit_s": q.fit_s, "assign_s": q.assign_s, "values": q.values}
         fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             np.savez(f, labels=q.labels, palette=q.palette, meta=json.dumps(meta))

@@ -62,17 +62,15 @@ def count_jobs(config: DictConfig) -> int | None:
     return math.prod(len(v) for v in values.values()) if values else None
 
 
-def _idle_priority() -> None:
-    """In a child process before it runs: lowest CPU priority (SCHED_IDLE where there is one)."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        with contextlib.suppress(OSError):
-            os.nice(19)
+# Run first in a background process: lowest CPU priority (SCHED_IDLE where there is one). Set by the
+# child itself, so that starting it needs no fork-time hook (a hook forces a full fork of this process).
+_IDLE = ("import contextlib, os\ntry:\n    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
+         "except (AttributeError, OSError):\n    with contextlib.suppress(OSError):\n        os.nice(19)\n")
 
 
-def _background(args: list[str], **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, *args], preexec_fn=_idle_priority, stdin=subprocess.DEVNULL,
+def _background(code: str, args: list[str], **kwargs) -> subprocess.Popen:
+    """``python -c CODE ARGS`` at idle priority, detached from this process's output."""
+    return subprocess.Popen([sys.executable, "-c", _IDLE + code, *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
 
 
@@ -158,7 +156,7 @@ class SweepCallback(Callback):
         fcntl.flock(fd, fcntl.LOCK_EX)  # held by the child (it inherits the descriptor) until it exits
         code = ("import sys\nfrom hydra.utils import get_class\n"
                 "for path in sys.argv[1:]:\n    get_class(path).compile_ahead()\n")
-        self._compiling = _background(["-c", code, *needed], pass_fds=(fd,))
+        self._compiling = _background(code, needed, pass_fds=(fd,))
         os.close(fd)
         os.environ[COMPILE_LOCK_ENV] = str(lock)
 
@@ -197,8 +195,9 @@ class SweepCallback(Callback):
         if self._provisional is not None and self._provisional.poll() is None:
             return  # the last one is still rendering
         self._provisional_at = time.time()
-        self._provisional = _background(["-m", "kqbench.report", str(sweep_dir),
-                                         f"--provisional={self._done}/{self._total}", f"--pending={self._pending()}"])
+        code = "import sys\nfrom kqbench.report.__main__ import main\nsys.exit(main(sys.argv[1:]))\n"
+        self._provisional = _background(code, [str(sweep_dir), f"--provisional={self._done}/{self._total}",
+                                               f"--pending={self._pending()}"])
 
     def _pending(self) -> str:
         """The configurations not started yet, per swept key: ``quantizer=kmeans,fast k=256 (20 configurations)``."""

@@ -108,6 +108,10 @@ def _ratio_to_original(row: Mapping) -> float:
     return row["bytes"] / row["original_bytes"]
 
 
+def _ratio_to_rgb24(row: Mapping) -> float:
+    return row["bytes"] / row["rgb24_bytes"]
+
+
 def _psnr(row: Mapping) -> float:
     return metrics.psnr(row["mse"])
 
@@ -141,8 +145,10 @@ COLUMNS: tuple[Column, ...] = (
            inputs=("bytes", "pixels")),
     Column("ratio_to_original", "float", "file", "bytes / original_bytes", derive=_ratio_to_original,
            inputs=("bytes", "original_bytes")),
-    Column("ratio_to_rgb24", "float", "file", "bytes / size of the same quantized pixels as a default 24-bit RGB "
-           "PNG (32-bit RGBA when `has_alpha`)"),
+    Column("ratio_to_rgb24", "float", "file", "bytes / rgb24_bytes", derive=_ratio_to_rgb24,
+           inputs=("bytes", "rgb24_bytes")),
+    Column("rgb24_bytes", "int", "quantization", "size of the same quantized pixels as a default 24-bit RGB PNG "
+           "(32-bit RGBA when `has_alpha`): the baseline of ratio_to_rgb24", "bytes"),
     Column("bit_depth", "int", "file", "bits per sample, read back from the written PNG's IHDR chunk", "bits"),
     Column("colour_type", "str", "file", "PNG colour type read back from the IHDR chunk (palette, RGB, RGBA, grey)"),
     Column("trns_bytes", "int", "file", "length of the written PNG's tRNS chunk data (the palette's alphas; 0 "

@@ -25,6 +25,7 @@ from .encoders import RGB24PNG, png_header
 from .pixels import as_channels
 from .quantizers import compact_palette
 from .quantizers.dither import floyd_steinberg
+from .settings import default_params, init_params
 
 
 @dataclass
@@ -36,8 +37,7 @@ class Quantized:
     palette: np.ndarray  # (m, 3) uint8, or (m, 4) RGBA
     fit_s: float
     assign_s: float
-    rgb24_bytes: int  # the same pixels as a default 24-bit PNG: the ratio_to_rgb24 baseline
-    values: dict  # palette_size, label_entropy_bpp and every quality column (columns.quality_columns())
+    values: dict  # palette_size, label_entropy_bpp, every quality column, and rgb24_bytes once known
     cached: bool = False
 
     @property
@@ -116,11 +116,27 @@ def _rgb24_bytes(labels: np.ndarray, palette: np.ndarray) -> int:
     return buf.tell()
 
 
+def _is_rgb24_baseline(encoder) -> bool:
+    """Whether ``encoder`` writes exactly the ratio_to_rgb24 baseline (a default RGB24PNG)."""
+    return type(encoder) is RGB24PNG and init_params(encoder) == default_params(encoder)
+
+
+def with_rgb24_bytes(q: Quantized, encoder, row: dict) -> Quantized:
+    """``q`` with its ``rgb24_bytes`` (the same pixels as a default 24-bit PNG): as known, or the file
+    ``encoder`` just wrote (``row``) when it is that very file, else written to memory now."""
+    if "rgb24_bytes" in q.values:
+        return q
+    if _is_rgb24_baseline(encoder) and row.get("status") == "ok":
+        size = row["bytes"]
+    else:
+        size = _rgb24_bytes(q.labels, q.palette)
+    return replace(q, values={**q.values, "rgb24_bytes": size})
+
+
 def _quantized(image: SourceImage, labels, palette, fit_s: float, assign_s: float) -> Quantized:
     labels, palette = compact_palette(np.asarray(labels).ravel(), palette)
     labels = labels.reshape(image.pixels.shape[:2])
     return Quantized(labels=labels, palette=palette, fit_s=fit_s, assign_s=assign_s,
-                     rgb24_bytes=_rgb24_bytes(labels, palette),
                      values=quantization_values(image.pixels, labels, palette))
 
 
@@ -180,7 +196,7 @@ def measure_file(image: SourceImage, q: Quantized, encoder, path: Path, repeats:
         decoded = as_channels(decoded, expected.shape[-1])
     ok = decoded.shape == expected.shape and bool(np.array_equal(decoded, expected))
     header = png_header(path) if path.suffix == ".png" else {}
-    row = {"bytes": size, "ratio_to_rgb24": size / q.rgb24_bytes, "bit_depth": header.get("bit_depth"),
+    row = {"bytes": size, "bit_depth": header.get("bit_depth"),
            "colour_type": header.get("colour_type"), "trns_bytes": header.get("trns_bytes"),
            "encode_s": encode_s, "roundtrip_ok": ok, "status": "ok", "error": None}
     if not ok:
@@ -208,7 +224,7 @@ def measure_lossy(image: SourceImage, q: Quantized, encoder, path: Path, repeats
     size = path.stat().st_size
     decoded = as_channels(encoder.decode(path), original.shape[-1])
     row = {**quality_values(original, decoded), "lossy_quality": quality, "lossy_target_psnr": target,
-           "bytes": size, "ratio_to_rgb24": size / q.rgb24_bytes, "bit_depth": None, "colour_type": None,
+           "bytes": size, "bit_depth": None, "colour_type": None,
            "encode_s": encode_s, "status": "ok", "error": None}
     file_mse = row["mse"]
     row["roundtrip_ok"] = ok = file_mse == search_mse and (metrics.psnr(file_mse) >= target

@@ -15,7 +15,7 @@ from pathlib import Path
 from . import columns
 from .cache import QuantizationCache
 from .errors import ConfigurationError, NotInstalledError
-from .measure import complete, dither as dithered, measure_file, measure_lossy, quantize
+from .measure import complete, dither as dithered, measure_file, measure_lossy, quantize, with_rgb24_bytes
 from .resume import finished_rows
 from .settings import describe, init_params
 from .table import write_rows
@@ -109,11 +109,15 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
             if alpha == "drop":
                 image = image.without_alpha()
             row = {**image_columns(image), **setting}
-            q = _quantization(image, quantizer_name, quantizer, cache, repeats, dither)
+            key, q = _quantization(image, quantizer_name, quantizer, cache, repeats, dither)
             row.update(q.values, fit_s=q.fit_s, assign_s=q.assign_s, cached=q.cached)
             path = files / f"{source.name}{encoder.suffix}"
             measure = measure_lossy if encoder.lossy else measure_file
             row.update(measure(image, q, encoder, path, repeats))
+            if "rgb24_bytes" not in q.values:  # measured once: the quantization's other encodings reuse it
+                q = with_rgb24_bytes(q, encoder, row)
+                cache.put(key, q)
+            row["rgb24_bytes"] = q.values["rgb24_bytes"]
             if keep_files:
                 row["path"] = os.path.relpath(path, root)
             else:
@@ -129,7 +133,8 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
 
 
 def _quantization(image, quantizer_name, quantizer, cache: QuantizationCache, repeats: int, dither: bool):
-    """The image's quantization (from the cache when an earlier job made it), dithered if asked."""
+    """The image's quantization (from the cache when an earlier job made it), dithered if asked, and its
+    cache key."""
     params = init_params(quantizer)
     key = cache.key(image.digest, quantizer_name, params)
     q = cache.get(key)
@@ -138,11 +143,11 @@ def _quantization(image, quantizer_name, quantizer, cache: QuantizationCache, re
         cache.put(key, q)
     q = complete(q, image)
     if not dither:
-        return q
+        return key, q
     # same fit and palette, pixels re-assigned; cached apart from the undithered result
     dkey = cache.key(image.digest, quantizer_name, {**params, "dither": "floyd-steinberg"})
     qd = cache.get(dkey)
     if qd is None:
         qd = dithered(image, q, repeats)
         cache.put(dkey, qd)
-    return complete(qd, image)
+    return dkey, complete(qd, image)

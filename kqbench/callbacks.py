@@ -188,7 +188,11 @@ class SweepCallback(Callback):
         self._last_job_end = now
         if self._job_t0 is not None:
             self._jobs_s += now - self._job_t0
-        if self._total and self._done < self._total and now - self._provisional_at >= PROVISIONAL_EVERY_S:
+        # the first provisional report once the first quantization has every encoding of the sweep (its jobs
+        # come first), then at most every PROVISIONAL_EVERY_S
+        first = len((self._values or {}).get("encoding", [None]))
+        due = self._done == first or (self._done > first and now - self._provisional_at >= PROVISIONAL_EVERY_S)
+        if self._total and self._done < self._total and due:
             self._refresh_provisional(Path(config.hydra.sweep.dir))
 
     def _refresh_provisional(self, sweep_dir: Path) -> None:

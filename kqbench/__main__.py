@@ -80,6 +80,7 @@ def run_job(cfg: DictConfig) -> int:
         dataset, quantizer_name, quantizer, encoding_name, encoder,
         k=cfg.k, seed=cfg.seed, out_dir=out_dir, cache=_cache(cfg.cache_dir if cfg.cache else None),
         repeats=cfg.repeats, keep_files=cfg.keep_files, dither=cfg.dither, alpha=cfg.alpha,
+        metrics=tuple(cfg.metrics),
         root=hc.sweep.dir if str(hc.mode) == "RunMode.MULTIRUN" else out_dir,
     )
     return sum(r["status"] == "ok" for r in rows)

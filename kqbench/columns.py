@@ -67,6 +67,8 @@ class Column:
         The columns ``derive`` reads.
     better : {"higher", "lower"}, optional
         For quality columns: which way is better (the report's fronts and rankings).
+    optional : bool
+        A quality column computed only when a sweep asks for it (``metrics=[name]``): an expensive measure.
     """
 
     name: str
@@ -78,6 +80,7 @@ class Column:
     derive: Callable[[Mapping], Any] | None = None
     inputs: tuple[str, ...] = ()
     better: str | None = None
+    optional: bool = False
 
     def __post_init__(self):
         if self.scope not in SCOPES:
@@ -226,9 +229,23 @@ def numeric() -> list[str]:
     return [c.name for c in COLUMNS if c.numeric]
 
 
-def quality_columns() -> list[Column]:
-    """Columns computed from (source pixels, result pixels), in table order."""
-    return [c for c in COLUMNS if c.quality is not None]
+def quality_columns(metrics=()) -> list[Column]:
+    """Columns computed from (source pixels, result pixels), in table order: every one that is not
+    optional, and the optional ones named in ``metrics``."""
+    return [c for c in COLUMNS if c.quality is not None and (not c.optional or c.name in metrics)]
+
+
+def check_metrics(metrics) -> tuple[str, ...]:
+    """``metrics`` (the optional quality columns a sweep asks for) as a tuple; ConfigurationError, naming
+    the choices, for a name that is not one."""
+    from .errors import ConfigurationError
+
+    optional = [c.name for c in COLUMNS if c.optional]
+    for name in metrics:
+        if name not in optional:
+            raise ConfigurationError(f"metrics: {name!r} is not an optional quality column; choose from "
+                                     f"{', '.join(optional) or '(none)'}")
+    return tuple(metrics)
 
 
 def derived(reading: str | None = None) -> list[Column]:

@@ -89,21 +89,22 @@ def _wait_for_background_compile() -> None:
         pass
 
 
-def quality_values(source: np.ndarray, result: np.ndarray) -> dict:
-    """Every quality column (:func:`kqbench.columns.quality_columns`) of ``result`` against ``source``."""
-    return {c.name: c.quality(source, result) for c in columns.quality_columns()}
+def quality_values(source: np.ndarray, result: np.ndarray, requested=()) -> dict:
+    """The quality columns (:func:`kqbench.columns.quality_columns`: every one that is not optional, and
+    the optional ones ``requested``) of ``result`` against ``source``."""
+    return {c.name: c.quality(source, result) for c in columns.quality_columns(requested)}
 
 
-def quantization_values(source: np.ndarray, labels: np.ndarray, palette: np.ndarray) -> dict:
+def quantization_values(source: np.ndarray, labels: np.ndarray, palette: np.ndarray, requested=()) -> dict:
     """The quantization-scope columns computed from the quantized image's pixels."""
     return {"palette_size": len(palette), "label_entropy_bpp": metrics.label_entropy(labels),
-            **quality_values(source, palette[labels])}
+            **quality_values(source, palette[labels], requested)}
 
 
-def complete(q: Quantized, image: SourceImage) -> Quantized:
-    """``q`` with any quality column it lacks computed (a cached quantization from before a metric
-    was added to the registry)."""
-    missing = [c for c in columns.quality_columns() if c.name not in q.values]
+def complete(q: Quantized, image: SourceImage, requested=()) -> Quantized:
+    """``q`` with any quality column it lacks computed (a cached quantization from before a metric was
+    added to the registry, or from a sweep that did not ask for an optional one)."""
+    missing = [c for c in columns.quality_columns(requested) if c.name not in q.values]
     if not missing:
         return q
     result = q.pixels
@@ -133,15 +134,16 @@ def with_rgb24_bytes(q: Quantized, encoder, row: dict) -> Quantized:
     return replace(q, values={**q.values, "rgb24_bytes": size})
 
 
-def _quantized(image: SourceImage, labels, palette, fit_s: float, assign_s: float) -> Quantized:
+def _quantized(image: SourceImage, labels, palette, fit_s: float, assign_s: float, requested) -> Quantized:
     labels, palette = compact_palette(np.asarray(labels).ravel(), palette)
     labels = labels.reshape(image.pixels.shape[:2])
     return Quantized(labels=labels, palette=palette, fit_s=fit_s, assign_s=assign_s,
-                     values=quantization_values(image.pixels, labels, palette))
+                     values=quantization_values(image.pixels, labels, palette, requested))
 
 
-def quantize(image: SourceImage, quantizer, repeats: int = 1) -> Quantized:
-    """Fit ``quantizer`` on the image and assign every pixel, timing both."""
+def quantize(image: SourceImage, quantizer, repeats: int = 1, requested=()) -> Quantized:
+    """Fit ``quantizer`` on the image and assign every pixel, timing both; ``requested``: the optional
+    quality columns to compute too."""
     source = image.pixels  # RGB, or RGBA with transparency
     pixels = source.reshape(-1, source.shape[-1])
     channels = source.shape[-1]
@@ -156,10 +158,10 @@ def quantize(image: SourceImage, quantizer, repeats: int = 1) -> Quantized:
     warm_up(("quantizer", type(quantizer), channels, getattr(quantizer, "colour_space", None)), warm)
     fitted, fit_s = median_time(lambda: clone(quantizer).fit(pixels), repeats)
     labels, assign_s = median_time(lambda: fitted.predict(pixels), repeats)
-    return _quantized(image, labels, fitted.palette_, fit_s, assign_s)
+    return _quantized(image, labels, fitted.palette_, fit_s, assign_s, requested)
 
 
-def dither(image: SourceImage, q: Quantized, repeats: int = 1) -> Quantized:
+def dither(image: SourceImage, q: Quantized, repeats: int = 1, requested=()) -> Quantized:
     """``q`` with its pixels re-assigned by Floyd-Steinberg error diffusion onto the SAME palette.
 
     The fit is not redone: palette and ``fit_s`` are the undithered quantization's, and
@@ -180,11 +182,13 @@ def dither(image: SourceImage, q: Quantized, repeats: int = 1) -> Quantized:
         def assign():
             return floyd_steinberg(pixels, q.palette)
     labels, assign_s = median_time(assign, repeats)
-    return _quantized(image, labels, q.palette, q.fit_s, assign_s)
+    return _quantized(image, labels, q.palette, q.fit_s, assign_s, requested)
 
 
-def measure_file(image: SourceImage, q: Quantized, encoder, path: Path, repeats: int) -> dict:
-    """Write ``q`` with ``encoder`` to ``path`` (timed), read it back, and return the file columns."""
+def measure_file(image: SourceImage, q: Quantized, encoder, path: Path, repeats: int, requested=()) -> dict:
+    """Write ``q`` with ``encoder`` to ``path`` (timed), read it back, and return the file columns.
+    (``requested`` is for a call like :func:`measure_lossy`'s: a lossless file's quality is its
+    quantization's.)"""
     channels = q.palette.shape[1]
     warm_up(("encoder", type(encoder), channels),
             lambda: encoder.write(np.arange(16, dtype=np.uint8).reshape(4, 4) % 4, _sample(channels)[0, :4], path))
@@ -209,7 +213,7 @@ def measure_file(image: SourceImage, q: Quantized, encoder, path: Path, repeats:
     return row
 
 
-def measure_lossy(image: SourceImage, q: Quantized, encoder, path: Path, repeats: int) -> dict:
+def measure_lossy(image: SourceImage, q: Quantized, encoder, path: Path, repeats: int, requested=()) -> dict:
     """A lossy encoder (``encoder.lossy``): the ORIGINAL image at the smallest quality reaching q's PSNR.
 
     ``encode_s`` times the whole quality search. The quality columns are the written file's,
@@ -223,7 +227,7 @@ def measure_lossy(image: SourceImage, q: Quantized, encoder, path: Path, repeats
     (quality, search_mse), encode_s = median_time(lambda: encoder.write_matched(original, target, path), repeats)
     size = path.stat().st_size
     decoded = as_channels(encoder.decode(path), original.shape[-1])
-    row = {**quality_values(original, decoded), "lossy_quality": quality, "lossy_target_psnr": target,
+    row = {**quality_values(original, decoded, requested), "lossy_quality": quality, "lossy_target_psnr": target,
            "bytes": size, "bit_depth": None, "colour_type": None,
            "encode_s": encode_s, "status": "ok", "error": None}
     file_mse = row["mse"]

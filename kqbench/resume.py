@@ -14,10 +14,10 @@ def _same(a, b) -> bool:
     return (a is None and b is None) or str(a) == str(b)
 
 
-def finished_rows(path: Path, config: dict, root: Path) -> dict:
+def finished_rows(path: Path, config: dict, root: Path, measured=()) -> dict:
     """Rows an earlier (interrupted) run of this job completed, by (image, source): status ok, the
-    same configuration (every column of ``config``), and the file it wrote still intact (present,
-    with the size the row says; ``path`` is relative to ``root``)."""
+    same configuration (every column of ``config``), every column of ``measured`` measured, and the
+    file it wrote still intact (present, with the size the row says; ``path`` is relative to ``root``)."""
     if not path.exists():
         return {}
     try:
@@ -27,6 +27,8 @@ def finished_rows(path: Path, config: dict, root: Path) -> dict:
     finished = {}
     for row in previous:
         if row.get("status") != "ok" or not all(_same(row.get(c), v) for c, v in config.items()):
+            continue
+        if any(row.get(c) is None or row.get(c) != row.get(c) for c in measured):
             continue
         kept = row.get("path")
         if kept and not ((root / kept).is_file() and (root / kept).stat().st_size == row["bytes"]):

@@ -31,9 +31,10 @@ def check_k(k) -> int:
     return int(k)
 
 
-def check_settings(k, dither, alpha) -> None:
-    """ConfigurationError for a k, dither or alpha setting no row can be measured with."""
+def check_settings(k, dither, alpha, metrics) -> None:
+    """ConfigurationError for a k, dither, alpha or metrics setting no row can be measured with."""
     check_k(k)
+    columns.check_metrics(metrics)
     if not isinstance(dither, bool):
         raise ConfigurationError(f"dither must be true or false, got dither={dither!r}")
     if alpha not in ALPHA_CHOICES:
@@ -65,7 +66,7 @@ def derive(row: dict) -> dict:
 
 def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: str, encoder, *, k, seed,
                       out_dir, cache: QuantizationCache, repeats: int, keep_files: bool, dither: bool,
-                      alpha: str, root=None) -> list[dict]:
+                      alpha: str, metrics, root=None) -> list[dict]:
     """Quantize and encode every image of ``dataset``; one row per image.
 
     ``alpha``: ``keep`` quantizes an image with transparency as RGBA (PNG-8 with a tRNS chunk,
@@ -74,6 +75,8 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
 
     ``dither``: re-assign the pixels by Floyd-Steinberg onto the undithered quantization's palette
     (:func:`kqbench.measure.dither`; the fit is the cached undithered one).
+
+    ``metrics``: the optional quality columns to compute as well (``optional`` in the registry).
 
     ``path`` columns are relative to ``root`` (the sweep folder, where the table is written).
 
@@ -95,7 +98,7 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
         rows.append(failed_row({"image": None, **setting}, exc))
         write_rows(out_dir / "rows.parquet", rows)
         return rows
-    finished = finished_rows(out_dir / "rows.parquet", setting, root)
+    finished = finished_rows(out_dir / "rows.parquet", setting, root, measured=metrics)
     for source in sources:
         done = finished.get((source.name, source.source))
         if done is not None:  # resumed sweep: this image was measured with this very configuration
@@ -103,17 +106,17 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
             continue
         row = {"image": source.name, **setting}
         try:
-            check_settings(k, dither, alpha)
+            check_settings(k, dither, alpha, metrics)
             encoder.check_k(k)
             image = source.load()
             if alpha == "drop":
                 image = image.without_alpha()
             row = {**image_columns(image), **setting}
-            key, q = _quantization(image, quantizer_name, quantizer, cache, repeats, dither)
+            key, q = _quantization(image, quantizer_name, quantizer, cache, repeats, dither, metrics)
             row.update(q.values, fit_s=q.fit_s, assign_s=q.assign_s, cached=q.cached)
             path = files / f"{source.name}{encoder.suffix}"
             measure = measure_lossy if encoder.lossy else measure_file
-            row.update(measure(image, q, encoder, path, repeats))
+            row.update(measure(image, q, encoder, path, repeats, metrics))
             if "rgb24_bytes" not in q.values:  # measured once: the quantization's other encodings reuse it
                 q = with_rgb24_bytes(q, encoder, row)
                 cache.put(key, q)
@@ -132,22 +135,23 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
     return rows
 
 
-def _quantization(image, quantizer_name, quantizer, cache: QuantizationCache, repeats: int, dither: bool):
+def _quantization(image, quantizer_name, quantizer, cache: QuantizationCache, repeats: int, dither: bool,
+                  metrics):
     """The image's quantization (from the cache when an earlier job made it), dithered if asked, and its
     cache key."""
     params = init_params(quantizer)
     key = cache.key(image.digest, quantizer_name, params)
     q = cache.get(key)
     if q is None:
-        q = quantize(image, quantizer, repeats)
+        q = quantize(image, quantizer, repeats, metrics)
         cache.put(key, q)
-    q = complete(q, image)
+    q = complete(q, image, metrics)
     if not dither:
         return key, q
     # same fit and palette, pixels re-assigned; cached apart from the undithered result
     dkey = cache.key(image.digest, quantizer_name, {**params, "dither": "floyd-steinberg"})
     qd = cache.get(dkey)
     if qd is None:
-        qd = dithered(image, q, repeats)
+        qd = dithered(image, q, repeats, metrics)
         cache.put(dkey, qd)
-    return dkey, complete(qd, image)
+    return dkey, complete(qd, image, metrics)

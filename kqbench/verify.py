@@ -672,9 +672,13 @@ class _Verifier:
         """Every quality column of the registry, recomputed from decoded ``pixels`` against ``src``: once
         per distinct decoded image of a source (the files of one quantization decode alike)."""
         key = (str(row["source"]), src.shape, hashlib.blake2b(np.ascontiguousarray(pixels).data).hexdigest())
-        if key not in self._quality:
-            self._quality[key] = {c.name: c.quality(src, pixels) for c in columns.quality_columns()}
-        return self._quality[key]
+        measured = [c for c in columns.quality_columns([c.name for c in columns.COLUMNS])
+                    if c.name in row.index and not _missing(row[c.name])]  # optional ones where the sweep asked
+        done = self._quality.setdefault(key, {})
+        for c in measured:
+            if c.name not in done:
+                done[c.name] = c.quality(src, pixels)
+        return {c.name: done[c.name] for c in measured}
 
     def check_derived(self, idx, row, name: str, value) -> None:
         """The columns derived from ``name`` (registry ``derive``), recomputed from its verified ``value``."""

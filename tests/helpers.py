@@ -12,6 +12,7 @@ _PRIMARY = OmegaConf.create(resources.files("kqbench.conf").joinpath("config.yam
 
 # run_configuration's per-job settings at the values a sweep uses by default (conf/config.yaml)
 SETTINGS = {key: _PRIMARY[key] for key in ("repeats", "keep_files", "dither", "alpha")}
+SETTINGS["metrics"] = tuple(_PRIMARY.metrics)
 
 
 @functools.lru_cache(maxsize=None)

@@ -187,3 +187,13 @@ def test_every_column_a_row_can_have_is_declared():
             for col in describe(group, name, obj):
                 assert col in declared or columns.column(col) is not None, col
     assert set(inspect.signature(columns.Column).parameters) >= {"name", "dtype", "scope", "meaning", "unit"}
+
+
+def test_an_unknown_metric_is_a_one_line_error_naming_the_choices():
+    with pytest.raises(ConfigurationError) as err:
+        columns.check_metrics(["nosuch"])
+    assert "\n" not in str(err.value) and "'nosuch'" in str(err.value) and "choose from" in str(err.value)
+    optional = [c.name for c in columns.COLUMNS if c.optional]
+    assert columns.check_metrics(optional) == tuple(optional)
+    everything = {c.name for c in columns.quality_columns(optional)}
+    assert {c.name for c in columns.quality_columns()} == everything - set(optional)

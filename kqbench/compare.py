@@ -328,10 +328,11 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, *, a_name: str = "A", b_name: str 
     flags, timed = out[gating], out[times]
     out["verdict"] = np.select([flags.eq("+").any(axis=1), flags.eq("-").any(axis=1), timed.ne("").any(axis=1)],
                                ["+", "-", "~"], "")
-    only = lambda df, mask: df.loc[mask[mask].index, [c for c in key if c == "image" or c not in image_scope]]  # noqa: E731
+    def only(side: str, mask: pd.Series) -> pd.DataFrame:  # a side's unmatched configurations, image and settings
+        return canon[side].loc[mask, [c for c in key if c == "image" or c not in image_scope]].reset_index(drop=True)
+
     return Comparison(
-        a_name, b_name, key, shown, found, out,
-        only(canon["a"], ~in_b).reset_index(drop=True), only(canon["b"], ~in_a).reset_index(drop=True),
+        a_name, b_name, key, shown, found, out, only("a", ~in_b), only("b", ~in_a),
         ignored=ignored, differing=differing, not_compared=not_compared,
         settings=dict(tolerance=tolerance, time_factor=time_factor, time_floor=time_floor,
                       fail_on_time=fail_on_time))

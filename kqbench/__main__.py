@@ -28,6 +28,7 @@ TOOLS = {
     "bench": ("kqbench.bench", "the quantizer and encoder benchmarks against their peers"),
     "reference": ("kqbench.reference", "regenerate the curated reference results in results/reference/"),
     "columns": ("kqbench.columns", "the results table's columns, as README.md shows them"),
+    "compare": ("kqbench.compare", "what changed from sweep A to sweep B, per configuration; regressions flagged"),
 }
 
 

@@ -69,6 +69,9 @@ class Column:
         For quality columns: which way is better (the report's fronts and rankings).
     optional : bool
         A quality column computed only when a sweep asks for it (``metrics=[name]``): an expensive measure.
+    about_class : bool
+        What the quantizer or encoder class says it is (``quantizer_family``, ``encoding_rank``, ...):
+        recorded with the setting, but not itself a setting to match rows on.
     """
 
     name: str
@@ -81,6 +84,7 @@ class Column:
     inputs: tuple[str, ...] = ()
     better: str | None = None
     optional: bool = False
+    about_class: bool = False
 
     def __post_init__(self):
         if self.scope not in SCOPES:
@@ -189,22 +193,22 @@ COLUMNS: tuple[Column, ...] = (
     Column("status", "str", "outcome", "`ok`, `failed` or `not installed`"),
     Column("error", "str", "outcome", "a one-line reason when status is not ok"),
     # --- what the classes say they are
-    Column("quantizer_family", "str", "setting", "what kind of quantizer: k-means, median cut, octree, ..."),
-    Column("quantizer_takes_alpha", "bool", "setting", "the quantizer can quantize images with transparency"),
-    Column("quantizer_rank", "int", "setting", "display order of quantizers (the question's KMeans first)"),
+    Column("quantizer_family", "str", "setting", "what kind of quantizer: k-means, median cut, octree, ...", about_class=True),
+    Column("quantizer_takes_alpha", "bool", "setting", "the quantizer can quantize images with transparency", about_class=True),
+    Column("quantizer_rank", "int", "setting", "display order of quantizers (the question's KMeans first)", about_class=True),
     Column("quantizer_defaults", "str", "setting", "the quantizer's parameter defaults (JSON): the reference a "
-           "swept parameter is compared with"),
+           "swept parameter is compared with", about_class=True),
     Column("encoding_family", "str", "setting", f"what the file is: {PALETTE_PNG}, {TRUECOLOUR_PNG}, {LABEL_PNG}, "
-           f"{WEBP} or {JPEG}"),
+           f"{WEBP} or {JPEG}", about_class=True),
     Column("encoding_writer", "str", "setting", "the library that writes the bytes (kqbench, Pillow, pypng, "
-           "libwebp, libjpeg)"),
+           "libwebp, libjpeg)", about_class=True),
     Column("encoding_lossy", "bool", "setting", "the encoding stores the original image lossily, not the "
-           "quantization (a comparator)"),
-    Column("encoding_takes_alpha", "bool", "setting", "the encoding can store transparency"),
+           "quantization (a comparator)", about_class=True),
+    Column("encoding_takes_alpha", "bool", "setting", "the encoding can store transparency", about_class=True),
     Column("encoding_rank", "int", "setting", "display order of encodings (from the question's RGB PNG to the "
-           "palette PNG fix, then the comparators)"),
+           "palette PNG fix, then the comparators)", about_class=True),
     Column("encoding_defaults", "str", "setting", "the encoding's parameter defaults (JSON): the reference a "
-           "swept parameter is compared with"),
+           "swept parameter is compared with", about_class=True),
     Column("path", "str", "file", "the written file, relative to the sweep folder"),
     Column("source", "str", "image", "the input file (or `generated:<kind>:<size>:seed=<n>`)"),
 )
@@ -223,6 +227,11 @@ def column(name: str) -> Column | None:
         return BY_NAME[name]
     head, dot, _ = name.partition(".")
     return BY_NAME.get(f"{head}.<param>") if dot else None
+
+
+def about_class() -> list[str]:
+    """The columns that say what the quantizer and encoder classes are, in table order."""
+    return [c.name for c in COLUMNS if c.about_class]
 
 
 def numeric() -> list[str]:

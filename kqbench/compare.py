@@ -64,11 +64,6 @@ def measures() -> list[Measure]:
     return found
 
 
-def _is_class_metadata(c: columns.Column) -> bool:
-    """``quantizer_family``, ``encoding_rank``, ...: what the option's class says it is, not a setting."""
-    return c.parameter_group is None and c.name.startswith(("quantizer_", "encoding_"))
-
-
 def key_columns(*tables: pd.DataFrame) -> list[str]:
     """The configuration columns present in any of ``tables``, in table order (parameters after their option)."""
     present = set().union(*(t.columns for t in tables))
@@ -78,7 +73,7 @@ def key_columns(*tables: pd.DataFrame) -> list[str]:
             key.append(c.name)
         elif c.scope == "setting" and c.parameter_group:
             key += sorted(n for n in present if n.startswith(f"{c.parameter_group}."))
-        elif c.scope == "setting" and not _is_class_metadata(c) and c.name in present:
+        elif c.scope == "setting" and not c.about_class and c.name in present:
             key.append(c.name)
     return key
 

@@ -24,8 +24,7 @@ CHANNELS = {"grey": 1, "palette": 1, "grey+alpha": 2, "RGB": 3, "RGBA": 4}
 # for an image, a quantization or a file.
 NUMERIC = [c.name for c in columns.COLUMNS if c.numeric and c.scope != "setting"]
 # What the classes say they are (columns.py); the report is built on these, never on option names.
-METADATA = ["quantizer_family", "quantizer_rank", "quantizer_defaults", "encoding_family", "encoding_writer",
-            "encoding_lossy", "encoding_rank", "encoding_defaults"]
+METADATA = columns.about_class()
 TEXT = ["colour_type", "original_mode", "path", "source", "encoding_base", "quantizer_base",
         *(c for c in METADATA if c != "encoding_lossy")]
 

@@ -22,12 +22,19 @@ RGB errors), reached with far less work:
    palette colours that can be nearest to a point inside it, and each pixel is compared
    with that list only (integer arithmetic, ties to the lower index).
 
-The loops are compiled with numba (``cache=True``: the compile cost, 10-20 s, is paid once
-per installation, not per call; later processes load the cached code in well under 1 s).
+The loops are compiled with numba (``cache=True``): the first use in an installation compiles
+them, about 8 s of CPU time for ``fit`` and 2 s for ``predict`` (:func:`precompile` does it
+ahead of time); later processes load the cached code in well under 1 s. Compile time shaped
+the code: the kernels are called from Python, not from one another (numba compiles a
+compiled callee again into each compiled caller); no ``parallel=True`` (threads are plain
+Python threads, below); and numpy conveniences that compile for seconds on first use
+(array-to-array slice assignment, stable argsort, np.zeros in many signatures) are written as
+loops.
 
 Threads: Lloyd's assignment passes and the per-pixel part of ``predict`` run on all the
 available cores (``n_threads``), in static lanes (the work split is decided before the
-threads start). The results are bit-identical for any number of threads: Lloyd's per-lane
+threads start): a compiled function that releases the GIL runs each lane on a thread of its
+own (:func:`_run_lanes`). The results are bit-identical for any number of threads: Lloyd's per-lane
 sums are sums of integers, exact in float64, and a pixel's nearest colour does not depend
 on its lane. On a machine busy with other work, threads that wait for a time slice make
 things slower than one thread; Lloyd's loop times its passes and then uses one thread
@@ -439,9 +446,8 @@ def _assign_sums(C, tree, X, xw, xq, state, n_threads):
     and a first use would pay for that.
     """
     level_start, first, last, lo, hi, W, S, Q, first_col, last_col = tree
-    col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ, unit_work = state
-    leaf0, lane_start, lane_units, units, u_off, u_len, u_cand, Wt, St, Qt, cand, stack, cbuf = \
-        _assign_top(C, tree, X, xw, xq, state, n_threads)
+    col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ, unit_work, Wt, St, Qt, cand, stack, cbuf, u_cand = state
+    leaf0, lane_start, lane_units, units, u_off, u_len = _assign_top(C, tree, X, xw, xq, state, n_threads)
     _run_lanes(n_threads, _walk_lane, lane_start, lane_units, units, u_off, u_len, u_cand, unit_work, C, leaf0,
                first, last, lo, hi, W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi,
                Wt, St, Qt, LW, LS, LQ, cand, stack, cbuf)
@@ -451,29 +457,27 @@ def _assign_sums(C, tree, X, xw, xq, state, n_threads):
 @njit(cache=True, nogil=True)
 def _assign_top(C, tree, X, xw, xq, state, n_threads):
     """The serial part of :func:`_assign_sums`: the cells above side 64, and the units
-    below them shared out among ``n_threads`` lanes. Returns the arguments of
-    :func:`_walk_lane` that are made here: ``leaf0``, the lanes' units, the per-lane sums
-    (zero, except lane 0's with the cells assigned here) and scratch space."""
+    below them shared out among ``n_threads`` lanes. Zeroes the per-lane sums Wt, St, Qt
+    and adds to lane 0's the cells assigned here; writes the units' candidates to
+    ``u_cand``. Returns the other arguments of :func:`_walk_lane` made here: ``leaf0``,
+    the lanes' units (lane_start, lane_units) and the units (units, u_off, u_len)."""
     level_start, first, last, lo, hi, W, S, Q, first_col, last_col = tree
-    col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ, unit_work = state
+    col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ, unit_work, Wt, St, Qt, cand, stack, cbuf, u_cand = state
     k = C.shape[0]
     leaf = min(5, level_start.shape[0] - 2)  # level of the side-8 cells
     leaf0 = level_start[leaf]
     unit0 = level_start[min(2, leaf)]  # cells from here on are walked as separate subtrees
-    Wt, St, Qt = _zeros(np.empty((n_threads, k))), _zeros(np.empty((n_threads, k, 3))), _zeros(np.empty((n_threads, k)))
-    depth = level_start.shape[0]
-    cand = np.empty((n_threads, (depth + 1) * 8 * k + k), np.int64)
-    stack = np.empty((n_threads, 3, (depth + 1) * 8 + 1), np.int64)
-    cbuf = np.empty((n_threads, 3, k))
+    Wt[...] = 0.0
+    St[...] = 0.0
+    Qt[...] = 0.0
 
     # Serial part: the cells above side 64, collecting the units to walk (cells of side 64,
-    # each with at most k candidates).
+    # each with at most k candidates: u_cand has room for all).
     n_units = 0
     most = level_start[min(3, leaf)] - unit0
     units = np.empty(most, np.int64)
     u_off = np.empty(most, np.int64)
     u_len = np.empty(most, np.int64)
-    u_cand = np.empty(most * k, np.int64)
     u_used = 0
     top_cand = cand[0]
     st, s_off, s_len = stack[0, 0], stack[0, 1], stack[0, 2]
@@ -505,7 +509,7 @@ def _assign_top(C, tree, X, xw, xq, state, n_threads):
     # Static lanes, one per thread, balanced greedily (largest first, each to the least
     # loaded lane) by each unit's work in the previous pass -- the centres move little
     # from one pass to the next -- or, the first time, by colours times candidates.
-    # (numba's dynamic scheduling, parallel_chunksize, cost more than it saved here.)
+    # (Dynamic scheduling -- numba's parallel_chunksize -- cost more than it saved here.)
     cost = np.empty(n_units)
     for u in range(n_units):
         cost[u] = unit_work[units[u]] if unit_work[units[u]] >= 0 else \
@@ -538,8 +542,7 @@ def _assign_top(C, tree, X, xw, xq, state, n_threads):
     for u in range(n_units):  # within a lane, in tree order
         lane_units[fill[lane_of[u]]] = u
         fill[lane_of[u]] += 1
-    return (leaf0, lane_start, lane_units, units[:n_units], u_off[:n_units], u_len[:n_units], u_cand[:u_used],
-            Wt, St, Qt, cand, stack, cbuf)
+    return leaf0, lane_start, lane_units, units[:n_units], u_off[:n_units], u_len[:n_units]
 
 
 @njit(cache=True, nogil=True)
@@ -659,8 +662,8 @@ def _grow(a):
 
 
 def _lloyd_state(tree, m, k, n_slots):
-    """Empty colour-by-colour state for :func:`_assign_sums` (see there); kept sums for
-    ``n_slots`` threads."""
+    """Empty colour-by-colour state for :func:`_assign_sums` (see there), and its scratch
+    space; kept sums and scratch space for ``n_slots`` threads."""
     level_start, first, last = tree[0], tree[1], tree[2]
     leaf = min(5, level_start.shape[0] - 2)
     n_up, n_leaves = level_start[leaf], level_start[leaf + 1] - level_start[leaf]
@@ -672,9 +675,17 @@ def _lloyd_state(tree, m, k, n_slots):
         cells = slice(level_start[L], level_start[L + 1])
         leaf_lo[cells] = leaf_lo[first[cells]]
         leaf_hi[cells] = leaf_hi[last[cells] - 1]
+    depth = level_start.shape[0]
+    most_units = level_start[min(3, leaf)] - level_start[min(2, leaf)]  # cells of side 64
     return (np.full(m, -1, np.int64), np.zeros(n_leaves, np.bool_), leaf_lo, leaf_hi,
             np.zeros((n_slots, k)), np.zeros((n_slots, k, 3)), np.zeros((n_slots, k)),
-            np.full(level_start[-1], -1.0))  # per cell: work below it last pass (-1: unknown)
+            np.full(level_start[-1], -1.0),  # per cell: work below it last pass (-1: unknown)
+            # Per lane: sums of whole cells (Wt, St, Qt), candidate lists, stack, centres by
+            # axis; the units' candidates.
+            np.empty((n_slots, k)), np.empty((n_slots, k, 3)), np.empty((n_slots, k)),
+            np.empty((n_slots, (depth + 1) * 8 * k + k), np.int64),
+            np.empty((n_slots, 3, (depth + 1) * 8 + 1), np.int64), np.empty((n_slots, 3, k)),
+            np.empty(most_units * k, np.int64))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -1080,3 +1091,26 @@ class FastKMeansQuantizer(Quantizer):
         if not hasattr(self, "palette_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit first")
         return nearest_index(self.palette_, pixels, self.n_threads)
+
+
+def precompile() -> None:
+    """Compile every numba function that ``fit`` and ``predict`` (and :func:`nearest_index`)
+    use, for the argument types they get in real use, or load them from numba's cache.
+
+    The first fit in a fresh installation compiles for several seconds (see the module
+    docstring); numba keeps the result in its cache, so later processes only load it. A
+    harness can call this in a background process (or run ``python -m
+    kqbench.quantizers.fast``) to have that done before the first real fit. It runs a fit and
+    a predict on a small generated image: every kernel is called, with the same types as
+    for any ``(n, 3)`` or ``(h, w, 3)`` uint8 image, any k, bin_bits, seed and thread count.
+    Once compiled, it takes a fraction of a second.
+    """
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (2048, 3), dtype=np.uint8)  # more colours than k: the whole fit runs
+    FastKMeansQuantizer(4, n_threads=1).fit(pixels).predict(pixels)
+
+
+if __name__ == "__main__":  # python -m kqbench.quantizers.fast: fill numba's cache
+    start = time.perf_counter()
+    precompile()
+    print(f"kqbench fast: compiled or loaded in {time.perf_counter() - start:.1f} s")

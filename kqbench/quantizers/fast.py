@@ -430,129 +430,80 @@ def _assign_sums(C, tree, X, xw, xq, state, n_threads):
     which such cells are currently counted colour by colour), so a colour costs a distance
     scan but its sums move only when its centre changes.
 
-    Threads: the walk down to the cells of side 64 is serial and cheap (:func:`_assign_top`);
-    it collects those cells that still have several candidates (units), which
-    :func:`_walk_lane` walks in ``n_threads`` lanes on as many threads (:func:`_run_lanes`),
-    each lane adding into its own sums. Every sum is of integers (pixel counts, counts times
-    integer colours and squared norms), exact in float64, so the totals -- and everything
-    computed from them -- are bit-identical whatever the number of lanes or the order the
-    units ran in. The kept colour-by-colour sums are per lane too (a colour may be added by
-    one lane and removed by another; only their total means anything); they are folded into
-    the first slot after each pass (:func:`_assign_totals`), so no partial sum grows
-    without bound.
+    Threads: the cells of side 64 are shared out among ``n_threads`` lanes
+    (:func:`_share_cells`), and :func:`_walk_lane` runs each lane on a thread of its own
+    (:func:`_run_lanes`): every lane walks the few cells above side 64 (cheap) and below
+    them only its own cells, adding into its own sums. Every sum is of integers (pixel
+    counts, counts times integer colours and squared norms), exact in float64, so the
+    totals -- and everything computed from them -- are bit-identical whatever the number of
+    lanes or the order the cells ran in. The kept colour-by-colour sums are per lane too (a
+    colour may be added by one lane and removed by another; only their total means
+    anything); they are folded into the first slot after each pass (:func:`_assign_totals`),
+    so no partial sum grows without bound.
 
     A Python function calling three compiled ones (a few microseconds each) rather than one
-    compiled function calling the others: numba compiles a callee into every caller again,
+    compiled function calling the others: numba compiles a callee again into every caller,
     and a first use would pay for that.
     """
     level_start, first, last, lo, hi, W, S, Q, first_col, last_col = tree
-    col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ, unit_work, Wt, St, Qt, cand, stack, cbuf, u_cand = state
-    leaf0, lane_start, lane_units, units, u_off, u_len = _assign_top(C, tree, X, xw, xq, state, n_threads)
-    _run_lanes(n_threads, _walk_lane, lane_start, lane_units, units, u_off, u_len, u_cand, unit_work, C, leaf0,
-               first, last, lo, hi, W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi,
-               Wt, St, Qt, LW, LS, LQ, cand, stack, cbuf)
-    return _assign_totals(C, units, unit_work, Wt, St, Qt, LW, LS, LQ)
+    col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ, cell_work, owner, lane_work, Wt, St, Qt, cand, stack, cbuf = state
+    _share_cells(level_start, first_col, last_col, C.shape[0], cell_work, owner, lane_work, Wt, St, Qt, n_threads)
+    _run_lanes(n_threads, _walk_lane, n_threads, owner, cell_work, lane_work, C, level_start, first, last, lo, hi,
+               W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt, LW, LS, LQ,
+               cand, stack, cbuf)
+    return _assign_totals(C, lane_work, Wt, St, Qt, LW, LS, LQ)
 
 
 @njit(cache=True, nogil=True)
-def _assign_top(C, tree, X, xw, xq, state, n_threads):
-    """The serial part of :func:`_assign_sums`: the cells above side 64, and the units
-    below them shared out among ``n_threads`` lanes. Zeroes the per-lane sums Wt, St, Qt
-    and adds to lane 0's the cells assigned here; writes the units' candidates to
-    ``u_cand``. Returns the other arguments of :func:`_walk_lane` made here: ``leaf0``,
-    the lanes' units (lane_start, lane_units) and the units (units, u_off, u_len)."""
-    level_start, first, last, lo, hi, W, S, Q, first_col, last_col = tree
-    col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ, unit_work, Wt, St, Qt, cand, stack, cbuf, u_cand = state
-    k = C.shape[0]
-    leaf = min(5, level_start.shape[0] - 2)  # level of the side-8 cells
-    leaf0 = level_start[leaf]
-    unit0 = level_start[min(2, leaf)]  # cells from here on are walked as separate subtrees
+def _share_cells(level_start, first_col, last_col, k, cell_work, owner, lane_work, Wt, St, Qt, n_threads):
+    """Before a pass of :func:`_assign_sums`: zero the per-lane sums Wt, St, Qt and work, and
+    give each cell c of side 64 (level 2) to a lane, ``owner[c - level_start[2]]``.
+
+    Static lanes, balanced greedily (largest first, each to the least loaded lane, the first
+    of equals) by the work below each cell in the previous pass -- the centres move little
+    from one pass to the next -- or, for a cell not walked yet, its colours times k.
+    (Dynamic scheduling -- numba's parallel_chunksize -- cost more than it saved here.)
+    """
     Wt[...] = 0.0
     St[...] = 0.0
     Qt[...] = 0.0
-
-    # Serial part: the cells above side 64, collecting the units to walk (cells of side 64,
-    # each with at most k candidates: u_cand has room for all).
-    n_units = 0
-    most = level_start[min(3, leaf)] - unit0
-    units = np.empty(most, np.int64)
-    u_off = np.empty(most, np.int64)
-    u_len = np.empty(most, np.int64)
-    u_used = 0
-    top_cand = cand[0]
-    st, s_off, s_len = stack[0, 0], stack[0, 1], stack[0, 2]
-    for j in range(k):
-        top_cand[j] = j
-    st[0], s_off[0], s_len[0] = 0, 0, k
-    sp = 1
-    while sp > 0:
-        sp -= 1
-        node, off, n = st[sp], s_off[sp], s_len[sp]
-        top = off + n
-        for ch in range(first[node], last[node]):
-            m = _filter(C, lo, hi, ch, top_cand[off:], n, top_cand[top:])
-            if m > 1 and ch < unit0:
-                st[sp], s_off[sp], s_len[sp] = ch, top, m
-                sp += 1
-                top += m
-            elif m > 1:
-                units[n_units], u_off[n_units], u_len[n_units] = ch, u_used, m
-                for q in range(m):
-                    u_cand[u_used + q] = top_cand[top + q]
-                u_used += m
-                n_units += 1
-            else:
-                _give(Wt[0], St[0], Qt[0], top_cand[top], W, S, Q, ch)
-                _uncount(ch, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, X, xw, xq,
-                         LW[0], LS[0], LQ[0])
-
-    # Static lanes, one per thread, balanced greedily (largest first, each to the least
-    # loaded lane) by each unit's work in the previous pass -- the centres move little
-    # from one pass to the next -- or, the first time, by colours times candidates.
-    # (Dynamic scheduling -- numba's parallel_chunksize -- cost more than it saved here.)
-    cost = np.empty(n_units)
-    for u in range(n_units):
-        cost[u] = unit_work[units[u]] if unit_work[units[u]] >= 0 else \
-            float(last_col[units[u]] - first_col[units[u]]) * u_len[u]
-    # Units by decreasing cost, equal costs in tree order (a stable sort; an insertion sort
-    # as there are at most 64 units, and np.argsort's stable kind compiles for seconds).
-    order = np.empty(n_units, np.int64)
-    for u in range(n_units):
+    lane_work[...] = 0.0
+    if n_threads == 1:
+        return
+    unit0 = level_start[2]
+    n = level_start[3] - unit0
+    cost = np.empty(n)
+    for u in range(n):
+        c = unit0 + u
+        cost[u] = cell_work[c] if cell_work[c] >= 0 else float(last_col[c] - first_col[c]) * k
+    # Cells by decreasing cost, equal costs in tree order (a stable sort; an insertion sort
+    # as there are at most 64 cells, and np.argsort's stable kind compiles for seconds).
+    order = np.empty(n, np.int64)
+    for u in range(n):
         i = u
         while i > 0 and cost[order[i - 1]] < cost[u]:
             order[i] = order[i - 1]
             i -= 1
         order[i] = u
-    lane_of = np.empty(n_units, np.int64)
-    load = _zeros(np.empty(n_threads))
-    lane_size = _zeros(np.empty(n_threads + 1, np.int64))
-    for i in range(n_units):
+    load = np.empty(n_threads)
+    load[...] = 0.0
+    for i in range(n):
         t = 0  # the least loaded lane, the first of equals
         for s in range(1, n_threads):
             if load[s] < load[t]:
                 t = s
-        lane_of[order[i]] = t
+        owner[order[i]] = t
         load[t] += cost[order[i]]
-        lane_size[t + 1] += 1
-    lane_start = lane_size  # cumulative sum, in place
-    for t in range(n_threads):
-        lane_start[t + 1] += lane_start[t]
-    lane_units = np.empty(n_units, np.int64)
-    fill = lane_start[:-1].copy()
-    for u in range(n_units):  # within a lane, in tree order
-        lane_units[fill[lane_of[u]]] = u
-        fill[lane_of[u]] += 1
-    return leaf0, lane_start, lane_units, units[:n_units], u_off[:n_units], u_len[:n_units]
 
 
 @njit(cache=True, nogil=True)
-def _assign_totals(C, units, unit_work, Wt, St, Qt, LW, LS, LQ):
+def _assign_totals(C, lane_work, Wt, St, Qt, LW, LS, LQ):
     """The end of :func:`_assign_sums`: the lanes' sums added up, in a fixed order (exact
     anyway: integers), the kept colour-by-colour sums folded into their first slot; the
-    error at C, the means M, the error at M and the work done below the units."""
+    error at C, the means M, the error at M and the work done below the cells of side 64."""
     work = 0.0
-    for u in range(units.shape[0]):
-        work += unit_work[units[u]]
+    for t in range(lane_work.shape[0]):
+        work += lane_work[t]
     k = Wt.shape[1]
     Wc, Sc, Qc = _zeros(np.empty(k)), _zeros(np.empty((k, 3))), _zeros(np.empty(k))
     for t in range(LW.shape[0]):
@@ -580,76 +531,90 @@ def _assign_totals(C, units, unit_work, Wt, St, Qt, LW, LS, LQ):
 
 
 @njit(cache=True, nogil=True)
-def _walk_lane(t, lane_start, lane_units, units, u_off, u_len, u_cand, unit_work, C, leaf0, first, last, lo, hi,
-               W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt,
-               LW, LS, LQ, cand, stack, cbuf):
-    """Lane t of :func:`_assign_sums`: exact assignment of the colours below each of the
-    units ``lane_units[lane_start[t]:lane_start[t + 1]]``, adding into slot t of the sums
-    and using row t of the scratch space. Releases the GIL: lanes run on threads of their
-    own (:func:`_run_lanes`).
+def _walk_lane(t, n_lanes, owner, cell_work, lane_work, C, level_start, first, last, lo, hi, W, S, Q,
+               first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt, LW, LS, LQ,
+               cand, stack, cbuf):
+    """Lane t of ``n_lanes`` in :func:`_assign_sums`: exact assignment of the colours below the
+    cells of side 64 that are the lane's (``owner``), adding into slot t of the sums and using
+    row t of the scratch space. Releases the GIL: lanes run on threads of their own
+    (:func:`_run_lanes`).
 
-    Unit u is cell ``root = units[u]``, whose possible centres are
-    ``u_cand[u_off[u]:][:u_len[u]]``: whole cells' sums go to Wt[t], St[t], Qt[t], single
-    colours' are kept in LW[t], LS[t], LQ[t]. Depth first; each cell's list is filtered from
-    its parent's and pushed above it in ``cand[t]``. A unit writes only to colours and
-    side-8 cells below its root, so units of different lanes can run at the same time. The
-    work done below each root (centres looked at) goes to ``unit_work[root]``, to balance
-    the next pass's lanes.
-
-    (One function: a compiled callee would be compiled again into its caller, and a call
-    with more than 30 arguments cannot be inlined.)
+    Depth first from the root, each cell's list of possible centres filtered from its
+    parent's and pushed above it in ``cand[t]``. Every lane walks the cells above side 64
+    (at most 8), and lane 0 alone hands out those that go to one centre as a whole. Below,
+    a lane writes only to colours and cells below its own cells, so lanes can run at the
+    same time. Whole cells' sums go to Wt[t], St[t], Qt[t], single colours' are kept in
+    LW[t], LS[t], LQ[t]. The work done below each cell of side 64 (centres looked at) goes
+    to ``cell_work``, to balance the next pass's lanes, and the lane's total to
+    ``lane_work[t]``.
     """
+    k = C.shape[0]
+    leaf = min(5, level_start.shape[0] - 2)  # level of the side-8 cells
+    leaf0 = level_start[leaf]
+    unit0, unit1 = level_start[2], level_start[3]  # the cells of side 64
     cand = cand[t]
     stack, s_off, s_len = stack[t, 0], stack[t, 1], stack[t, 2]
     c0, c1, c2 = cbuf[t, 0], cbuf[t, 1], cbuf[t, 2]
     Wc, Sc, Qc, LW, LS, LQ = Wt[t], St[t], Qt[t], LW[t], LS[t], LQ[t]
-    for i in range(lane_start[t], lane_start[t + 1]):
-        u = lane_units[i]
-        n = u_len[u]
-        for q in range(n):
-            cand[q] = u_cand[u_off[u] + q]
-        root = units[u]
-        stack[0], s_off[0], s_len[0] = root, 0, n
-        sp = 1
-        work = 0
-        while sp > 0:
-            sp -= 1
-            node, off, n = stack[sp], s_off[sp], s_len[sp]
-            top = off + n  # everything above this cell's list belongs to finished cells
-            if node < leaf0:
+    for j in range(k):
+        cand[j] = j
+    stack[0], s_off[0], s_len[0] = 0, 0, k
+    sp = 1
+    unit = -1  # the cell of side 64 being walked, its work so far and the lane's total
+    work = 0
+    total = 0
+    while sp > 0:
+        sp -= 1
+        node, off, n = stack[sp], s_off[sp], s_len[sp]
+        top = off + n  # everything above this cell's list belongs to finished cells
+        if node < leaf0:
+            if node >= unit0:
+                if node < unit1:  # the walk below a cell of side 64 starts
+                    if unit >= 0:
+                        cell_work[unit] = work
+                    total += work
+                    unit, work = node, 0
                 work += n * (last[node] - first[node])
-                for ch in range(first[node], last[node]):
-                    m = _filter(C, lo, hi, ch, cand[off:], n, cand[top:])
-                    if m > 1:
-                        stack[sp], s_off[sp], s_len[sp] = ch, top, m
-                        sp += 1
-                        top += m
-                        continue
-                    _give(Wc, Sc, Qc, cand[top], W, S, Q, ch)
-                    _uncount(ch, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, X, xw, xq,
-                             LW, LS, LQ)
-                continue
-            for q in range(n):  # the list's centres, one array per axis
-                j = cand[off + q]
-                c0[q], c1[q], c2[q] = C[j, 0], C[j, 1], C[j, 2]
-            counted[node - leaf0] = True
-            work += n * (last_col[node] - first_col[node])
-            for p in range(first_col[node], last_col[node]):
-                x0, x1, x2 = X[p, 0], X[p, 1], X[p, 2]
-                best = 0
-                best_d = np.inf
-                for q in range(n):
-                    d = (x0 - c0[q]) ** 2 + (x1 - c1[q]) ** 2 + (x2 - c2[q]) ** 2
-                    if d < best_d:
-                        best_d = d
-                        best = q
-                j, was = cand[off + best], col_lab[p]
-                if j != was:
-                    if was >= 0:
-                        _move(LW, LS, LQ, was, -1.0, xw[p], x0, x1, x2, xq[p])
-                    _move(LW, LS, LQ, j, 1.0, xw[p], x0, x1, x2, xq[p])
-                    col_lab[p] = j
-        unit_work[root] = work
+            for ch in range(first[node], last[node]):
+                if ch < unit1 and ch >= unit0 and n_lanes > 1 and owner[ch - unit0] != t:
+                    continue  # another lane's
+                m = _filter(C, lo, hi, ch, cand[off:], n, cand[top:])
+                if m > 1:
+                    stack[sp], s_off[sp], s_len[sp] = ch, top, m
+                    sp += 1
+                    top += m
+                    continue
+                if ch < unit0 and t > 0:
+                    continue  # lane 0's
+                if ch < unit1 and ch >= unit0:
+                    cell_work[ch] = 0.0
+                _give(Wc, Sc, Qc, cand[top], W, S, Q, ch)
+                _uncount(ch, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, X, xw, xq,
+                         LW, LS, LQ)
+            continue
+        for q in range(n):  # the list's centres, one array per axis
+            j = cand[off + q]
+            c0[q], c1[q], c2[q] = C[j, 0], C[j, 1], C[j, 2]
+        counted[node - leaf0] = True
+        work += n * (last_col[node] - first_col[node])
+        for p in range(first_col[node], last_col[node]):
+            x0, x1, x2 = X[p, 0], X[p, 1], X[p, 2]
+            best = 0
+            best_d = np.inf
+            for q in range(n):
+                d = (x0 - c0[q]) ** 2 + (x1 - c1[q]) ** 2 + (x2 - c2[q]) ** 2
+                if d < best_d:
+                    best_d = d
+                    best = q
+            j, was = cand[off + best], col_lab[p]
+            if j != was:
+                if was >= 0:
+                    _move(LW, LS, LQ, was, -1.0, xw[p], x0, x1, x2, xq[p])
+                _move(LW, LS, LQ, j, 1.0, xw[p], x0, x1, x2, xq[p])
+                col_lab[p] = j
+    if unit >= 0:
+        cell_work[unit] = work
+    lane_work[t] = total + work
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -676,16 +641,15 @@ def _lloyd_state(tree, m, k, n_slots):
         leaf_lo[cells] = leaf_lo[first[cells]]
         leaf_hi[cells] = leaf_hi[last[cells] - 1]
     depth = level_start.shape[0]
-    most_units = level_start[min(3, leaf)] - level_start[min(2, leaf)]  # cells of side 64
     return (np.full(m, -1, np.int64), np.zeros(n_leaves, np.bool_), leaf_lo, leaf_hi,
             np.zeros((n_slots, k)), np.zeros((n_slots, k, 3)), np.zeros((n_slots, k)),
             np.full(level_start[-1], -1.0),  # per cell: work below it last pass (-1: unknown)
-            # Per lane: sums of whole cells (Wt, St, Qt), candidate lists, stack, centres by
-            # axis; the units' candidates.
-            np.empty((n_slots, k)), np.empty((n_slots, k, 3)), np.empty((n_slots, k)),
+            np.zeros(level_start[3] - level_start[2], np.int64),  # lane of each cell of side 64
+            # Per lane: work, sums of whole cells (Wt, St, Qt), candidate lists, stack,
+            # centres by axis.
+            np.zeros(n_slots), np.empty((n_slots, k)), np.empty((n_slots, k, 3)), np.empty((n_slots, k)),
             np.empty((n_slots, (depth + 1) * 8 * k + k), np.int64),
-            np.empty((n_slots, 3, (depth + 1) * 8 + 1), np.int64), np.empty((n_slots, 3, k)),
-            np.empty(most_units * k, np.int64))
+            np.empty((n_slots, 3, (depth + 1) * 8 + 1), np.int64), np.empty((n_slots, 3, k)))
 
 
 @njit(cache=True, nogil=True, inline="always")

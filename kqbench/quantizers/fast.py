@@ -23,8 +23,8 @@ RGB errors), reached with far less work:
    with that list only (integer arithmetic, ties to the lower index).
 
 The loops are compiled with numba (``cache=True``): the first use in an installation compiles
-them, about 8 s of CPU time for ``fit`` and 2 s for ``predict`` (:func:`precompile` does it
-ahead of time); later processes load the cached code in well under 1 s. Compile time shaped
+them, about 5.5 s of CPU time for ``fit`` and 1.5 s for ``predict`` (:func:`precompile` does
+it ahead of time); later processes load the cached code in about 0.25 s. Compile time shaped
 the code: the kernels are called from Python, not from one another (numba compiles a
 compiled callee again into each compiled caller); no ``parallel=True`` (threads are plain
 Python threads, below); and numpy conveniences that compile for seconds on first use

@@ -1067,18 +1067,15 @@ def precompile() -> None:
 
     The first fit in a fresh installation compiles for several seconds (see the module
     docstring); numba keeps the result in its cache, so later processes only load it. A
-    harness can call this in a background process (or run ``python -m
-    kqbench.quantizers.fast``) to have that done before the first real fit. It runs a fit and
-    a predict on a small generated image: every kernel is called, with the same types as
-    for any ``(n, 3)`` or ``(h, w, 3)`` uint8 image, any k, bin_bits, seed and thread count.
-    Once compiled, it takes a fraction of a second.
+    harness can call this in a background process to have that done before the first real
+    fit::
+
+        python -c "from kqbench.quantizers.fast import precompile; precompile()"
+
+    It runs a fit and a predict on a small generated image: every kernel is called, with the
+    same types as for any ``(n, 3)`` or ``(h, w, 3)`` uint8 image, any k, bin_bits, seed and
+    thread count. Once compiled, it takes a fraction of a second.
     """
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (2048, 3), dtype=np.uint8)  # more colours than k: the whole fit runs
     FastKMeansQuantizer(4, n_threads=1).fit(pixels).predict(pixels)
-
-
-if __name__ == "__main__":  # python -m kqbench.quantizers.fast: fill numba's cache
-    start = time.perf_counter()
-    precompile()
-    print(f"kqbench fast: compiled or loaded in {time.perf_counter() - start:.1f} s")

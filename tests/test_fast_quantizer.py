@@ -78,7 +78,8 @@ def _fit_in_child(queue):
     queue.put((q.palette_, q.predict(IMAGES["china"])))
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+@pytest.mark.skipif(not hasattr(os, "fork") or numba.config.NUMBA_NUM_THREADS < 2,
+                    reason="no fork here, or numba allows a single thread")
 def test_fast_threads_work_in_a_forked_child(monkeypatch):
     # The lanes' worker threads are started once per process: a child forked after they
     # started has none (only the parent's bookkeeping), and must start its own.

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
+import subprocess
 import sys
 
 import numba
@@ -67,6 +71,76 @@ def test_fast_same_result_with_one_and_two_threads(k, monkeypatch):
     np.testing.assert_array_equal(one.predict(image), two.predict(image))
     np.testing.assert_array_equal(nearest_index(one.palette_, image, n_threads=1),
                                   nearest_index(one.palette_, image, n_threads=2))
+
+
+def _fit_in_child(queue):
+    q = FastKMeansQuantizer(16, n_threads=2).fit(IMAGES["china"])
+    queue.put((q.palette_, q.predict(IMAGES["china"])))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or numba.config.NUMBA_NUM_THREADS < 2,
+                    reason="no fork here, or numba allows a single thread")
+def test_fast_threads_work_in_a_forked_child(monkeypatch):
+    # The lanes' worker threads are started once per process: a child forked after they
+    # started has none (only the parent's bookkeeping), and must start its own.
+    monkeypatch.setattr(fast._Pace, "threads_pay", True)
+    parent = FastKMeansQuantizer(16, n_threads=2).fit(IMAGES["china"])
+    queue = multiprocessing.get_context("fork").Queue()
+    child = multiprocessing.get_context("fork").Process(target=_fit_in_child, args=(queue,))
+    child.start()
+    palette, labels = queue.get(timeout=120)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(palette, parent.palette_)
+    np.testing.assert_array_equal(labels, parent.predict(IMAGES["china"]))
+
+
+_AFTER_PRECOMPILE = """
+import json
+import numba
+import numpy as np
+from numba.core import event
+from sklearn.datasets import load_sample_image
+from kqbench.quantizers import fast
+
+def signatures():
+    return {name: sorted(map(str, f.signatures)) for name, f in vars(fast).items()
+            if isinstance(f, numba.core.registry.CPUDispatcher) and f.targetoptions.get("inline") != "always"}
+
+fast.precompile()
+before = signatures()
+compiled = []
+
+class Listener(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__name__)
+
+    def on_end(self, ev):
+        pass
+
+event.register("numba:compile", Listener())
+photo = load_sample_image("flower.jpg")
+read_only = photo[::3, ::2]  # not contiguous and read-only
+read_only.setflags(write=False)
+for image, k, threads, bits in ((photo, 256, 2, 6), (read_only, 16, 1, 5), (photo[:50], 64, None, 7)):
+    q = fast.FastKMeansQuantizer(k, n_threads=threads, bin_bits=bits, random_state=k).fit(image)
+    q.predict(image)
+fast.nearest_index(q.palette_[::-1], photo.reshape(-1, 3), n_threads=2)
+print(json.dumps({"before": before, "compiled": compiled, "after": signatures()}))
+"""
+
+
+def test_precompile_leaves_nothing_to_compile():
+    # In a fresh process (numba's cache may hold the code already or not: either way), after
+    # precompile() a fit and predict on real images with other k, bin_bits, thread counts and
+    # memory layouts compile nothing more and load nothing more: same signatures, one each.
+    out = subprocess.run([sys.executable, "-c", _AFTER_PRECOMPILE], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["compiled"] == []
+    assert result["after"] == result["before"]
+    assert {"_histogram", "_octree", "_kmeanspp", "_walk_lane", "_remap_lane"} <= set(result["before"])
+    assert all(len(signatures) == 1 for signatures in result["before"].values()), result["before"]
 
 
 def test_fast_leaves_numbas_thread_setting_alone():

@@ -22,14 +22,21 @@ RGB errors), reached with far less work:
    palette colours that can be nearest to a point inside it, and each pixel is compared
    with that list only (integer arithmetic, ties to the lower index).
 
-The loops are compiled with numba (``cache=True``: the compile cost, 10-20 s, is paid once
-per installation, not per call; later processes load the cached code in well under 1 s).
+The loops are compiled with numba (``cache=True``): the first use in an installation compiles
+them, about 5.5 s of CPU time for ``fit`` and 1.5 s for ``predict`` (:func:`precompile` does
+it ahead of time); later processes load the cached code in about 0.25 s. Compile time shaped
+the code: the kernels are called from Python, not from one another (numba compiles a
+compiled callee again into each compiled caller); no ``parallel=True`` (threads are plain
+Python threads, below); and numpy conveniences that compile for seconds on first use
+(array-to-array slice assignment, stable argsort, np.zeros in many signatures) are written as
+loops.
 
 Threads: Lloyd's assignment passes and the per-pixel part of ``predict`` run on all the
 available cores (``n_threads``), in static lanes (the work split is decided before the
-threads start). The results are bit-identical for any number of threads: Lloyd's per-lane
-sums are sums of integers, exact in float64, and a pixel's nearest colour does not depend
-on its lane. On a machine busy with other work, threads that wait for a time slice make
+threads start), each lane a compiled function that releases the GIL, on a Python thread of
+its own (:func:`_run_lanes`). The results are bit-identical for any number of threads:
+Lloyd's per-lane sums are sums of integers, exact in float64, and a pixel's nearest colour
+does not depend on its lane. On a machine busy with other work, threads that wait for a time slice make
 things slower than one thread; Lloyd's loop times its passes and then uses one thread
 (:class:`_Pace`). Seeding and the histogram stay serial: k-means++ is a sequence of small
 steps (a few microseconds each), shorter than the time to wake a second thread.
@@ -40,11 +47,11 @@ from __future__ import annotations
 import numbers
 import os
 import time
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numba
-from numba import njit, prange
+from numba import njit
 
 from ._base import Quantizer, centres_to_palette, check_pixels, pack_rgb
 
@@ -57,14 +64,25 @@ _RELAX = 2.0
 # --------------------------------------------------------------------------- histogram
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _morton_spread(bits):
-    """Table v -> v with its bits spread three apart (bit i moves to bit 3i)."""
-    table = np.zeros(1 << bits, np.int64)
+    """Table v -> v with its bits spread three apart (bit i moves to bit 3i), int32."""
+    table = np.empty(1 << bits, np.int32)
     for v in range(1 << bits):
+        s = 0
         for i in range(bits):
-            table[v] |= ((v >> i) & 1) << (3 * i)
+            s |= ((v >> i) & 1) << (3 * i)
+        table[v] = s
     return table
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _zeros(a):
+    """``a`` (any shape) filled with zeros, returned. ``np.empty`` then this instead of
+    ``np.zeros``: each ``np.zeros`` signature is a separate compilation (0.1-0.4 s) on
+    first use."""
+    a[...] = 0
+    return a
 
 
 @njit(cache=True, nogil=True)
@@ -78,9 +96,9 @@ def _histogram(pixels, bin_bits):
     """
     low = 8 - bin_bits
     mask = (1 << low) - 1
-    spread = _morton_spread(bin_bits).astype(np.int32)
+    spread = _morton_spread(bin_bits)
     n = pixels.shape[0]
-    start = np.zeros((1 << (3 * bin_bits)) + 1, np.int64)
+    start = _zeros(np.empty((1 << (3 * bin_bits)) + 1, np.int64))
     key = np.empty(n, np.int32)  # narrow types: these arrays are streamed through memory
     for i in range(n):
         kk = (spread[pixels[i, 0] >> low] << 2) | (spread[pixels[i, 1] >> low] << 1) | spread[pixels[i, 2] >> low]
@@ -97,7 +115,7 @@ def _histogram(pixels, bin_bits):
         r, g, b = pixels[i, 0], pixels[i, 1], pixels[i, 2]
         sub[fill[key[i]]] = ((r & mask) << (2 * low)) | ((g & mask) << low) | (b & mask)
         fill[key[i]] += 1
-    local = np.zeros(1 << (3 * low), np.int64)
+    local = _zeros(np.empty(1 << (3 * low), np.int64))
     colours = np.empty((n, 3), np.uint8)
     counts = np.empty(n, np.int64)
     bin_key = np.empty(n_bins, np.int64)
@@ -134,16 +152,18 @@ def _histogram(pixels, bin_bits):
 
 @njit(cache=True, nogil=True)
 def _octree(colours, counts, bin_key, bin_start, bin_bits):
-    """Octree cells of levels 0 (whole cube) .. bin_bits (bins), flat, level by level.
+    """Octree cells of levels 0 (whole cube) .. bin_bits (bins), flat, level by level, and
+    the colours as floats with their pixel counts and count * squared norm (for the error).
 
-    Cell i of level L < bin_bits has child cells first[i]:last[i] (flat indices); a bin's
-    first:last are its colours. Each cell stores the bounding box of its colours (lo, hi),
-    pixel count W, colour sum S and sum of squared norms Q, and its colours' range
-    first_col[i]:last_col[i]. level_start[L] is where level L begins.
+    Returns ``(tree, X, xw, xq)``. tree: cell i of level L < bin_bits has child cells
+    first[i]:last[i] (flat indices); a bin's first:last are its colours. Each cell stores
+    the bounding box of its colours (lo, hi), pixel count W, colour sum S and sum of squared
+    norms Q, and its colours' range first_col[i]:last_col[i]. level_start[L] is where level
+    L begins.
     """
     B = bin_bits
     n_bins = bin_key.shape[0]
-    size = np.zeros(B + 1, np.int64)
+    size = _zeros(np.empty(B + 1, np.int64))
     size[B] = n_bins
     for L in range(B - 1, -1, -1):
         prev = -1
@@ -152,18 +172,23 @@ def _octree(colours, counts, bin_key, bin_start, bin_bits):
             if kk != prev:
                 size[L] += 1
                 prev = kk
-    level_start = np.zeros(B + 2, np.int64)
+    level_start = _zeros(np.empty(B + 2, np.int64))
     for L in range(B + 1):
         level_start[L + 1] = level_start[L] + size[L]
     N = level_start[B + 1]
     key = np.empty(N, np.int64)
     first = np.empty(N, np.int64)
     last = np.empty(N, np.int64)
-    lo = np.full((N, 3), 255.0)
-    hi = np.zeros((N, 3))
-    W = np.zeros(N)
-    S = np.zeros((N, 3))
-    Q = np.zeros(N)
+    lo = np.empty((N, 3))
+    lo[...] = 255.0
+    hi = _zeros(np.empty((N, 3)))
+    W = _zeros(np.empty(N))
+    S = _zeros(np.empty((N, 3)))
+    Q = _zeros(np.empty(N))
+    m = colours.shape[0]
+    X = np.empty((m, 3))
+    xw = np.empty(m)
+    xq = np.empty(m)
     for j in range(n_bins):
         i = level_start[B] + j
         key[i] = bin_key[j]
@@ -174,10 +199,13 @@ def _octree(colours, counts, bin_key, bin_start, bin_bits):
             q = 0.0
             for c in range(3):
                 v = float(colours[t, c])
+                X[t, c] = v
                 lo[i, c] = min(lo[i, c], v)
                 hi[i, c] = max(hi[i, c], v)
                 S[i, c] += w * v
                 q += v * v
+            xw[t] = w
+            xq[t] = w * q
             W[i] += w
             Q[i] += w * q
     for L in range(B - 1, -1, -1):
@@ -201,7 +229,7 @@ def _octree(colours, counts, bin_key, bin_start, bin_bits):
     last_col = last.copy()
     for i in range(level_start[B] - 1, -1, -1):
         first_col[i], last_col[i] = first_col[first[i]], last_col[last[i] - 1]
-    return level_start, first, last, lo, hi, W, S, Q, first_col, last_col
+    return (level_start, first, last, lo, hi, W, S, Q, first_col, last_col), X, xw, xq
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -211,23 +239,6 @@ def _box_near2(lo, hi, i, x0, x1, x2):
     e1 = max(lo[i, 1] - x1, 0.0, x1 - hi[i, 1])
     e2 = max(lo[i, 2] - x2, 0.0, x2 - hi[i, 2])
     return e0 * e0 + e1 * e1 + e2 * e2
-
-
-@njit(cache=True, nogil=True)
-def _colour_arrays(colours, counts):
-    """Colours as floats, their pixel counts and count * squared norm (for the error)."""
-    m = colours.shape[0]
-    X = np.empty((m, 3))
-    xw = np.empty(m)
-    xq = np.empty(m)
-    for t in range(m):
-        q = 0.0
-        for c in range(3):
-            X[t, c] = colours[t, c]
-            q += X[t, c] * X[t, c]
-        xw[t] = counts[t]
-        xq[t] = counts[t] * q
-    return X, xw, xq
 
 
 # --------------------------------------------------------------------------- seeding
@@ -249,8 +260,10 @@ def _kmeanspp(tree, P, pw, top, base, k, uniforms):
     level_start, first, last, lo, hi, W = tree[0], tree[1], tree[2], tree[3], tree[4], tree[5]
     n_cells = level_start[top + 1]
     leaf = level_start[top]  # cells >= leaf have points as children
-    d1 = np.full(P.shape[0], np.inf)
-    far = np.full(n_cells, np.inf)
+    d1 = np.empty(P.shape[0])
+    d1[...] = np.inf
+    far = np.empty(n_cells)
+    far[...] = np.inf
     pot = W[:n_cells].copy()  # first centre: probability proportional to weight
     C = np.empty((k, 3))
     stack = np.empty(8 * (top + 2), np.int64)
@@ -305,7 +318,7 @@ def _kmeanspp(tree, P, pw, top, base, k, uniforms):
             if gain > best_gain:
                 best_gain = gain
                 best = cand
-        C[c] = P[best]
+        C[c, 0], C[c, 1], C[c, 2] = P[best, 0], P[best, 1], P[best, 2]  # (a row copy compiles for seconds)
         # Commit: update the points the new centre is nearest to, then their cells' summaries
         # (children before parents: reverse visiting order).
         x0, x1, x2 = C[c, 0], C[c, 1], C[c, 2]
@@ -403,67 +416,11 @@ def _uncount(cell, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_h
                 col_lab[t] = -1
 
 
-@njit(cache=True, nogil=True)
-def _walk(C, root, cand, n, leaf0, first, last, lo, hi, W, S, Q, first_col, last_col,
-          X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wc, Sc, Qc, LW, LS, LQ,
-          stack, s_off, s_len, c0, c1, c2):
-    """Exact assignment of the colours below cell ``root``, whose possible centres are
-    ``cand[:n]``: whole cells' sums added to Wc, Sc, Qc, single colours' kept in LW, LS, LQ
-    (see :func:`_assign_sums`).
-
-    Depth first; each cell's list is filtered from its parent's and pushed above it in
-    ``cand``. ``stack``, ``s_off``, ``s_len``, ``c0``-``c2`` and ``cand`` past ``n`` are
-    scratch space. Writes only to colours and side-8 cells below ``root``, so walks of
-    disjoint subtrees can run at the same time (with their own sums and scratch space).
-    Returns the work done (centres looked at), to balance the next pass's threads.
-    """
-    stack[0], s_off[0], s_len[0] = root, 0, n
-    sp = 1
-    work = 0
-    while sp > 0:
-        sp -= 1
-        node, off, n = stack[sp], s_off[sp], s_len[sp]
-        top = off + n  # everything above this cell's list belongs to finished cells
-        if node < leaf0:
-            work += n * (last[node] - first[node])
-            for ch in range(first[node], last[node]):
-                m = _filter(C, lo, hi, ch, cand[off:], n, cand[top:])
-                if m > 1:
-                    stack[sp], s_off[sp], s_len[sp] = ch, top, m
-                    sp += 1
-                    top += m
-                    continue
-                _give(Wc, Sc, Qc, cand[top], W, S, Q, ch)
-                _uncount(ch, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, X, xw, xq, LW, LS, LQ)
-            continue
-        for q in range(n):  # the list's centres, one array per axis
-            j = cand[off + q]
-            c0[q], c1[q], c2[q] = C[j, 0], C[j, 1], C[j, 2]
-        counted[node - leaf0] = True
-        work += n * (last_col[node] - first_col[node])
-        for t in range(first_col[node], last_col[node]):
-            x0, x1, x2 = X[t, 0], X[t, 1], X[t, 2]
-            best = 0
-            best_d = np.inf
-            for q in range(n):
-                d = (x0 - c0[q]) ** 2 + (x1 - c1[q]) ** 2 + (x2 - c2[q]) ** 2
-                if d < best_d:
-                    best_d = d
-                    best = q
-            j, was = cand[off + best], col_lab[t]
-            if j != was:
-                if was >= 0:
-                    _move(LW, LS, LQ, was, -1.0, xw[t], x0, x1, x2, xq[t])
-                _move(LW, LS, LQ, j, 1.0, xw[t], x0, x1, x2, xq[t])
-                col_lab[t] = j
-    return work
-
-
-@njit(cache=True, nogil=True)
 def _assign_sums(C, tree, X, xw, xq, state, n_threads):
-    """Exact Lloyd assignment of every distinct colour to its nearest centre in C, returned
-    as per-centre count, colour sum and sum of squares, and the work done below the cells
-    of side 64 (centres looked at).
+    """Exact Lloyd assignment of every distinct colour to its nearest centre in C. From the
+    per-centre count, colour sum and sum of squares it returns the error of the assignment,
+    its means M (a centre without pixels stays where it is) and the error at M; and the
+    work done below the cells of side 64 (centres looked at).
 
     Walks the octree depth-first with, for each cell, the centres that can be nearest to some
     point of its box, filtered from its parent's list. A cell left with one centre hands all
@@ -473,102 +430,82 @@ def _assign_sums(C, tree, X, xw, xq, state, n_threads):
     which such cells are currently counted colour by colour), so a colour costs a distance
     scan but its sums move only when its centre changes.
 
-    Threads: the walk down to the cells of side 64 is serial and cheap; it collects those
-    cells that still have several candidates (units), which :func:`_walk_lanes` walks in
-    ``n_threads`` parallel lanes, each lane adding into its own sums. Every sum is of
-    integers (pixel counts, counts times integer colours and squared norms), exact in
-    float64, so the totals -- and everything computed from them -- are bit-identical
-    whatever the number of lanes or the order the units ran in. The kept colour-by-colour
-    sums are per lane too (a colour may be added by one lane and removed by another; only
-    their total means anything); they are folded into the first slot after each pass, so
-    no partial sum grows without bound.
+    Threads: the cells of side 64 are shared out among ``n_threads`` lanes
+    (:func:`_share_cells`), and :func:`_walk_lane` runs each lane on a thread of its own
+    (:func:`_run_lanes`): every lane walks the few cells above side 64 (cheap) and below
+    them only its own cells, adding into its own sums. Every sum is of integers (pixel
+    counts, counts times integer colours and squared norms), exact in float64, so the
+    totals -- and everything computed from them -- are bit-identical whatever the number of
+    lanes or the order the cells ran in. The kept colour-by-colour sums are per lane too (a
+    colour may be added by one lane and removed by another; only their total means
+    anything); they are folded into the first slot after each pass (:func:`_assign_totals`),
+    so no partial sum grows without bound.
+
+    A Python function calling three compiled ones (a few microseconds each) rather than one
+    compiled function calling the others: numba compiles a callee again into every caller,
+    and a first use would pay for that.
     """
     level_start, first, last, lo, hi, W, S, Q, first_col, last_col = tree
-    col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ, unit_work = state
-    k = C.shape[0]
-    leaf = min(5, level_start.shape[0] - 2)  # level of the side-8 cells
-    leaf0 = level_start[leaf]
-    unit0 = level_start[min(2, leaf)]  # cells from here on are walked as separate subtrees
-    Wt, St, Qt = np.zeros((n_threads, k)), np.zeros((n_threads, k, 3)), np.zeros((n_threads, k))
-    depth = level_start.shape[0]
-    cand = np.empty((n_threads, (depth + 1) * 8 * k + k), np.int64)
-    stack = np.empty((n_threads, 3, (depth + 1) * 8 + 1), np.int64)
-    cbuf = np.empty((n_threads, 3, k))
+    col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ, cell_work, owner, lane_work, Wt, St, Qt, cand, stack, cbuf = state
+    _share_cells(level_start, first_col, last_col, C.shape[0], cell_work, owner, lane_work, Wt, St, Qt, n_threads)
+    _run_lanes(n_threads, _walk_lane, n_threads, owner, cell_work, lane_work, C, level_start, first, last, lo, hi,
+               W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt, LW, LS, LQ,
+               cand, stack, cbuf)
+    return _assign_totals(C, lane_work, Wt, St, Qt, LW, LS, LQ)
 
-    # Serial part: the cells above side 64, collecting the units to walk.
-    n_units = 0
-    units = np.empty(unit0 + 8, np.int64)
-    u_off = np.empty(unit0 + 8, np.int64)
-    u_len = np.empty(unit0 + 8, np.int64)
-    u_cand = np.empty(16 * k, np.int64)
-    u_used = 0
-    top_cand = cand[0]
-    st, s_off, s_len = stack[0, 0], stack[0, 1], stack[0, 2]
-    for j in range(k):
-        top_cand[j] = j
-    st[0], s_off[0], s_len[0] = 0, 0, k
-    sp = 1
-    while sp > 0:
-        sp -= 1
-        node, off, n = st[sp], s_off[sp], s_len[sp]
-        top = off + n
-        for ch in range(first[node], last[node]):
-            m = _filter(C, lo, hi, ch, top_cand[off:], n, top_cand[top:])
-            if m > 1 and ch < unit0:
-                st[sp], s_off[sp], s_len[sp] = ch, top, m
-                sp += 1
-                top += m
-            elif m > 1:
-                if n_units == units.shape[0] or u_used + m > u_cand.shape[0]:
-                    units, u_off, u_len = _grow(units), _grow(u_off), _grow(u_len)
-                    u_cand = _grow(u_cand)
-                units[n_units], u_off[n_units], u_len[n_units] = ch, u_used, m
-                u_cand[u_used:u_used + m] = top_cand[top:top + m]
-                u_used += m
-                n_units += 1
-            else:
-                _give(Wt[0], St[0], Qt[0], top_cand[top], W, S, Q, ch)
-                _uncount(ch, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, X, xw, xq,
-                         LW[0], LS[0], LQ[0])
 
-    # Static lanes, one per thread, balanced greedily (largest first, each to the least
-    # loaded lane) by each unit's work in the previous pass -- the centres move little
-    # from one pass to the next -- or, the first time, by colours times candidates.
-    # (numba's dynamic scheduling, parallel_chunksize, cost more than it saved here, and
-    # does not apply to a parallel loop called from compiled code.)
-    cost = np.empty(n_units)
-    for u in range(n_units):
-        cost[u] = unit_work[units[u]] if unit_work[units[u]] >= 0 else \
-            float(last_col[units[u]] - first_col[units[u]]) * u_len[u]
-    order = np.argsort(-cost, kind="mergesort")
-    lane_of = np.empty(n_units, np.int64)
-    load = np.zeros(n_threads)
-    lane_size = np.zeros(n_threads + 1, np.int64)
-    for i in range(n_units):
-        t = np.argmin(load)
-        lane_of[order[i]] = t
+@njit(cache=True, nogil=True)
+def _share_cells(level_start, first_col, last_col, k, cell_work, owner, lane_work, Wt, St, Qt, n_threads):
+    """Before a pass of :func:`_assign_sums`: zero the per-lane sums Wt, St, Qt and work, and
+    give each cell c of side 64 (level 2) to a lane, ``owner[c - level_start[2]]``.
+
+    Static lanes, balanced greedily (largest first, each to the least loaded lane, the first
+    of equals) by the work below each cell in the previous pass -- the centres move little
+    from one pass to the next -- or, for a cell not walked yet, its colours times k.
+    (Dynamic scheduling -- numba's parallel_chunksize -- cost more than it saved here.)
+    """
+    Wt[...] = 0.0
+    St[...] = 0.0
+    Qt[...] = 0.0
+    lane_work[...] = 0.0
+    if n_threads == 1:
+        return
+    unit0 = level_start[2]
+    n = level_start[3] - unit0
+    cost = np.empty(n)
+    for u in range(n):
+        c = unit0 + u
+        cost[u] = cell_work[c] if cell_work[c] >= 0 else float(last_col[c] - first_col[c]) * k
+    # Cells by decreasing cost, equal costs in tree order (a stable sort; an insertion sort
+    # as there are at most 64 cells, and np.argsort's stable kind compiles for seconds).
+    order = np.empty(n, np.int64)
+    for u in range(n):
+        i = u
+        while i > 0 and cost[order[i - 1]] < cost[u]:
+            order[i] = order[i - 1]
+            i -= 1
+        order[i] = u
+    load = np.empty(n_threads)
+    load[...] = 0.0
+    for i in range(n):
+        t = 0  # the least loaded lane, the first of equals
+        for s in range(1, n_threads):
+            if load[s] < load[t]:
+                t = s
+        owner[order[i]] = t
         load[t] += cost[order[i]]
-        lane_size[t + 1] += 1
-    lane_start = np.cumsum(lane_size)
-    lane_units = np.empty(n_units, np.int64)
-    fill = lane_start[:-1].copy()
-    for u in range(n_units):  # within a lane, in tree order
-        lane_units[fill[lane_of[u]]] = u
-        fill[lane_of[u]] += 1
-    if n_threads > 1:
-        _walk_lanes(lane_start, lane_units, units, u_off, u_len, u_cand, unit_work, C, leaf0, first, last,
-                    lo, hi, W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi,
-                    Wt, St, Qt, LW, LS, LQ, cand, stack, cbuf)
-    else:  # not even a parallel region of one lane: that still waits for the other threads
-        _walk_lane(0, lane_start, lane_units, units, u_off, u_len, u_cand, unit_work, C, leaf0, first, last,
-                   lo, hi, W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi,
-                   Wt, St, Qt, LW, LS, LQ, cand, stack, cbuf)
-    work = 0.0
-    for u in range(n_units):
-        work += unit_work[units[u]]
 
-    # Totals, in a fixed order (exact anyway: integers).
-    Wc, Sc, Qc = np.zeros(k), np.zeros((k, 3)), np.zeros(k)
+
+@njit(cache=True, nogil=True)
+def _assign_totals(C, lane_work, Wt, St, Qt, LW, LS, LQ):
+    """The end of :func:`_assign_sums`: the lanes' sums added up, in a fixed order (exact
+    anyway: integers), the kept colour-by-colour sums folded into their first slot; the
+    error at C, the means M, the error at M and the work done below the cells of side 64."""
+    work = 0.0
+    for t in range(lane_work.shape[0]):
+        work += lane_work[t]
+    k = Wt.shape[1]
+    Wc, Sc, Qc = _zeros(np.empty(k)), _zeros(np.empty((k, 3))), _zeros(np.empty(k))
     for t in range(LW.shape[0]):
         for j in range(k):
             Wc[j] += LW[t, j]
@@ -583,74 +520,139 @@ def _assign_sums(C, tree, X, xw, xq, state, n_threads):
                 for c in range(3):
                     LS[0, j, c] += LS[t, j, c]
                     LS[t, j, c] = 0.0
-    for t in range(n_threads):
+    for t in range(Wt.shape[0]):
         for j in range(k):
             Wc[j] += Wt[t, j]
             Qc[j] += Qt[t, j]
             for c in range(3):
                 Sc[j, c] += St[t, j, c]
-    return Wc, Sc, Qc, work
+    M = _means(C, Wc, Sc)
+    return _error(C, Wc, Sc, Qc), M, _error(M, Wc, Sc, Qc), work
 
 
 @njit(cache=True, nogil=True)
-def _walk_lane(t, lane_start, lane_units, units, u_off, u_len, u_cand, unit_work, C, leaf0, first, last, lo, hi,
-               W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt,
-               LW, LS, LQ, cand, stack, cbuf):
-    """Lane t walks (:func:`_walk`) the units ``lane_units[lane_start[t]:lane_start[t + 1]]``,
-    adding into slot t of the sums and using row t of the scratch space. Unit u is cell
-    ``units[u]`` with candidates ``u_cand[u_off[u]:][:u_len[u]]``; its work is written to
-    ``unit_work``."""
-    for i in range(lane_start[t], lane_start[t + 1]):
-        u = lane_units[i]
-        n = u_len[u]
-        for q in range(n):
-            cand[t, q] = u_cand[u_off[u] + q]
-        unit_work[units[u]] = _walk(
-            C, units[u], cand[t], n, leaf0, first, last, lo, hi, W, S, Q, first_col, last_col,
-            X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wt[t], St[t], Qt[t], LW[t], LS[t], LQ[t],
-            stack[t, 0], stack[t, 1], stack[t, 2], cbuf[t, 0], cbuf[t, 1], cbuf[t, 2])
+def _walk_lane(t, n_lanes, owner, cell_work, lane_work, C, level_start, first, last, lo, hi, W, S, Q,
+               first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt, LW, LS, LQ,
+               cand, stack, cbuf):
+    """Lane t of ``n_lanes`` in :func:`_assign_sums`: exact assignment of the colours below the
+    cells of side 64 that are the lane's (``owner``), adding into slot t of the sums and using
+    row t of the scratch space. Releases the GIL: lanes run on threads of their own
+    (:func:`_run_lanes`).
+
+    Depth first from the root, each cell's list of possible centres filtered from its
+    parent's and pushed above it in ``cand[t]``. Every lane walks the cells above side 64
+    (at most 8), and lane 0 alone hands out those that go to one centre as a whole. Below,
+    a lane writes only to colours and cells below its own cells, so lanes can run at the
+    same time. Whole cells' sums go to Wt[t], St[t], Qt[t], single colours' are kept in
+    LW[t], LS[t], LQ[t]. The work done below each cell of side 64 (centres looked at) goes
+    to ``cell_work``, to balance the next pass's lanes, and the lane's total to
+    ``lane_work[t]``.
+    """
+    k = C.shape[0]
+    leaf = min(5, level_start.shape[0] - 2)  # level of the side-8 cells
+    leaf0 = level_start[leaf]
+    unit0, unit1 = level_start[2], level_start[3]  # the cells of side 64
+    cand = cand[t]
+    stack, s_off, s_len = stack[t, 0], stack[t, 1], stack[t, 2]
+    c0, c1, c2 = cbuf[t, 0], cbuf[t, 1], cbuf[t, 2]
+    Wc, Sc, Qc, LW, LS, LQ = Wt[t], St[t], Qt[t], LW[t], LS[t], LQ[t]
+    for j in range(k):
+        cand[j] = j
+    stack[0], s_off[0], s_len[0] = 0, 0, k
+    sp = 1
+    unit = -1  # the cell of side 64 being walked, its work so far and the lane's total
+    work = 0
+    total = 0
+    while sp > 0:
+        sp -= 1
+        node, off, n = stack[sp], s_off[sp], s_len[sp]
+        top = off + n  # everything above this cell's list belongs to finished cells
+        if node < leaf0:
+            if node >= unit0:
+                if node < unit1:  # the walk below a cell of side 64 starts
+                    if unit >= 0:
+                        cell_work[unit] = work
+                    total += work
+                    unit, work = node, 0
+                work += n * (last[node] - first[node])
+            for ch in range(first[node], last[node]):
+                if ch < unit1 and ch >= unit0 and n_lanes > 1 and owner[ch - unit0] != t:
+                    continue  # another lane's
+                m = _filter(C, lo, hi, ch, cand[off:], n, cand[top:])
+                if m > 1:
+                    stack[sp], s_off[sp], s_len[sp] = ch, top, m
+                    sp += 1
+                    top += m
+                    continue
+                if ch < unit0 and t > 0:
+                    continue  # lane 0's
+                if ch < unit1 and ch >= unit0:
+                    cell_work[ch] = 0.0
+                _give(Wc, Sc, Qc, cand[top], W, S, Q, ch)
+                _uncount(ch, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, X, xw, xq,
+                         LW, LS, LQ)
+            continue
+        for q in range(n):  # the list's centres, one array per axis
+            j = cand[off + q]
+            c0[q], c1[q], c2[q] = C[j, 0], C[j, 1], C[j, 2]
+        counted[node - leaf0] = True
+        work += n * (last_col[node] - first_col[node])
+        for p in range(first_col[node], last_col[node]):
+            x0, x1, x2 = X[p, 0], X[p, 1], X[p, 2]
+            best = 0
+            best_d = np.inf
+            for q in range(n):
+                d = (x0 - c0[q]) ** 2 + (x1 - c1[q]) ** 2 + (x2 - c2[q]) ** 2
+                if d < best_d:
+                    best_d = d
+                    best = q
+            j, was = cand[off + best], col_lab[p]
+            if j != was:
+                if was >= 0:
+                    _move(LW, LS, LQ, was, -1.0, xw[p], x0, x1, x2, xq[p])
+                _move(LW, LS, LQ, j, 1.0, xw[p], x0, x1, x2, xq[p])
+                col_lab[p] = j
+    if unit >= 0:
+        cell_work[unit] = work
+    lane_work[t] = total + work
 
 
-@njit(cache=True, parallel=True)
-def _walk_lanes(lane_start, lane_units, units, u_off, u_len, u_cand, unit_work, C, leaf0, first, last, lo, hi,
-                W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt,
-                LW, LS, LQ, cand, stack, cbuf):
-    """:func:`_walk_lane` for every lane, in parallel. Nothing else in here: in a parallel
-    function numba turns array expressions into parallel loops too, each with its own
-    start-up cost."""
-    for t in prange(lane_start.shape[0] - 1):
-        _walk_lane(t, lane_start, lane_units, units, u_off, u_len, u_cand, unit_work, C, leaf0, first, last,
-                   lo, hi, W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi,
-                   Wt, St, Qt, LW, LS, LQ, cand, stack, cbuf)
-
-
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _grow(a):
     """``a`` in an array twice as long (the first len(a) entries copied)."""
     b = np.empty(2 * a.shape[0], a.dtype)
-    b[:a.shape[0]] = a
+    for i in range(a.shape[0]):  # (``b[:len(a)] = a`` compiles for seconds)
+        b[i] = a[i]
     return b
 
 
-@njit(cache=True, nogil=True)
 def _lloyd_state(tree, m, k, n_slots):
-    """Empty colour-by-colour state for :func:`_assign_sums` (see there); kept sums for
-    ``n_slots`` threads."""
+    """Empty colour-by-colour state for :func:`_assign_sums` (see there), and its scratch
+    space; kept sums and scratch space for ``n_slots`` threads."""
     level_start, first, last = tree[0], tree[1], tree[2]
     leaf = min(5, level_start.shape[0] - 2)
     n_up, n_leaves = level_start[leaf], level_start[leaf + 1] - level_start[leaf]
-    leaf_lo = np.zeros(n_up + n_leaves, np.int64)  # leaf cells below each cell: a range
-    leaf_hi = np.zeros(n_up + n_leaves, np.int64)
-    for i in range(n_leaves):
-        leaf_lo[n_up + i], leaf_hi[n_up + i] = i, i + 1
-    for i in range(n_up - 1, -1, -1):
-        leaf_lo[i], leaf_hi[i] = leaf_lo[first[i]], leaf_hi[last[i] - 1]
+    leaf_lo = np.empty(n_up + n_leaves, np.int64)  # leaf cells below each cell: a range
+    leaf_hi = np.empty(n_up + n_leaves, np.int64)
+    leaf_lo[n_up:] = np.arange(n_leaves)
+    leaf_hi[n_up:] = leaf_lo[n_up:] + 1
+    for L in range(leaf - 1, -1, -1):  # a cell's children are on the next level
+        cells = slice(level_start[L], level_start[L + 1])
+        leaf_lo[cells] = leaf_lo[first[cells]]
+        leaf_hi[cells] = leaf_hi[last[cells] - 1]
+    depth = level_start.shape[0]
     return (np.full(m, -1, np.int64), np.zeros(n_leaves, np.bool_), leaf_lo, leaf_hi,
             np.zeros((n_slots, k)), np.zeros((n_slots, k, 3)), np.zeros((n_slots, k)),
-            np.full(level_start[-1], -1.0))  # per cell: work below it last pass (-1: unknown)
+            np.full(level_start[-1], -1.0),  # per cell: work below it last pass (-1: unknown)
+            np.zeros(level_start[3] - level_start[2], np.int64),  # lane of each cell of side 64
+            # Per lane: work, sums of whole cells (Wt, St, Qt), candidate lists, stack,
+            # centres by axis.
+            np.zeros(n_slots), np.empty((n_slots, k)), np.empty((n_slots, k, 3)), np.empty((n_slots, k)),
+            np.empty((n_slots, (depth + 1) * 8 * k + k), np.int64),
+            np.empty((n_slots, 3, (depth + 1) * 8 + 1), np.int64), np.empty((n_slots, 3, k)))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _error(C, Wc, Sc, Qc):
     """Total squared error of an assignment (given by its sums) with centres C."""
     e = 0.0
@@ -660,8 +662,9 @@ def _error(C, Wc, Sc, Qc):
     return e
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _means(C, Wc, Sc):
+    """Each centre's mean (its centre in C if it has no pixels)."""
     M = C.copy()  # an empty cluster keeps its centre
     for j in range(C.shape[0]):
         if Wc[j] > 0:
@@ -685,32 +688,30 @@ def _lloyd(C, tree, X, xw, xq, max_iter, tol_shift, n_threads):
     pace = _Pace(n_threads)
 
     def assign(centres):
+        """The assignment to ``centres``: its error, its means M and the error at M."""
         lanes = pace.lanes()
         start = time.perf_counter()
-        Wc, Sc, Qc, work = _assign_sums(centres, tree, X, xw, xq, state, lanes)
+        err, M, err_m, work = _assign_sums(centres, tree, X, xw, xq, state, lanes)
         pace.record(lanes, time.perf_counter() - start, work)
-        return Wc, Sc, Qc
+        return err, M, err_m
 
-    Wc, Sc, Qc = assign(C)
-    M = _means(C, Wc, Sc)
-    err_m = _error(M, Wc, Sc, Qc)
+    _, M, err_m = assign(C)
     passes = 1
     while passes < max_iter:
         P = M + (_RELAX - 1.0) * (M - C)
-        W2, S2, Q2 = assign(P)
+        err_p, M_p, err_mp = assign(P)
         passes += 1
-        if _error(P, W2, S2, Q2) < err_m:
-            C, Wc, Sc, Qc = P, W2, S2, Q2
+        if err_p < err_m:
+            C, M_new, err_new = P, M_p, err_mp
         elif passes < max_iter:  # over-relaxation did not pay: plain step from the same means
             C = M
-            Wc, Sc, Qc = assign(C)
+            _, M_new, err_new = assign(C)
             passes += 1
         else:
             break
-        M_new = _means(C, Wc, Sc)
         shift = ((M_new - M) ** 2).sum()
         M = M_new
-        err_m = _error(M, Wc, Sc, Qc)
+        err_m = err_new
         if shift <= tol_shift:
             break
     return M, passes
@@ -767,7 +768,7 @@ class _Pace:
 # --------------------------------------------------------------------------- exact remap
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _cell_candidates(pr, pg, pb, lo0, lo1, lo2, side, parent, out):
     """Write to ``out`` the palette entries of ``parent`` that can be nearest to some point
     of the integer box [lo, lo + side - 1]^3 (distance to the box at most the smallest
@@ -788,7 +789,6 @@ def _cell_candidates(pr, pg, pb, lo0, lo1, lo2, side, parent, out):
     return m
 
 
-@njit(cache=True, nogil=True)
 def _remap(pixels, palette, n_threads):
     """Exact nearest palette index per pixel (squared RGB distance, ties to the lower index).
 
@@ -797,27 +797,33 @@ def _remap(pixels, palette, n_threads):
     from the whole palette. A pixel is then compared with its cell's list only. Integer
     arithmetic; the minimum of (distance << 24 | index) picks the nearest entry and, among
     equals, the lowest index, so the result equals a brute-force argmin -- and does not
-    depend on how the pixels are shared among ``n_threads`` threads.
+    depend on how the pixels are shared among ``n_threads`` threads (:func:`_run_lanes`).
     """
-    m = palette.shape[0]
-    pr = palette[:, 0].astype(np.int32)
-    pg = palette[:, 1].astype(np.int32)
-    pb = palette[:, 2].astype(np.int32)
-    lanes = _lanes(pixels.shape[0], n_threads)
+    pr, pg, pb = (np.ascontiguousarray(palette[:, c], dtype=np.int32) for c in range(3))
+    lanes = np.arange(n_threads + 1, dtype=np.int64) * pixels.shape[0] // n_threads
     flags = np.zeros((n_threads, 32768), np.uint8)
-    if n_threads > 1:
-        _used_cells(pixels, lanes, flags)
-    else:  # one thread: no parallel region (it would still wait for the thread pool)
-        _used_cells_lane(pixels, lanes, flags, 0)
+    _run_lanes(n_threads, _used_cells_lane, pixels, lanes, flags)
+    start, size, lists = _candidate_lists(pr, pg, pb, flags)
+    out = np.empty(pixels.shape[0], np.intp)
+    _run_lanes(n_threads, _remap_lane, pixels, lanes, pr, pg, pb, start, size, lists, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _candidate_lists(pr, pg, pb, flags):
+    """The candidate lists of :func:`_remap` for the side-8 cells flagged in some row of
+    ``flags``: cell c's list is ``lists[start[c]:start[c] + size[c]]``."""
+    m = pr.shape[0]
     used = flags[0]
-    for t in range(1, n_threads):
+    for t in range(1, flags.shape[0]):
         for c in range(32768):
             used[c] |= flags[t, c]
-    # Candidate lists, serial (a small part of the time): coarse cell c32 at start[c32],
-    # fine cell c8 at start[512 + c8].
-    everyone = np.arange(m, dtype=np.int32)
-    start = np.zeros(512 + 32768, np.int64)
-    size = np.zeros(512 + 32768, np.int64)
+    # Coarse cell c32 at start[c32], fine cell c8 at start[512 + c8].
+    everyone = np.empty(m, np.int32)
+    for j in range(m):
+        everyone[j] = j
+    start = _zeros(np.empty(512 + 32768, np.int64))
+    size = _zeros(np.empty(512 + 32768, np.int64))
     lists = np.empty(16 * m + 4096, np.int32)
     used_len = 0
     for c8 in range(32768):
@@ -836,22 +842,7 @@ def _remap(pixels, palette, n_threads):
         size[512 + c8] = _cell_candidates(pr, pg, pb, r8 << 3, g8 << 3, b8 << 3, 8,
                                           lists[start[c32]:start[c32] + size[c32]], lists[used_len:])
         used_len += size[512 + c8]
-    out = np.empty(pixels.shape[0], np.intp)
-    if n_threads > 1:
-        _remap_lanes(pixels, lanes, pr, pg, pb, start[512:], size[512:], lists, out)
-    else:
-        _remap_lane(pixels, lanes, pr, pg, pb, start[512:], size[512:], lists, out, 0)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _lanes(n, n_threads):
-    """Split range(n) into ``n_threads`` contiguous, nearly equal parts: part t is
-    lanes[t]:lanes[t + 1]."""
-    lanes = np.empty(n_threads + 1, np.int64)
-    for t in range(n_threads + 1):
-        lanes[t] = n * t // n_threads
-    return lanes
+    return start[512:], size[512:], lists
 
 
 @njit(cache=True, inline="always")
@@ -861,21 +852,15 @@ def _cell8(pixels, i):
 
 
 @njit(cache=True, nogil=True)
-def _used_cells_lane(pixels, lanes, flags, t):
+def _used_cells_lane(t, pixels, lanes, flags):
     """flags[t, c] = 1 if a pixel of lane t is in side-8 cell c (one row per lane: no two
     threads write to the same byte)."""
     for i in range(lanes[t], lanes[t + 1]):
         flags[t, _cell8(pixels, i)] = 1
 
 
-@njit(cache=True, parallel=True)
-def _used_cells(pixels, lanes, flags):
-    for t in prange(lanes.shape[0] - 1):
-        _used_cells_lane(pixels, lanes, flags, t)
-
-
 @njit(cache=True, nogil=True)
-def _remap_lane(pixels, lanes, pr, pg, pb, start, size, lists, out, t):
+def _remap_lane(t, pixels, lanes, pr, pg, pb, start, size, lists, out):
     """The per-pixel part of :func:`_remap` for the pixels of lane t."""
     last_key = -1
     last_idx = 0
@@ -896,10 +881,40 @@ def _remap_lane(pixels, lanes, pr, pg, pb, start, size, lists, out, t):
         out[i] = last_idx
 
 
-@njit(cache=True, parallel=True)
-def _remap_lanes(pixels, lanes, pr, pg, pb, start, size, lists, out):
-    for t in prange(lanes.shape[0] - 1):
-        _remap_lane(pixels, lanes, pr, pg, pb, start, size, lists, out, t)
+# --------------------------------------------------------------------------- threads
+
+
+_POOL = {}  # "pid", "size", "executor": the worker threads of _run_lanes
+
+
+def _run_lanes(n_lanes, lane, *args):
+    """``lane(t, *args)`` for t in range(n_lanes), each on a thread of its own: lane 0 on
+    the calling thread, the others on worker threads (started once, kept for the next
+    calls). Returns when all are done. ``lane`` is a compiled function that releases the
+    GIL (``nogil=True``), so the lanes run at the same time.
+
+    Plain Python threads rather than numba's ``parallel=True``: the lanes' code is the
+    same, but each parallel function, with the copies of its lane function that numba
+    compiles into it, took seconds to compile on first use. Waking a waiting thread costs a
+    few tens of microseconds more than numba's OpenMP threads (which spin), against passes
+    of 0.2-8 ms; on a busy machine it is much faster than OpenMP's spinning threads.
+    """
+    if n_lanes == 1:
+        lane(0, *args)
+        return
+    pool = _POOL.get("executor")
+    if pool is None or _POOL["pid"] != os.getpid() or _POOL["size"] < n_lanes - 1:
+        # New, or too small, or inherited by a forked child (whose copy has no threads).
+        if pool is not None and _POOL["pid"] == os.getpid():
+            pool.shutdown(wait=False)
+        pool = ThreadPoolExecutor(max_workers=n_lanes - 1, thread_name_prefix="kqbench-fast")
+        _POOL.update(pid=os.getpid(), size=n_lanes - 1, executor=pool)
+    others = [pool.submit(lane, t, *args) for t in range(1, n_lanes)]
+    try:
+        lane(0, *args)
+    finally:  # the workers write into the caller's arrays: never return before they end
+        for future in others:
+            future.result()
 
 
 def _pixels(pixels) -> np.ndarray:
@@ -909,56 +924,15 @@ def _pixels(pixels) -> np.ndarray:
     return pixels if pixels.flags.writeable else pixels.copy()
 
 
-_SPIN_STARTED = []  # non-empty once _start_thread_pool has run
-
-
-def _start_thread_pool() -> None:
-    """Start numba's thread pool (once) with a short spin-wait if it is OpenMP's (libgomp).
-
-    After a parallel loop, libgomp's threads by default spin about 8 ms before sleeping.
-    Lloyd's passes follow each other closely enough for a tenth of that (GOMP_SPINCOUNT
-    10000, about 0.3 ms here), and on a machine busy with other work the longer spinning
-    took CPU from our own main thread: fits ran 10-20% slower. libgomp reads the variable
-    when it is loaded, which numba does on the first thread-count call, so it is set only
-    for that call (a value the user set is kept) and removed again: other libraries and
-    child processes do not see it.
-    """
-    if _SPIN_STARTED:
-        return
-    ours = "GOMP_SPINCOUNT" not in os.environ
-    if ours:
-        os.environ["GOMP_SPINCOUNT"] = "10000"
-    try:
-        numba.get_num_threads()  # loads the threading layer
-    finally:
-        if ours:
-            del os.environ["GOMP_SPINCOUNT"]
-    _SPIN_STARTED.append(True)
-
-
 def _thread_count(n_threads) -> int:
     """Threads to use: ``n_threads``, or if None all the cores this process may run on
     (``os.sched_getaffinity``, not the machine's count), never more than numba allows
     (``numba.get_num_threads()``: NUMBA_NUM_THREADS or ``numba.set_num_threads``)."""
-    _start_thread_pool()
     if n_threads is None:
         n_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     elif isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral) or n_threads < 1:
         raise ValueError(f"n_threads must be None or a whole number >= 1, got {n_threads!r}")
     return max(1, min(int(n_threads), numba.get_num_threads()))
-
-
-@contextmanager
-def _numba_threads(n_threads):
-    """Run the block with numba's thread count set to ``_thread_count(n_threads)`` (yielded),
-    and restore the caller's setting afterwards."""
-    count = _thread_count(n_threads)
-    previous = numba.get_num_threads()
-    numba.set_num_threads(count)
-    try:
-        yield count
-    finally:
-        numba.set_num_threads(previous)
 
 
 def nearest_index(palette, pixels, n_threads=None) -> np.ndarray:
@@ -973,9 +947,9 @@ def nearest_index(palette, pixels, n_threads=None) -> np.ndarray:
     if palette.ndim != 2 or palette.shape[1] != 3 or len(palette) == 0:
         raise ValueError(f"palette must have shape (m, 3) with m >= 1, got {palette.shape}")
     pixels = _pixels(pixels)
-    with _numba_threads(n_threads) as count:
-        # One thread if the last fit found threads slower (a busy machine, see _Pace).
-        return _remap(pixels, palette, count if _Pace.threads_pay else 1)
+    count = _thread_count(n_threads)
+    # One thread if the last fit found threads slower (a busy machine, see _Pace).
+    return _remap(pixels, palette, count if _Pace.threads_pay else 1)
 
 
 # --------------------------------------------------------------------------- estimator
@@ -1054,8 +1028,7 @@ class FastKMeansQuantizer(Quantizer):
             self.palette_ = colours[np.argsort(pack_rgb(colours))]
             return self
 
-        tree = _octree(colours, counts, bin_key, bin_start, self.bin_bits)
-        X, xw, xq = _colour_arrays(colours, counts)
+        tree, X, xw, xq = _octree(colours, counts, bin_key, bin_start, self.bin_bits)
         W_all, S_all, Q_all = tree[5][0], tree[6][0], tree[7][0]  # root cell: whole image
         variance = (Q_all - (S_all**2).sum() / W_all) / W_all / 3.0
         rng = np.random.default_rng(self.random_state)
@@ -1077,8 +1050,8 @@ class FastKMeansQuantizer(Quantizer):
             C = _kmeanspp(tree, P, tree[5][cells], L - 1, level_start[L], k, uniforms)
         else:
             C = _kmeanspp(tree, X, xw, B, 0, k, uniforms)
-        with _numba_threads(self.n_threads) as count:
-            C, self.n_iter_ = _lloyd(C, tree, X, xw, xq, self.max_iter, self.tol * variance, count)
+        C, self.n_iter_ = _lloyd(C, tree, X, xw, xq, self.max_iter, self.tol * variance,
+                                 _thread_count(self.n_threads))
         self.palette_ = centres_to_palette(C)
         return self
 
@@ -1087,3 +1060,23 @@ class FastKMeansQuantizer(Quantizer):
         if not hasattr(self, "palette_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit first")
         return nearest_index(self.palette_, pixels, self.n_threads)
+
+
+def precompile() -> None:
+    """Compile every numba function that ``fit`` and ``predict`` (and :func:`nearest_index`)
+    use, for the argument types they get in real use, or load them from numba's cache.
+
+    The first fit in a fresh installation compiles for several seconds (see the module
+    docstring); numba keeps the result in its cache, so later processes only load it. A
+    harness can call this in a background process to have that done before the first real
+    fit::
+
+        python -c "from kqbench.quantizers.fast import precompile; precompile()"
+
+    It runs a fit and a predict on a small generated image: every kernel is called, with the
+    same types as for any ``(n, 3)`` or ``(h, w, 3)`` uint8 image, any k, bin_bits, seed and
+    thread count. Once compiled, it takes a fraction of a second.
+    """
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (2048, 3), dtype=np.uint8)  # more colours than k: the whole fit runs
+    FastKMeansQuantizer(4, n_threads=1).fit(pixels).predict(pixels)

@@ -999,6 +999,10 @@ class FastKMeansQuantizer(Quantizer):
     rank = 60
     compiles = True
 
+    @classmethod
+    def compile_ahead(cls) -> None:
+        precompile()
+
     def __init__(self, n_colors=16, max_iter=300, tol=1e-3, bin_bits=6, random_state=0, n_threads=None):
         self.n_colors = n_colors
         self.max_iter = max_iter

@@ -36,8 +36,8 @@ log = logging.getLogger("kqbench")
 
 _N_JOBS_ENV = "KQBENCH_N_JOBS"  # inherited by launcher worker processes
 COMPILE_LOCK_ENV = "KQBENCH_COMPILE_LOCK"  # held while the background compile runs (see kqbench.measure)
-PROVISIONAL_EVERY_S = 20.0
-STARTUP_LIMIT_S = 30.0  # a process older than this when the sweep is configured was not started for it  # a provisional report at most this often (it renders in the background)
+PROVISIONAL_EVERY_S = 20.0  # a provisional report at most this often (it renders in the background)
+STARTUP_LIMIT_S = 30.0  # a process older than this when the sweep is configured was not started for it
 
 
 def sweep_values(config: DictConfig) -> dict[str, list[str]] | None:
@@ -109,7 +109,7 @@ class SweepCallback(Callback):
         # the sweep's wall time starts with the process (imports included) when it was started for it;
         # a sweep run inside a longer-lived process (a notebook, the tests) starts here
         self._t0 = max(environment.process_start(), time.time() - STARTUP_LIMIT_S)
-        self._first_job = self._last_job_end = None
+        self._first_job = None
         self._done = 0
         self._jobs_s = 0.0  # summed wall time inside jobs (in-process launcher only)
         self._total = None
@@ -185,7 +185,6 @@ class SweepCallback(Callback):
     def on_job_end(self, config: DictConfig, job_return=None, **kwargs) -> None:
         now = time.time()
         self._done += 1
-        self._last_job_end = now
         if self._job_t0 is not None:
             self._jobs_s += now - self._job_t0
         # the first provisional report once the first quantization has every encoding of the sweep (its jobs
@@ -234,6 +233,7 @@ class SweepCallback(Callback):
                 proc.wait()
         if self._compiling is not None:
             (out_dir / ".compiling").unlink(missing_ok=True)
+            os.environ.pop(COMPILE_LOCK_ENV, None)
         end_of_jobs = time.time()
         df, parquet = aggregate(out_dir)
         report = self._report(out_dir, config) if len(df) else None

@@ -239,6 +239,10 @@ down() {
     echo "slurm.sh: down"
 }
 
+if [[ "${1:-}" == up && $(id -u) != 0 ]]; then
+    echo "slurm.sh: SLURM not started: user $(id -un): not root (the daemons run as root, their files are in $DIR)" >&2
+    exit 1
+fi
 exec 9>"$LOCK"
 flock 9  # one up or down at a time (the daemons are started without this descriptor)
 case "${1:-}" in

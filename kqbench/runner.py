@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import columns
 from .cache import QuantizationCache
-from .errors import ConfigurationError, NotInstalledError
+from .errors import ConfigurationError, NotInstalledError, interruption
 from .measure import complete, dither as dithered, measure_file, measure_lossy, quantize, with_rgb24_bytes
 from .resume import finished_rows
 from .settings import describe, init_params
@@ -95,6 +95,8 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
     try:
         sources = list(dataset)
     except Exception as exc:  # an empty or missing folder: one row says why
+        if interruption(exc):
+            raise interruption(exc) from None
         rows.append(failed_row({"image": None, **setting}, exc))
         write_rows(out_dir / "rows.parquet", rows)
         return rows
@@ -128,6 +130,8 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
                 row["path"] = None
             derive(row)
         except Exception as exc:  # noqa: BLE001 - a failed configuration is a row, never a crash
+            if interruption(exc):  # the job is out of time (SLURM): end it; the rows so far are on disk
+                raise interruption(exc) from None
             log.warning("%s k=%s %s %s: %s", source.name, k, quantizer_name, encoding_name, exc)
             row = failed_row(row, exc)
         rows.append(row)

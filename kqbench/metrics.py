@@ -183,8 +183,28 @@ def _recursive_gaussian_kernel(sigma: float = 1.5) -> np.ndarray:
 _S2_KERNEL = _recursive_gaussian_kernel(1.5)
 
 
+# The two perceptual metrics work on horizontal strips of rows (with the rows their blur reads above and
+# below), so their temporaries are bounded by the strip, not the image; the next scale's half-size planes are
+# the only image-sized arrays (a quarter of the pixels, float32). The result is the same as on the whole image.
+_STRIP_PIXELS = 1 << 15  # 32K pixels: fastest of 4K-64K and the whole image (0.27 and 1 MP photos)
+
+
+def _row_strips(height: int, width: int, halo: int):
+    """(first, stop) row ranges covering ``height`` rows: an even number of rows each (the last may be odd),
+    about :data:`_STRIP_PIXELS` pixels, and at least ``4 * halo`` rows."""
+    rows = max(4 * halo, _STRIP_PIXELS // max(width, 1))
+    rows += rows % 2
+    for first in range(0, height, rows):
+        yield first, min(height, first + rows)
+
+
+def _rows_of(planes: np.ndarray):
+    """A row reader of (3, h, w) planes: ``read(first, stop)`` is the (3, stop - first, w) slice."""
+    return lambda first, stop: planes[:, first:stop]
+
+
 def _s2_blur(planes: np.ndarray) -> np.ndarray:
-    """Blur (..., h, w) float32 planes along the last two axes, zero outside the image."""
+    """Blur (..., h, w) float32 planes along the last two axes, zero outside them."""
     from scipy.ndimage import correlate1d
 
     out = correlate1d(planes, _S2_KERNEL, axis=-1, mode="constant")
@@ -211,47 +231,73 @@ def _positive_xyb(linear: np.ndarray) -> np.ndarray:
     return np.stack([0.5 * (l - m) * 14.0 + 0.42, y + 0.01, (s - y) + 0.55])
 
 
-def _half(linear: np.ndarray) -> np.ndarray:
+def _half(planes: np.ndarray) -> np.ndarray:
     """(3, h, w) → (3, ⌈h/2⌉, ⌈w/2⌉): means of 2×2 blocks, the last row and column repeated when odd."""
-    h, w = linear.shape[1:]
+    h, w = planes.shape[1:]
     if h % 2 or w % 2:
-        linear = np.pad(linear, ((0, 0), (0, h % 2), (0, w % 2)), mode="edge")
-    return 0.25 * (linear[:, 0::2, 0::2] + linear[:, 1::2, 0::2] + linear[:, 0::2, 1::2] + linear[:, 1::2, 1::2])
+        planes = np.pad(planes, ((0, 0), (0, h % 2), (0, w % 2)), mode="edge")
+    return 0.25 * (planes[:, 0::2, 0::2] + planes[:, 1::2, 0::2] + planes[:, 0::2, 1::2] + planes[:, 1::2, 1::2])
 
 
-def _s2_norms(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-plane 1-norm (mean) and 4-norm of non-negative maps (..., h, w), summed in float64."""
-    m1 = maps.mean(axis=(-2, -1), dtype=np.float64)
+def _sums(maps: np.ndarray) -> np.ndarray:
+    """Per plane of non-negative maps (3, h, w): the sum and the sum of 4th powers, in float64, shape (3, 2)."""
     sq = maps * maps
-    m4 = np.sqrt(np.sqrt(np.mean(sq * sq, axis=(-2, -1), dtype=np.float64)))
-    return m1, m4
+    return np.stack([maps.sum(axis=(-2, -1), dtype=np.float64), (sq * sq).sum(axis=(-2, -1), dtype=np.float64)], -1)
 
 
-def _ssimulacra2_linear(lin1: np.ndarray, lin2: np.ndarray) -> float:
-    """SSIMULACRA2 of two linear-sRGB images as (3, h, w) float32 planes."""
-    norms = []  # per scale: (3 channels, 2 norms, 3 maps: ssim, ringing, blurring)
+def _s2_strip(lin1: np.ndarray, lin2: np.ndarray, keep: slice) -> np.ndarray:
+    """The error sums of one strip of linear planes (3, rows, w) whose rows ``keep`` are its own (the others
+    are read by the blur only): (3 channels, 3 maps: ssim, ringing, blurring, 2: sum, sum of 4th powers)."""
+    x1, x2 = _positive_xyb(lin1), _positive_xyb(lin2)
+    mu1, mu2, s11, s22, s12 = (b[:, keep] for b in _s2_blur(np.stack([x1, x2, x1 * x1, x2 * x2, x1 * x2])))
+    x1, x2 = x1[:, keep], x2[:, keep]
+    mu12 = mu1 * mu2
+    # SSIM without the luminance term's denominator (2.1's correction), as an error: 1 - SSIM', clamped at 0
+    num_m = 1.0 - (mu1 - mu2) ** 2
+    num_s = 2.0 * (s12 - mu12) + _S2_C2
+    den_s = (s11 - mu1 * mu1) + (s22 - mu2 * mu2) + _S2_C2
+    ssim_err = np.maximum(1.0 - num_m * num_s / den_s, 0.0)
+    # > 0: the result has edges where the source is smooth (ringing, banding); < 0: it lost them (blurring)
+    edge = (1.0 + np.abs(x2 - mu2)) / (1.0 + np.abs(x1 - mu1)) - 1.0
+    return np.stack([_sums(ssim_err), _sums(np.maximum(edge, 0.0)), _sums(np.maximum(-edge, 0.0))], axis=1)
+
+
+def _ssimulacra2_scales(read1, read2, height: int, width: int) -> float:
+    """SSIMULACRA2 of two images given as row readers of their linear-sRGB planes (``read(first, stop)`` →
+    (3, stop - first, width) float32), strip by strip at each of the 6 scales."""
+    halo = len(_S2_KERNEL) // 2
+    norms = []  # per scale: (3 channels, 2 norms, 3 maps)
     for scale in range(_S2_SCALES):
-        if min(lin1.shape[1:]) < 8:
+        half_h, half_w = (height + 1) // 2, (width + 1) // 2
+        # as the reference: a scale is computed when the one before is at least 8x8 (it may itself be smaller)
+        more = scale + 1 < _S2_SCALES and min(height, width) >= 8
+        if more:
+            half1, half2 = (np.empty((3, half_h, half_w), np.float32) for _ in range(2))
+        sums = np.zeros((3, 3, 2))
+        for first, stop in _row_strips(height, width, halo):
+            top, bottom = max(0, first - halo), min(height, stop + halo)
+            lin1, lin2 = read1(top, bottom), read2(top, bottom)
+            keep = slice(first - top, stop - top)
+            sums += _s2_strip(lin1, lin2, keep)
+            if more:
+                half1[:, first // 2:(stop + 1) // 2] = _half(lin1[:, keep])
+                half2[:, first // 2:(stop + 1) // 2] = _half(lin2[:, keep])
+        n = height * width
+        norms.append(np.stack([sums[..., 0] / n, np.sqrt(np.sqrt(sums[..., 1] / n))], axis=1))  # (3, 2, 3)
+        if not more:
             break
-        if scale:
-            lin1, lin2 = _half(lin1), _half(lin2)
-        x1, x2 = _positive_xyb(lin1), _positive_xyb(lin2)
-        mu1, mu2, s11, s22, s12 = _s2_blur(np.stack([x1, x2, x1 * x1, x2 * x2, x1 * x2]))
-        mu11, mu22, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
-        # SSIM without the luminance term's denominator (2.1's correction), as an error: 1 - SSIM', clamped at 0
-        num_m = 1.0 - (mu1 - mu2) ** 2
-        num_s = 2.0 * (s12 - mu12) + _S2_C2
-        den_s = (s11 - mu11) + (s22 - mu22) + _S2_C2
-        ssim_err = np.maximum(1.0 - num_m * num_s / den_s, 0.0)
-        # > 0: the result has edges where the source is smooth (ringing, banding); < 0: it lost them (blur)
-        edge = (1.0 + np.abs(x2 - mu2)) / (1.0 + np.abs(x1 - mu1)) - 1.0
-        per_map = [_s2_norms(ssim_err), _s2_norms(np.maximum(edge, 0.0)), _s2_norms(np.maximum(-edge, 0.0))]
-        norms.append(np.array([[m[n] for m in per_map] for n in range(2)]).transpose(2, 0, 1))  # (3, 2, 3)
+        read1, read2 = _rows_of(half1), _rows_of(half2)
+        height, width = half_h, half_w
     # The weights run channel by channel over the scales computed (as the reference indexes them).
     values = np.abs(np.stack(norms, axis=1)).ravel()  # (channel, scale, norm, map)
     score = float(values @ _S2_WEIGHTS[:len(values)]) * 0.9562382616834844
     score = 2.326765642916932 * score - 0.020884521182843837 * score ** 2 + 6.248496625763138e-05 * score ** 3
     return 100.0 - 10.0 * score ** 0.6276336467831387 if score > 0 else 100.0
+
+
+def _ssimulacra2_linear(lin1: np.ndarray, lin2: np.ndarray) -> float:
+    """SSIMULACRA2 of two linear-sRGB images as (3, h, w) float32 planes."""
+    return _ssimulacra2_scales(_rows_of(lin1), _rows_of(lin2), *lin1.shape[1:])
 
 
 def ssimulacra2(original: np.ndarray, result: np.ndarray) -> float:
@@ -262,19 +308,26 @@ def ssimulacra2(original: np.ndarray, result: np.ndarray) -> float:
     linear light) SSIM and edge-difference (ringing, blurring) maps in a rescaled XYB, their 1- and
     4-norms weighted into one score. kqbench's own numpy/scipy implementation, checked against
     the reference tool's scores (tests/test_perceptual.py). NaN for an image smaller than 8×8 (the
-    reference refuses those).
+    reference refuses those). Computed in strips of rows: its temporaries are a few MB and the
+    image-sized arrays about twice the RGB image's size (the second scale's planes, float32).
 
     RGBA ((..., 4), straight alpha): as the reference tool, both images are blended over a dark
     (10 %) and a light (90 %) grey in sRGB, and the lower of the two scores is the score.
     """
     if original.shape != result.shape:
         raise ValueError(f"shapes differ: {original.shape} vs {result.shape}")
-    if original.shape[0] < 8 or original.shape[1] < 8:
+    height, width = original.shape[:2]
+    if height < 8 or width < 8:
         return math.nan
     if original.shape[-1] == 4:
-        return min(_ssimulacra2_linear(_blended_linear(original, bg), _blended_linear(result, bg))
+        return min(_ssimulacra2_scales(_blended_rows(original, bg), _blended_rows(result, bg), height, width)
                    for bg in (0.1, 0.9))
-    return _ssimulacra2_linear(_LINEAR[np.moveaxis(original, -1, 0)], _LINEAR[np.moveaxis(result, -1, 0)])
+    return _ssimulacra2_scales(_linear_rows(original), _linear_rows(result), height, width)
+
+
+def _linear_rows(rgb: np.ndarray):
+    """Row reader of uint8 sRGB (h, w, 3) as linear planes (3, rows, w) float32."""
+    return lambda first, stop: _LINEAR[np.moveaxis(rgb[first:stop], -1, 0)]
 
 
 def _blended_linear(rgba: np.ndarray, bg: float) -> np.ndarray:
@@ -283,6 +336,11 @@ def _blended_linear(rgba: np.ndarray, bg: float) -> np.ndarray:
     alpha = planes[3]
     c = planes[:3] * alpha + (1 - alpha) * np.float32(bg)
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def _blended_rows(rgba: np.ndarray, bg: float):
+    """Row reader of :func:`_blended_linear`."""
+    return lambda first, stop: _blended_linear(rgba[first:stop], bg)
 
 
 # --- DSSIM-style: multi-scale SSIM in CIELAB ----------------------------------------------------------------------
@@ -310,22 +368,68 @@ def _lab_planes(rgb: np.ndarray) -> np.ndarray:
     return np.stack([116.0 * f[1] - 16.0, 500.0 * (f[0] - f[1]), 200.0 * (f[1] - f[2])])
 
 
-def _mean_ssim(x: np.ndarray, y: np.ndarray) -> float:
-    """Mean SSIM of (c, h, w) float32 planes, averaged over channels: scikit-image's ``structural_similarity``
-    with ``gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=100`` (a Gaussian window
-    of 11 taps, image borders mirrored, the 5-pixel margin left out of the mean), in float32."""
+def _ssim_strip(x: np.ndarray, y: np.ndarray, keep: slice) -> np.ndarray:
+    """Sum over the rows ``keep`` of one strip (3, rows, w) of the SSIM map, per channel, with the image's
+    5-pixel side margins left out (the rows outside ``keep`` are read by the window only)."""
     from scipy.ndimage import correlate1d
 
     stack = np.stack([x, y, x * x, y * y, x * y])
     correlate1d(stack, _SSIM_KERNEL, axis=-1, mode="reflect", output=stack)
-    mx, my, mxx, myy, mxy = correlate1d(stack, _SSIM_KERNEL, axis=-2, mode="reflect", output=stack)
+    correlate1d(stack, _SSIM_KERNEL, axis=-2, mode="reflect", output=stack)
+    r = _SSIM_RADIUS
+    mx, my, mxx, myy, mxy = stack[:, :, keep, r:-r]
     c1, c2 = (0.01 * _LAB_RANGE) ** 2, (0.03 * _LAB_RANGE) ** 2
     mxy -= mx * my  # covariance
     mxx -= mx * mx
     myy -= my * my
     s = (2 * mx * my + c1) * (2 * mxy + c2) / ((mx * mx + my * my + c1) * (mxx + myy + c2))
+    return s.sum(axis=(-2, -1), dtype=np.float64)
+
+
+def _mean_ssim_scales(read1, read2, height: int, width: int) -> float:
+    """:func:`ms_ssim_lab` of two images given as row readers of their CIELAB planes."""
     r = _SSIM_RADIUS
-    return float(s[:, r:-r, r:-r].mean(dtype=np.float64))
+    total = weights = 0.0
+    for scale, weight in enumerate(_MS_SSIM_WEIGHTS):
+        if min(height, width) < 2 * r + 1:
+            break
+        half_h, half_w = (height + 1) // 2, (width + 1) // 2
+        more = scale + 1 < len(_MS_SSIM_WEIGHTS) and min(half_h, half_w) >= 2 * r + 1
+        if more:
+            half1, half2 = (np.empty((3, half_h, half_w), np.float32) for _ in range(2))
+        sums = np.zeros(3)
+        for first, stop in _row_strips(height, width, r):
+            top, bottom = max(0, first - r), min(height, stop + r)
+            x, y = read1(top, bottom), read2(top, bottom)
+            counted = slice(max(first, r) - top, min(stop, height - r) - top)  # the image's margins left out
+            if counted.stop > counted.start:
+                sums += _ssim_strip(x, y, counted)
+            if more:
+                keep = slice(first - top, stop - top)
+                half1[:, first // 2:(stop + 1) // 2] = _half(x[:, keep])
+                half2[:, first // 2:(stop + 1) // 2] = _half(y[:, keep])
+        total += weight * float(sums.mean()) / ((height - 2 * r) * (width - 2 * r))
+        weights += weight
+        if more:
+            read1, read2 = _rows_of(half1), _rows_of(half2)
+        height, width = half_h, half_w
+    return total / weights if weights else math.nan
+
+
+def _mean_ssim(x: np.ndarray, y: np.ndarray) -> float:
+    """Mean SSIM of (3, h, w) float32 planes, averaged over channels: scikit-image's ``structural_similarity``
+    with ``gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=100`` (a Gaussian window
+    of 11 taps, image borders mirrored, the 5-pixel margin left out of the mean), in float32."""
+    r = _SSIM_RADIUS
+    h, w = x.shape[1:]
+    return float(_ssim_strip(x, y, slice(r, h - r)).mean()) / ((h - 2 * r) * (w - 2 * r))
+
+
+def _lab_rows(rgb: np.ndarray):
+    """Row reader of uint8 sRGB (h, w, 3), or RGBA composited on black, as CIELAB planes (3, rows, w)."""
+    if rgb.shape[-1] == 4:
+        return lambda first, stop: _lab_planes(composite_on_black(rgb[first:stop]))
+    return lambda first, stop: _lab_planes(rgb[first:stop])
 
 
 def ms_ssim_lab(original: np.ndarray, result: np.ndarray) -> float:
@@ -337,22 +441,11 @@ def ms_ssim_lab(original: np.ndarray, result: np.ndarray) -> float:
     (0.0448, 0.2856, 0.3001, 0.2363, 0.1333; renormalised over the scales an image is large enough
     for: 11 pixels at least). At one scale it is scikit-image's ``structural_similarity`` of the Lab
     images. RGBA: both composited on black first (:func:`composite_on_black`), as for ΔE2000. NaN
-    for an image smaller than 11×11.
+    for an image smaller than 11×11. Computed in strips of rows, as :func:`ssimulacra2`.
     """
     if original.shape != result.shape:
         raise ValueError(f"shapes differ: {original.shape} vs {result.shape}")
-    if original.shape[-1] == 4:
-        original, result = composite_on_black(original), composite_on_black(result)
-    x, y = _lab_planes(original), _lab_planes(result)
-    total = weights = 0.0
-    for scale, weight in enumerate(_MS_SSIM_WEIGHTS):
-        if scale:
-            x, y = _half(x), _half(y)
-        if min(x.shape[1:]) < 2 * _SSIM_RADIUS + 1:
-            break
-        total += weight * _mean_ssim(x, y)
-        weights += weight
-    return total / weights if weights else math.nan
+    return _mean_ssim_scales(_lab_rows(original), _lab_rows(result), *original.shape[:2])
 
 
 def dssim(original: np.ndarray, result: np.ndarray) -> float:

@@ -298,3 +298,15 @@ def test_rankings_on_a_real_sweep(sweep):
     found = rank_disagreements(df, "ssimulacra2")
     assert found.attrs["groups"] == 3 and found.attrs["pairs"] == 0  # one quantizer: nothing to order
     assert len(median_ranks(df, "dssim")) == 1
+
+
+def test_strips_give_the_whole_images_scores(monkeypatch):
+    """Computed in strips of rows (bounded memory), the scores are those of one strip holding the whole image."""
+    source, distorted = pair("chelsea_rgba_posterize8")
+    source, distorted = source[:150, :120], distorted[:150, :120]  # RGBA, odd-sized scales
+    whole = {f: f(source, distorted) for f in (ssimulacra2, dssim)}
+    whole[ssimulacra2.__name__ + " rgb"] = ssimulacra2(source[..., :3], distorted[..., :3])
+    monkeypatch.setattr(metrics, "_STRIP_PIXELS", 1)  # strips of 4 x the blur's reach: 16 and 20 rows
+    assert ssimulacra2(source, distorted) == pytest.approx(whole[ssimulacra2], rel=1e-9)
+    assert dssim(source, distorted) == pytest.approx(whole[dssim], rel=1e-9)
+    assert ssimulacra2(source[..., :3], distorted[..., :3]) == pytest.approx(whole["ssimulacra2 rgb"], rel=1e-9)

@@ -172,6 +172,15 @@ COLUMNS: tuple[Column, ...] = (
     Column("max_error", "float", "quantization", "largest difference of any channel of any pixel from the input "
            "(0–255; premultiplied RGBA when `has_alpha`): the worst pixel, where the means hide it",
            quality=metrics.max_error, better="lower"),
+    Column("ssimulacra2", "float", "quantization", "SSIMULACRA 2.1 perceptual score against the input (kqbench's "
+           "implementation, within 0.1 of the reference tool): 100 identical, 90 visually lossless, 70 high, 50 "
+           "medium, 30 low quality, below 0 extremely low; RGBA as the reference tool: the lower score of the "
+           "images blended on 10% and 90% grey. Optional: `metrics=[ssimulacra2]`",
+           quality=metrics.ssimulacra2, better="higher", optional=True),
+    Column("dssim", "float", "quantization", "DSSIM-style: 1/MS-SSIM - 1, the multi-scale SSIM of input and "
+           "result in CIELAB (L*, a*, b*; Gaussian window σ=1.5; 5 scales with MS-SSIM's weights); 0 identical, "
+           "lower is better (composited on black when `has_alpha`). Optional: `metrics=[dssim]`",
+           quality=metrics.dssim, better="lower", optional=True),
     Column("label_entropy_bpp", "float", "quantization", "Shannon entropy of the label histogram: what an ideal "
            "order-0 coder would spend per index", "bpp"),
     # --- time

@@ -24,7 +24,8 @@ def table(**changes) -> pd.DataFrame:
                 "has_alpha": False, "k": k, "quantizer": "kmeans", "quantizer.max_iter": 300,
                 "quantizer.n_init": "auto", "encoding": "png8", "encoding.order": "auto", "seed": 0,
                 "dither": False, "alpha": "keep", "bytes": 300 + k, "mse": mse / k, "psnr": 10 * math.log10(255 ** 2 * k / mse),
-                "delta_e2000": 2.0, "max_error": 30.0, "fit_s": 0.2, "assign_s": 0.02, "encode_s": 0.004,
+                "delta_e2000": 2.0, "max_error": 30.0, "ssimulacra2": 80.0, "dssim": 0.02, "fit_s": 0.2, "assign_s": 0.02,
+                "encode_s": 0.004,
                 "repeats": 1, "roundtrip_ok": True, "status": "ok", "error": None,
                 "quantizer_rank": 1, "source": f"/venv-a/{image}.png",
             })

@@ -15,9 +15,17 @@ from datetime import datetime
 from pathlib import Path
 
 import hydra
+import hydra_plugins
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+
+# kqbench's sweeper and launcher (hydra_plugins/hydra_kqbench) ship in the wheel; from a source checkout
+# (an editable install, or python -m kqbench in the clone) Hydra finds them only if the checkout's
+# hydra_plugins folder is part of the namespace it scans.
+_checkout_plugins = Path(__file__).resolve().parent.parent / "hydra_plugins"
+if (_checkout_plugins / "hydra_kqbench").is_dir() and str(_checkout_plugins) not in list(hydra_plugins.__path__):
+    hydra_plugins.__path__.append(str(_checkout_plugins))
 
 # kqbench <tool> [args]: module (with a main(argv) -> exit status) and what it does
 TOOLS = {

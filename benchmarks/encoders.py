@@ -22,7 +22,9 @@ keep their transparency: RGBA palettes, PNG-8 with tRNS, 32-bit RGBA), quantized
    libimagequant sorts its palette) and with the palette in pngquant's own order ("png8 pq
    order"). Write times of png8 (auto), png8 order=as_is and png8_pillow, each the fastest of
    ``TIME_REPEATS`` single calls, the three interleaved; their sums and png8 / png8_pillow are
-   printed below the table (target: png8 <= 3x png8_pillow). For reference only, pngquant
+   printed below the table, in all and for the photos at k >= 16 (the default sweep's k), the
+   photos at k < 16 and the RGBA images (target: png8 <= 3x png8_pillow on the default sweep; the
+   small RGBA images cost png8 relatively more). For reference only, pngquant
    quantizing the original photo itself at the same k (a different palette and pixels; its PSNR).
 3. rgb24 scanline filters (same pixels as 24-bit RGB, or 32-bit RGBA).
 
@@ -356,6 +358,14 @@ def main(argv=None):
         print(f"write time, all cases (each the fastest of {TIME_REPEATS} runs, interleaved): png8 (order=auto) "
               f"{auto_s:.2f} s, png8 order=as_is {as_is_s:.2f} s, png8_pillow {pillow_s:.2f} s; "
               f"png8 / png8_pillow {auto_s / pillow_s:.2f}x")
+        groups = {"photos at k >= 16 (the default sweep's k)": lambda r: r[0] not in ALPHA_IMAGES and r[1] >= 16,
+                  "photos at k < 16": lambda r: r[0] not in ALPHA_IMAGES and r[1] < 16,
+                  "RGBA images": lambda r: r[0] in ALPHA_IMAGES}
+        for what, member in groups.items():
+            rows = [r for r in pq_rows if member(r)]
+            if rows:
+                png8_s, pil_s = (sum(float(r[col(c)]) for r in rows) for c in ("s", "pillow s"))
+                print(f"  {what}: png8 {png8_s:.2f} s, png8_pillow {pil_s:.2f} s ({png8_s / pil_s:.2f}x)")
         for name, what in (("png8 as_is", "png8 order=as_is"), ("png8 frequency", "png8 order=frequency"),
                            ("png8 pq order", "png8 with pngquant's palette order")):
             values = [float(r[col(name)]) for r in pq_rows if r[col(name)] != "-"]

@@ -260,7 +260,9 @@ class PyPNGPalettePNG(PalettePNG):
 #   (2 KB for 1-bit rows of a 640-wide photo, 8 KB for 4-bit ones, 16 KB for 8-bit ones): with 32 KB
 #   everywhere, 2.8x and larger than pngquant in 3 cases (photos at k=2/4). The less compressible
 #   ones (the photos at k=256: 42-65%) keep 32 KB: with the smaller window they were larger than
-#   png8_pypng in 2 of the 90 cases.
+#   png8_pypng in 2 of the 90 cases. The same window for a small image's first setting made files
+#   0.2% smaller on average, but with other screen samples (16,000 or 64,000 pixels, level 1)
+#   logo2 at k=64 came out 0.02% larger than pngquant; not used.
 # - memLevel sets both the hash size and how many symbols a deflate block holds (2**(memLevel + 6)),
 #   so it moves block boundaries and changes the size by up to ~1.5% either way, and no cheap screen
 #   (levels 1-3, or a sample of rows) predicts which one wins at level 8-9. memLevel 6 is the best
@@ -399,8 +401,9 @@ class SmallestPalettePNG(PalettePNG):
     machine; 2.3x in CPU time; the previous png8, which deflated 7-17 candidates at level 9: 36x),
     and png8 was never larger than ``png8_pypng`` or ``png8_pillow`` (90 of 90, at most 0.9973x);
     it was never larger than ``pngquant --map palette.png --nofs`` on the same pixels in the 35
-    cases of ``benchmarks/encoders.py`` (0.869-1.000x), whose 1/2-bit photos and small RGBA images
-    cost it more (3.3x ``png8_pillow``'s CPU time there). The sweep's files are 0.15% smaller than
+    cases of ``benchmarks/encoders.py`` (0.869-1.000x), where it took 4.4x ``png8_pillow``'s write
+    time (photos at k >= 16: 2.5x, at k=2/4: 5x; the small RGBA images, which Pillow writes in about
+    1 ms: 19x). The sweep's files are 0.15% smaller than
     the previous png8's in all (each -0.9% to +1.3%). ``auto`` is not the smallest of the three
     orders' files in every case, nor always no larger than ``as_is``: larger in 3 of those 125
     cases, by at most 0.21%.
@@ -491,14 +494,12 @@ class SmallestPalettePNG(PalettePNG):
         ``pixels`` pixels, in rows of ``row_bytes`` filtered with ``filter``; ``ratio``: their screen's
         deflated / raw bytes."""
         variants = UP_VARIANTS if filter == "up" else ZLIB_VARIANTS
+        compressible = ratio < COMPRESSIBLE
         if pixels <= SMALL_IMAGE_PIXELS:
-            level = self.compress_level
-            one = level == 0 or ratio >= COMPRESSIBLE
-            return [(level, 15, *variant) for variant in variants[:1 if one else None]]
-        window_bits, level = 15, min(self.compress_level, LARGE_OTHER_LEVEL)
-        if ratio < COMPRESSIBLE:
-            window_bits = max(9, min(15, (WINDOW_ROWS * row_bytes - 1).bit_length()))
-            level = min(self.compress_level, LARGE_STREAM_LEVEL)
+            one = self.compress_level == 0 or not compressible
+            return [(self.compress_level, 15, *variant) for variant in variants[:1 if one else None]]
+        window_bits = max(9, min(15, (WINDOW_ROWS * row_bytes - 1).bit_length())) if compressible else 15
+        level = min(self.compress_level, LARGE_STREAM_LEVEL if compressible else LARGE_OTHER_LEVEL)
         return [(level, window_bits, *variants[0])]
 
     def candidates(self, labels, palette):

@@ -20,6 +20,8 @@ from kqbench.datasets import SyntheticImages
 from kqbench.encoders import (
     FILTERS,
     ORDERS,
+    palette_layout,
+    permute_palette,
     LabelsPNG,
     PillowPalettePNG,
     PyPNGPalettePNG,
@@ -35,7 +37,17 @@ from kqbench.encoders import (
     read_chunks,
     reorder_palette,
 )
-from kqbench.encoders.png import AUTO_ORDERS
+from kqbench.encoders.png import (
+    AUTO_ORDERS,
+    COMPRESSIBLE,
+    SCREEN_BAND,
+    SCREEN_PIXELS,
+    SMALL_IMAGE_PIXELS,
+    WINDOW_ROWS,
+    Screen,
+    layout_permutation,
+    screen_rows,
+)
 from kqbench.encoders.pngwrite import FILTER_TYPES, pack_samples
 from kqbench.errors import ConfigurationError, NotInstalledError
 from kqbench.quantizers import KMeansQuantizer
@@ -456,6 +468,86 @@ def test_png8_never_larger_than_pngquant_map_on_the_same_pixels(tmp_path, crop, 
     path = tmp_path / "png8.png"
     assert round_trips(SmallestPalettePNG(), labels, palette, path)
     assert path.stat().st_size <= pngquant_map(labels, palette, tmp_path)
+
+
+def idat(path):
+    return b"".join(c.data for c in read_chunks(path) if c.type == "IDAT")
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_layout_permutation_is_palette_layouts(q16, order):
+    # png8's screen renumbers the labels itself: the same layout PalettePNG.write makes, RGB and RGBA
+    labels, palette = q16
+    rgba = np.hstack([palette, np.where(np.arange(len(palette)) % 3 == 1, 128, 255)[:, None]])
+    for pal in (palette, rgba):
+        expected = palette_layout(labels, pal, order)
+        got = permute_palette(labels, pal, layout_permutation(labels, pal, order))
+        assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
+
+
+def test_screen_rows_are_bands_spread_over_the_image():
+    assert np.array_equal(screen_rows(100, 200), np.arange(100))  # 20,000 pixels: every row
+    rows = screen_rows(427, 640)
+    assert np.all(np.diff(rows) > 0) and rows[0] >= 0 and rows[-1] < 427
+    assert len(rows) % SCREEN_BAND == 0 and SCREEN_PIXELS / 2 <= len(rows) * 640 <= SCREEN_PIXELS
+    starts = rows[::SCREEN_BAND]
+    assert np.all(rows.reshape(-1, SCREEN_BAND) == starts[:, None] + np.arange(SCREEN_BAND))
+    assert starts[0] < 427 / len(starts) and starts[-1] > 427 * (1 - 2 / len(starts))  # top to bottom
+    assert len(screen_rows(5, 10**6)) == 5  # at least one band
+
+
+def test_png8_zlib_settings_by_image_size_and_screen():
+    enc = SmallestPalettePNG()
+    small, large, row = SMALL_IMAGE_PIXELS, SMALL_IMAGE_PIXELS + 1, 641
+    # a small image: compress_level, the full window; pngquant's memLevel 5 too if compressible
+    assert enc.zlib_settings(small, row, "none", COMPRESSIBLE / 2) == [(9, 15, 6, 0), (9, 15, 5, 0)]
+    assert enc.zlib_settings(small, row, "none", COMPRESSIBLE) == [(9, 15, 6, 0)]
+    assert enc.zlib_settings(small, row, "up", 0.1)[0] == (9, 15, 8, zlib.Z_FILTERED)
+    # a large one: one deflate; compressible: level 8 and a window of at least WINDOW_ROWS rows
+    ((level, window_bits, mem_level, _),) = enc.zlib_settings(large, row, "none", COMPRESSIBLE / 2)
+    assert (level, mem_level) == (8, 6) and 2 ** (window_bits - 1) < WINDOW_ROWS * row <= 2 ** window_bits
+    assert enc.zlib_settings(large, 81, "none", 0.1)[0][1] == 11  # 1-bit rows of a 640-wide image
+    assert enc.zlib_settings(large, row, "none", COMPRESSIBLE) == [(7, 15, 6, 0)]
+    assert SmallestPalettePNG(compress_level=6).zlib_settings(large, row, "none", 0.1)[0][0] == 6
+    assert SmallestPalettePNG(compress_level=0).zlib_settings(small, row, "none", 0.1) == [(0, 15, 6, 0)]
+
+
+def test_png8_screen_picks_filter_up_where_it_wins(tmp_path):
+    # 4-bit rows, each the row above plus 1 in every byte: filter up leaves runs of 0x01 bytes, the
+    # rows themselves never repeat (filter none finds nothing to match)
+    rng = np.random.default_rng(5)
+    packed = (rng.integers(0, 256, size=(1, 120), dtype=np.uint8) + np.arange(90, dtype=np.uint8)[:, None])
+    labels = np.stack([packed >> 4, packed & 15], axis=2).reshape(90, 240).astype(np.uint8)
+    palette = rng.integers(0, 256, size=(16, 3), dtype=np.uint8)
+    enc = SmallestPalettePNG(order="as_is")
+    order, filters, _ = enc.choose(labels, palette)
+    assert (order, filters) == ("as_is", ("up",))
+    screen = Screen(labels, palette)
+    assert screen.size(np.arange(16), "up") < screen.size(np.arange(16), "none") / 2
+    path = tmp_path / "x.png"
+    assert round_trips(enc, labels, palette, path)
+    assert png_header(path)["bit_depth"] == 4
+    rows = np.frombuffer(zlib.decompress(idat(path)), np.uint8).reshape(90, 121)
+    assert set(rows[:, 0].tolist()) == {FILTER_TYPES["up"]}
+
+
+@pytest.mark.parametrize("level", [6, 9])
+@pytest.mark.parametrize("k", [2, 16, 64])
+@pytest.mark.parametrize("image", ["photo", "flat", "crop"])
+def test_png8_as_is_holds_pypngs_default_stream(tmp_path, request, image, k, level):
+    # The one guarantee by construction: with order=as_is, pypng's default stream is a candidate.
+    labels, palette = quantize(request.getfixturevalue(image), k)
+    png8, pypng = tmp_path / "png8.png", tmp_path / "pypng.png"
+    enc = SmallestPalettePNG(compress_level=level, order="as_is")
+    assert round_trips(enc, labels, palette, png8)
+    assert round_trips(PyPNGPalettePNG(), labels, palette, pypng)
+    assert png8.stat().st_size <= pypng.stat().st_size
+    candidates = tmp_path / "candidate.png"
+    streams = set()
+    for _, data in enc.candidates(*palette_layout(labels, palette, "as_is")):
+        candidates.write_bytes(data)
+        streams.add(idat(candidates))
+    assert idat(pypng) in streams
 
 
 def test_png8_rejects_a_zlib_level_outside_0_9(tmp_path, q16):

@@ -95,24 +95,26 @@ def pack_samples(samples: np.ndarray, bit_depth: int) -> np.ndarray:
         raise ValueError(f"pack_samples packs (h, w) samples, got shape {samples.shape}")
     if samples.size and (samples.min() < 0 or samples.max() >= 1 << bit_depth):
         raise ValueError(f"samples must be in 0..{(1 << bit_depth) - 1} for bit depth {bit_depth}")
-    values = samples.astype(np.uint8)
+    values = samples.astype(np.uint8, copy=False)
     if bit_depth == 8:
         return np.ascontiguousarray(values)
     per_byte = 8 // bit_depth
-    height, width = values.shape
-    pad = -width % per_byte
+    pad = -values.shape[1] % per_byte
     if pad:
         values = np.pad(values, ((0, 0), (0, pad)))
-    groups = values.reshape(height, -1, per_byte)
-    shifts = (8 - bit_depth * np.arange(1, per_byte + 1)).astype(np.uint8)  # e.g. 4 bits: 4, 0
-    return np.bitwise_or.reduce(groups << shifts, axis=2).astype(np.uint8)
+    packed = values[:, 0::per_byte] << (8 - bit_depth)  # e.g. 4 bits: the first pixel << 4 | the second
+    for i in range(1, per_byte):
+        packed |= values[:, i::per_byte] << (8 - bit_depth * (i + 1))
+    return packed
 
 
-def deflate(data: bytes, compress_level: int = 6, mem_level: int = 8, strategy: int = zlib.Z_DEFAULT_STRATEGY) -> bytes:
-    """A zlib stream of ``data``; ``mem_level`` 1-9 (zlib's default 8) and ``strategy`` as zlib's own."""
+def deflate(data: bytes, compress_level: int = 6, mem_level: int = 8, strategy: int = zlib.Z_DEFAULT_STRATEGY,
+            window_bits: int = 15) -> bytes:
+    """A zlib stream of ``data``; ``mem_level`` 1-9 (zlib's default 8), ``strategy`` as zlib's own and
+    ``window_bits`` 9-15 (the match window: 2**window_bits bytes; zlib's default 15)."""
     if not 0 <= compress_level <= 9:
         raise ConfigurationError(f"zlib compress_level must be 0..9, got {compress_level}")
-    z = zlib.compressobj(compress_level, zlib.DEFLATED, 15, mem_level, strategy)
+    z = zlib.compressobj(compress_level, zlib.DEFLATED, window_bits, mem_level, strategy)
     return z.compress(data) + z.flush()
 
 

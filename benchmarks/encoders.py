@@ -1,7 +1,7 @@
 """Benchmark kqbench's lossless PNG axes against zopflipng and pngquant (prints; never asserts).
 
-    python benchmarks/encoders.py                  # 3 photos + 4 RGBA images; k=16,64,256 (2: k=2,4,16,64,256)
-    python benchmarks/encoders.py --k 64 --pngquant-k 2 64 --images china sprite --keep /tmp/bench
+    kqbench bench encoders                          # 3 photos + 4 RGBA images; k=16,64,256 (2: k=2,4,16,64,256)
+    kqbench bench encoders --k 64 --pngquant-k 2 64 --images china sprite --keep /tmp/bench
 
 For each image (the bundled photos, and the RGBA images of ``dataset=alpha_samples``, which
 keep their transparency: RGBA palettes, PNG-8 with tRNS, 32-bit RGBA), quantized with
@@ -55,6 +55,7 @@ from kqbench.encoders import (
     SmallestPalettePNG,
     read_chunks,
 )
+from kqbench.datasets import bundled
 from kqbench.metrics import mse
 from kqbench.pixels import as_channels, decoded_pixels
 from kqbench.metrics import psnr as psnr_of
@@ -73,24 +74,8 @@ ALPHA_IMAGES = ("logo2", "Minduka_Present_Blue_Pack", "sprite", "vignette")
 
 
 def load_photos(names):
-    """Pixels by name: the bundled photos (RGB), and the alpha_samples images (RGBA) named in ``names``."""
-    from sklearn.datasets import load_sample_image
-    import matplotlib
-
-    from kqbench.datasets import AlphaSamples
-
-    photos = {}
-    alpha = {s.name: s for s in AlphaSamples()}
-    for name in names:
-        if name in alpha:
-            photos[name] = alpha[name].load().pixels
-        elif name == "grace_hopper":
-            path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-            with Image.open(path) as im:
-                photos[name] = np.asarray(im.convert("RGB"))
-        else:
-            photos[name] = np.asarray(load_sample_image(f"{name}.jpg"))
-    return photos
+    """Pixels by name: the bundled photos (RGB) and the alpha_samples images (RGBA, their transparency kept)."""
+    return {name: image.pixels for name, image in bundled(names).items()}
 
 
 def grid():
@@ -244,7 +229,7 @@ def compare_pngquant(pngquant, name, k, img, labels, palette, stem, pillow_bytes
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="kqbench bench encoders", description=__doc__.split("\n\n")[0])
     ap.add_argument("--k", type=int, nargs="+", default=[16, 64, 256], help="k of comparisons 1 and 3")
     ap.add_argument("--pngquant-k", type=int, nargs="+", default=list(PNGQUANT_K), help="k of comparison 2")
     ap.add_argument("--images", nargs="+", default=["china", "flower", "grace_hopper", *ALPHA_IMAGES],

@@ -33,6 +33,7 @@ TOOLS = {
     "verify": ("kqbench.verify", "re-check every row of a sweep from its kept files, with independent decoders"),
     "explain": ("kqbench.explain", "why is this image file this size, and what would PNG-8 weigh"),
     "table": ("kqbench.table", "(re)build a sweep's results table from its jobs' rows"),
+    "images": ("kqbench.datasets", "write a folder of N varied images for a large study"),
     "bench": ("kqbench.bench", "the quantizer and encoder benchmarks against their peers"),
     "reference": ("kqbench.reference", "regenerate the curated reference results in results/reference/"),
     "columns": ("kqbench.columns", "the results table's columns, as README.md shows them"),

@@ -537,3 +537,72 @@ def bundled(names) -> dict[str, SourceImage]:
     if unknown:
         raise ConfigurationError(f"unknown bundled image {unknown[0]!r}: choose from {', '.join(sorted(sources))}")
     return {n: sources[n].load() for n in names}
+
+
+# --- a study of many images ----------------------------------------------------------------------
+
+STUDY_PHOTOS = ("china", "flower", "grace_hopper", "astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")
+
+
+def study_image(i: int, seed: int = 0) -> tuple[str, np.ndarray, str]:
+    """Image ``i`` of a study set: ``(name, pixels, file format)``, deterministic in ``(i, seed)``.
+
+    Four in five are crops of a bundled photo at another scale (longest side 64-480 px) with a colour
+    shift (per-channel gain and gamma, sometimes desaturated), saved as JPEG (quality 70-95) or PNG;
+    one in five is a generated graphic (flat illustration, gradient, noisy texture, or an RGBA sprite),
+    saved as PNG. Varied as a real collection is, in size, content and format, at a few dozen KB each.
+    """
+    rng = np.random.default_rng([seed, i])
+    if rng.random() < 0.2:
+        kind = ("flat", "gradient", "noise", "sprite")[rng.integers(4)]
+        width, height = (int(v) for v in rng.integers(64, 321, size=2))
+        pixels = generated_image(kind, width, height, int(rng.integers(1 << 30))).pixels
+        return f"{i:05d}-{kind}", pixels, "PNG"
+    name = STUDY_PHOTOS[rng.integers(len(STUDY_PHOTOS))]
+    photo = bundled([name])[name].rgb
+    h, w = photo.shape[:2]
+    ch, cw = int(rng.integers(h // 4, h + 1)), int(rng.integers(w // 4, w + 1))
+    y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    scale = min(1.0, float(rng.integers(64, 481)) / max(ch, cw))
+    crop = Image.fromarray(np.ascontiguousarray(photo[y:y + ch, x:x + cw]))
+    crop = crop.resize((max(8, round(cw * scale)), max(8, round(ch * scale))), Image.LANCZOS)
+    rgb = np.asarray(crop, np.float64) / 255
+    rgb = rgb ** rng.uniform(0.7, 1.4) * rng.uniform(0.8, 1.2, size=3)
+    if rng.random() < 0.15:  # a faded, nearly grey print
+        rgb = 0.8 * rgb.mean(axis=-1, keepdims=True) + 0.2 * rgb
+    pixels = np.rint(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+    return f"{i:05d}-{name}", pixels, ("JPEG" if rng.random() < 0.5 else "PNG")
+
+
+def write_study(folder, n: int, seed: int = 0) -> list[Path]:
+    """Write :func:`study_image` 0..n-1 into ``folder`` (created); the files written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        name, pixels, fmt = study_image(i, seed)
+        path = folder / f"{name}.{'jpg' if fmt == 'JPEG' else 'png'}"
+        mode = "RGBA" if pixels.shape[-1] == 4 else "RGB"
+        options = {"quality": int(np.random.default_rng([seed, i, 1]).integers(70, 96))} if fmt == "JPEG" else {}
+        Image.fromarray(pixels, mode).save(path, format=fmt, **options)
+        paths.append(path)
+    return paths
+
+
+def main(argv=None) -> int:
+    """``kqbench images DIR [--n 2000] [--seed 0]``: write a study set of N varied images into DIR."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(prog="kqbench images", description="Write a folder of N varied images "
+                                     "(crops, rescales and colour shifts of the bundled photos, and generated "
+                                     "graphics) for a large study: python -m kqbench dataset=folder dataset.path=DIR")
+    parser.add_argument("folder")
+    parser.add_argument("--n", type=int, default=2000, help="how many images (default 2000)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    paths = write_study(args.folder, args.n, args.seed)
+    size = sum(p.stat().st_size for p in paths)
+    print(f"{len(paths)} images, {size / 1e6:.1f} MB, in {args.folder} ({time.perf_counter() - start:.1f} s)")
+    return 0

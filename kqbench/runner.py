@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import numbers
 import os
+import time
 from pathlib import Path
 
 from . import columns
@@ -23,6 +24,7 @@ from .table import write_rows
 log = logging.getLogger(__name__)
 
 ALPHA_CHOICES = ("keep", "drop")
+PROGRESS_EVERY_S = 10.0
 
 
 def check_k(k) -> int:
@@ -101,7 +103,14 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
         write_rows(out_dir / "rows.parquet", rows)
         return rows
     finished = finished_rows(out_dir / "rows.parquet", setting, root, measured=metrics)
-    for source in sources:
+    start = last_said = time.perf_counter()
+    for i, source in enumerate(sources):
+        now = time.perf_counter()
+        if now - last_said >= PROGRESS_EVERY_S:  # a long job (many images) says how far it is
+            left = (now - start) / i * (len(sources) - i)
+            log.info("%s k=%s %s: %d of %d images, about %.0f s left", quantizer_name, k, encoding_name, i,
+                     len(sources), left)
+            last_said = now
         done = finished.get((source.name, source.source))
         if done is not None:  # resumed sweep: this image was measured with this very configuration
             rows.append(done)

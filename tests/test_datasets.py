@@ -47,3 +47,17 @@ def test_empty_folder(tmp_path):
     (tmp_path / "notes.txt").write_text("no images here")
     with pytest.raises(ConfigurationError, match="no image files"):
         list(ImageFolder(str(tmp_path)))
+
+
+def test_a_study_set_is_varied_deterministic_and_readable(tmp_path):
+    from kqbench.datasets import ImageFolder, study_image, write_study
+
+    paths = write_study(tmp_path, 20, seed=3)
+    assert len(paths) == 20 and {p.suffix for p in paths} == {".png", ".jpg"}
+    images = [s.load() for s in ImageFolder(str(tmp_path))]
+    sizes = {im.rgb.shape[:2] for im in images}
+    assert len(sizes) >= 15 and all(8 <= min(s) and max(s) <= 480 for s in sizes)  # varied, small
+    name, pixels, fmt = study_image(7, seed=3)
+    again = study_image(7, seed=3)
+    assert (name, fmt) == again[::2] and np.array_equal(pixels, again[1])  # deterministic
+    assert not np.array_equal(pixels, study_image(7, seed=4)[1])

@@ -20,6 +20,7 @@ import tempfile
 import textwrap
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -30,8 +31,9 @@ from .datasets import load_image_file
 from .encoders import PillowPalettePNG, RGB24PNG, png_header, read_chunks
 from .encoders.pngfile import PNG_SIGNATURE
 from .metrics import mse, psnr
-from .pixels import as_channels, has_transparency
+from .pixels import as_channels, has_transparency, pillow_mode
 from .quantizers import compact_palette, unique_colours
+from .quantizers._base import pack_rgb, unpack_rgb
 from .report import snippet
 
 SAMPLE_SIZE = 50_000  # images with transparency: k-means (scikit-learn) is fitted on at most this many pixels
@@ -147,7 +149,7 @@ def _measure(name, encoder, labels, palette, rgb, path, input_bytes, **extra) ->
         "file": path.name,
         **extra,
         "bytes": size,
-        "bits_per_pixel": 8 * size / labels.size,
+        "bits_per_pixel": 8 * size / (rgb.shape[0] * rgb.shape[1]),
         "ratio_to_input": size / input_bytes,
         "mse": error,
         "psnr": psnr(error),
@@ -239,7 +241,8 @@ def explain(path, ks=(16, 64, 256), sample_size: int = SAMPLE_SIZE, random_state
         is one written file: ``name``, ``file``, ``kind`` ("png8-lossless", "rgb24" or "png8"), ``k``,
         ``colours``, ``bytes``, ``bits_per_pixel``, ``ratio_to_input``, ``mse`` and ``psnr`` (against
         the input's decoded pixels), ``bit_depth``, ``plte_bytes``, ``trns_bytes``, ``idat_bytes``,
-        ``roundtrip_ok`` and ``rgb24_bytes`` (quantized estimates: the same pixels as a 24-bit RGB PNG).
+        ``roundtrip_ok`` and ``rgb24_bytes`` (the same pixels as a 24-bit RGB PNG, written for the quantized
+        estimates the text compares with it, the recommended one and k=64; else None).
 
     Raises
     ------
@@ -260,7 +263,7 @@ def explain(path, ks=(16, 64, 256), sample_size: int = SAMPLE_SIZE, random_state
     height, width = rgb.shape[:2]
     pixels = rgb.reshape(-1, rgb.shape[-1])
     progress.step("counting its colours")
-    colours, _, inverse = unique_colours(pixels, return_inverse=True)
+    colours, inverse = _colours(pixels)
     n_colours = len(colours)
     png = _png_structure(path, chunks, image.original_bytes, width, height) if chunks else None
     if png and png["plte_entries"] is not None:
@@ -298,24 +301,26 @@ def explain(path, ks=(16, 64, 256), sample_size: int = SAMPLE_SIZE, random_state
     }
     measure = dict(rgb=rgb, input_bytes=image.original_bytes)
     folder = tempfile.TemporaryDirectory(prefix="kqbench-explain-") if out_dir is None else nullcontext(out_dir)
-    with folder as tmp:
+    # Files are written and measured in two threads (Pillow's encoder and zlib release the GIL) while the main
+    # thread quantizes the next k.
+    with folder as tmp, ThreadPoolExecutor(max_workers=2) as pool:
         tmp = Path(tmp)
         tmp.mkdir(parents=True, exist_ok=True)
-        labels = inverse.reshape(height, width)
+        labels = inverse.reshape(height, width) if inverse is not None else None
+        jobs = []
         if n_colours <= 256:
-            progress.step("writing it as PNG-8")
             name = (f"PNG-8 of these {n_colours} indices" if labels_like else
                     f"PNG-8, its {_plural(n_colours, 'colour')} (lossless)")
-            d["estimates"].append(_measure(
-                name, PillowPalettePNG(), labels.astype(np.uint8), colours, path=tmp / "png8-lossless.png",
+            jobs.append(pool.submit(
+                _measure, name, PillowPalettePNG(), labels.astype(np.uint8), colours, path=tmp / "png8-lossless.png",
                 kind="png8-lossless", k=None, colours=n_colours, rgb24_bytes=None, **measure))
+        quantized = {}
         if labels_like:  # indices, not colours: neither RGB nor quantizing them means anything
             d["skipped"] += [{"k": k, "reason": "the file holds palette indices, not colours"} for k in ks]
         else:
-            progress.step(f"writing it as {_truecolour(d)}")
-            d["estimates"].append(_measure(f"{_truecolour(d)} (lossless)", RGB24PNG(), labels, colours,
-                                           path=tmp / "rgb24.png", kind="rgb24", k=None, colours=n_colours,
-                                           rgb24_bytes=None, **measure))
+            jobs.append(pool.submit(_measure, f"{_truecolour(d)} (lossless)", _Truecolour(), rgb, None,
+                                    path=tmp / "rgb24.png", kind="rgb24", k=None, colours=n_colours,
+                                    rgb24_bytes=None, **measure))
             fit_on = pixels
             todo = [k for k in ks if k < n_colours]
             if alpha and todo and len(pixels) > sample_size:
@@ -330,18 +335,24 @@ def explain(path, ks=(16, 64, 256), sample_size: int = SAMPLE_SIZE, random_state
                     d["skipped"].append({"k": k, "reason": f"the image has only {_plural(n_colours, 'colour')} "
                                                            "(the lossless PNG-8 above is exact)"})
                     continue
-                progress.step(f"quantizing to k={k}" + ("" if alpha or d["estimates"][-1]["kind"] == "png8" else
+                progress.step(f"quantizing to k={k}" + ("" if alpha or quantized else
                                                          " (the first run compiles the fast k-means: 20 s or "
                                                          "more, once per installation)"))
                 quantizer = _quantizer(k, alpha, random_state).fit(fit_on)
                 k_labels, palette = compact_palette(quantizer.predict(pixels), quantizer.palette_)
                 k_labels = k_labels.reshape(height, width)
-                progress.step(f"writing the k={k} files")
-                RGB24PNG().write(k_labels, palette, tmp / f"rgb24-k{k}.png")  # the same pixels, as truecolour
-                d["estimates"].append(_measure(
-                    f"PNG-8, k={k} (k-means)", PillowPalettePNG(), k_labels, palette, path=tmp / f"png8-k{k}.png",
-                    kind="png8", k=k, colours=len(palette),
-                    rgb24_bytes=(tmp / f"rgb24-k{k}.png").stat().st_size, **measure))
+                quantized[k] = (k_labels, palette)
+                jobs.append(pool.submit(
+                    _measure, f"PNG-8, k={k} (k-means)", PillowPalettePNG(), k_labels, palette, path=tmp / f"png8-k{k}.png",
+                    kind="png8", k=k, colours=len(palette), rgb24_bytes=None, **measure))
+        progress.step("writing and measuring the files")
+        d["estimates"] = [job.result() for job in jobs]
+        # the same quantized pixels as truecolour, for the PNG-8 files the text compares with it
+        shown = {e["k"] for e in (recommend(d["estimates"], min_psnr), _reference(d["estimates"])) if e and e["k"]}
+        sizes = {k: pool.submit(_truecolour_size, *quantized[k], tmp / f"rgb24-k{k}.png") for k in sorted(shown)}
+        for e in d["estimates"]:
+            if e["k"] in sizes:
+                e["rgb24_bytes"] = sizes[e["k"]].result()
         d["recommended"] = recommend(d["estimates"], min_psnr)
         if write is not None and d["recommended"] is not None:
             out = Path(write)
@@ -352,6 +363,47 @@ def explain(path, ks=(16, 64, 256), sample_size: int = SAMPLE_SIZE, random_state
     progress.done()
     d["seconds"] = time.perf_counter() - t0
     return d
+
+
+def _colours(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The distinct colours of ``(n, 3|4)`` pixels, sorted as :func:`unique_colours` sorts them, and each
+    pixel's index into them when there are at most 256 (else None: no lossless PNG-8 needs it). RGB is
+    counted with one ``bincount`` over the 2**24 colours (no sort: a 24-megapixel photo in well under a
+    second); RGBA with :func:`unique_colours`."""
+    if pixels.shape[1] != 3:
+        colours, _, inverse = unique_colours(pixels, return_inverse=True)
+        return colours, inverse if len(colours) <= 256 else None
+    packed = pack_rgb(pixels)
+    present = np.flatnonzero(np.bincount(packed, minlength=1 << 24))
+    colours = unpack_rgb(present, 3)
+    if len(present) > 256:
+        return colours, None
+    lut = np.zeros(1 << 24, np.uint16)
+    lut[present] = np.arange(len(present))
+    return colours, lut[packed]
+
+
+class _Truecolour(RGB24PNG):
+    """The image's own pixels as a truecolour PNG, as :class:`RGB24PNG` writes them: ``labels`` are the
+    (h, w, 3|4) pixels themselves, ``palette`` is unused."""
+
+    def write(self, labels, palette, path):
+        Image.fromarray(labels, pillow_mode(labels)).save(path, format="PNG", compress_level=self.compress_level)
+
+    def expected(self, labels, palette):
+        return labels
+
+
+def _truecolour_size(labels, palette, path: Path) -> int:
+    """Bytes of ``(labels, palette)`` written as a 24-bit RGB PNG (32-bit RGBA with an alpha column)."""
+    RGB24PNG().write(labels, palette, path)
+    return path.stat().st_size
+
+
+def _reference(estimates: list[dict]) -> dict | None:
+    """The quantized estimate the explanation works through: k=64, else the middle one."""
+    quantized = [e for e in estimates if e["kind"] == "png8"]
+    return next((e for e in quantized if e["k"] == 64), quantized[len(quantized) // 2] if quantized else None)
 
 
 def recommend(estimates: list[dict], min_psnr: float) -> dict | None:
@@ -590,7 +642,7 @@ def _why(d: dict) -> list[str]:
                     "palette (3 bytes per colour in a PLTE chunk) that turns indices into colours. Saved with "
                     "it, the file is the quantized image itself, at the same size within those bytes.")
         return says
-    ref = next((e for e in quantized if e["k"] == 64), quantized[len(quantized) // 2] if quantized else lossless)
+    ref = _reference(d["estimates"]) or lossless
     if ref is not None and rgb24 is not None:
         index_raw = d["height"] * math.ceil(d["width"] * ref["bit_depth"] / 8)
         label = f"k={ref['k']}" if ref["k"] else f"its {_plural(ref['colours'], 'colour')}"

@@ -177,7 +177,7 @@ def _num(value, digits=None) -> tuple[str, str]:
     if isinstance(value, float) and math.isinf(value):
         return "1e308" if value > 0 else "-1e308", "∞" if value > 0 else "-∞"
     shown = fmt.seconds(value) if digits is None else f"{value:.{digits}f}"
-    return repr(float(value)), shown
+    return f"{float(value):.7g}", shown
 
 
 def _link(path, sweep_dir: Path) -> str:
@@ -219,8 +219,8 @@ def results_table(ctx: Context, sweep_dir: Path) -> str:
     return "\n".join([
         '<h2 id="all-results">All results</h2>',
         f"<p>Every file of this sweep, one row each ({len(f)} files; medians over seeds). Click a column to sort "
-        "it (again to reverse); type words to keep the rows holding all of them. Links open the files "
-        "themselves, relative to the sweep folder.</p>",
+        "it (again to reverse); type words to keep the rows holding all of them. <span class=\"files-note\">Links "
+        "open the files themselves, relative to the sweep folder.</span></p>",
         '<p><input id="filter" type="search" placeholder="filter, e.g. china 64 png8" aria-label="filter rows"> '
         f'<span id="shown">{len(f)}</span> rows shown</p>',
         f'<div class="scroll"><table id="results" class="sortable"><thead><tr>{head}</tr></thead><tbody>',
@@ -292,4 +292,7 @@ def write(ctx: Context, report_md: str, sweep_dir: Path) -> Path:
 def unlink_files(text: str) -> str:
     """The page with its links to the sweep's files turned into plain names (for a copy of the report kept
     without those files, such as ``results/reference/``)."""
-    return re.sub(r'<a class="file" href="[^"]*">([^<]*)</a>', r"\1", text)
+    text = re.sub(r'<a class="file" href="[^"]*">([^<]*)</a>', r"\1", text)
+    return re.sub(r'<span class="files-note">[^<]*</span>',
+                  "The files themselves are not kept with this copy of the report: the names are those the sweep "
+                  "wrote.", text)

@@ -309,7 +309,7 @@ def test_a_default_sized_report_stays_under_1800_words(tmp_path):
     table = _default_like_table()
     assert len(table) == 450
     table.to_parquet(tmp_path / "results.parquet", index=False)
-    text = render(tmp_path, figures=False).read_text()
+    text = render(tmp_path).read_text()  # with its figures' captions
     assert _words(text) <= 1800, _words(text)
 
 
@@ -484,7 +484,7 @@ def test_contact_sheet_shows_enlarged_crops_with_kb_and_the_rgb_panel(sweep):
     with Image.open(sheet.png) as im:
         assert im.height > 4 * 2 * 40  # crops shown enlarged
     s = _section(text, "## Contact sheet")
-    assert "each pixel enlarged" in s and "rgb24 file of the same pixels at k=16" in s
+    assert "each pixel shown 3×3" in s and "rgb24 file of the same pixels at k=16" in s
 
 
 def test_contact_sheet_skipped_without_kept_files(tmp_path):

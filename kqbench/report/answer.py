@@ -17,8 +17,7 @@ from .data import Context
 
 # The snippet writes with Pillow (then pypng): the palette PNG whose measured files the saving quotes.
 SNIPPET_WRITERS = ("Pillow", "pypng")
-PSNR_WORDS = ("PSNR (peak signal-to-noise ratio, in dB: how close the quantized pixels are to the original; "
-              "higher is closer)")
+PSNR_WORDS = "PSNR (how close the quantized pixels are to the original, in dB; higher is closer)"
 
 
 def fix_encoding(ctx: Context) -> str | None:
@@ -189,8 +188,8 @@ def _recommend(ctx: Context, f: dict) -> str:
         return head + (f": no file of this sweep reaches it; lower it (`kqbench report DIR --psnr-threshold 25`) or "
                        "add a larger k.")
     n_img = len(ctx.order["image"])
-    text = (f"{head}, the smallest file was a {r['encoding']} file for {r['encoding_wins']} of {n_img} images (each "
-            "on its image's rate–distortion front: no file of that image is smaller and at least as close).")
+    text = (f"{head}, the smallest file was a {r['encoding']} file for {r['encoding_wins']} of {n_img} images (on "
+            "its image's rate–distortion front: no file is smaller and at least as close).")
     totals = r["totals"]
     if len(totals):
         best, fast = r["smallest"], r["fastest"]

@@ -252,13 +252,12 @@ def contact_sheet(files: pd.DataFrame, order: dict, sweep_dir: Path, plots_dir: 
     canvas.save(sheet.png, compress_level=6)
     rows_are = {s["row_kind"] for s in sheet.shown}
     sheet.caption = (
-        f"Crops of {', '.join(s['image'] for s in sheet.shown)}: a smooth region (where too few colours show as "
-        f"bands) and a detailed one, each pixel enlarged {ZOOM}×{ZOOM}. One row per "
+        f"Crops of {', '.join(s['image'] for s in sheet.shown)}, a smooth region (where too few colours show as "
+        f"bands) and a detailed one, each pixel shown {ZOOM}×{ZOOM}; a row per "
         f"{'quantizer' if rows_are == {'quantizer'} else 'dither setting'}: the original, the "
-        f"{'/'.join(sorted({s['palette'] for s in sheet.shown}))} file at "
-        f"each k, and" + (f" the {truecolour} file of the same pixels at k={rgb_k}, which looks the same and "
-                          "weighs more" if sheet.rgb_shown else " no 24-bit RGB PNG (none kept in this sweep)")
-        + ". Titles give each file's size (KB = 1000 bytes); the images are decoded from the sweep's own files.")
+        f"{'/'.join(sorted({s['palette'] for s in sheet.shown}))} file at each k"
+        + (f", and the {truecolour} file of the same pixels at k={rgb_k}: it looks the same and weighs more"
+           if sheet.rgb_shown else " (no 24-bit RGB PNG was kept)") + ". Decoded from the sweep's own files.")
     return sheet
 
 

@@ -45,8 +45,8 @@ def quality(ctx: Context, figure: str | None = None) -> str:
     delta = (f"; in brackets, the median over the images of the difference from {base}, the baseline, on the "
              "same image and k" if several else "")
     out = ["## Quality", *_figure("Quality", figure),
-           f"PSNR in dB (higher is closer to the original): each cell is the median over the images{delta}. "
-           "Every encoding of a quantization decodes to the same pixels, so quality depends on the quantizer and k.",
+           f"PSNR in dB (higher is closer to the original; the same for every encoding of a quantization): each "
+           f"cell is the median over the images{delta}.",
            fmt.table(["quantizer", *[f"k={k} (dB)" for k in ks]], rows)]
     lossless = q[q["mse"] == 0]
     if len(lossless):
@@ -61,8 +61,8 @@ def pareto(ctx: Context, figure: str | None = None) -> str:
         return ""  # one quality level per image: the smallest file is the whole story (see the sizes)
     front = data.pareto(ctx.files)
     out = ["## Rate–distortion: which files are worth it", *_figure("Rate–distortion", figure),
-           "Per image, a file is on the front when no other file of that image is at least as small and at least as "
-           "close to the original (PSNR), and strictly better in one of the two: the best quality each size buys."]
+           "A file is on its image's front when no other file of that image is both at least as small and at least "
+           "as close to the original (PSNR): the best quality each size buys."]
     parts = []
     for col in ("encoding", "quantizer"):
         counts = front.groupby(col)["image"].agg(["size", "nunique"])
@@ -87,8 +87,7 @@ def runtime(ctx: Context, figures: dict) -> str:
                          if ((r["quantizer"] == name) & (r["k"] == k)).any() else "–" for k in ks],
                  fmt.seconds(totals.get(name, np.nan))] for name in ctx.order["quantizer"]]
         out += ["Seconds to learn the palette and map every pixel (fit + assign): each cell is the median over the "
-                "images, the last column the total over the sweep. (Rows marked `cached` carry the timings of the "
-                "run that computed them.)",
+                "images, the last column the total over the sweep.",
                 fmt.table(["quantizer", *[f"k={k}" for k in ks], "total s"], rows)]
     elif len(ctx.quant):
         out.append(f"Quantizing ({ctx.order['quantizer'][0]}, fit + assign) took {fmt.seconds(ctx.quant['runtime_s'].sum())} s "
@@ -122,8 +121,8 @@ def contradictions(ctx: Context) -> str:
     c = data.contradictions(ctx.files)
     f = ctx.files
     out = ["## When the data contradict the usual story",
-           "The usual story: a palette PNG is smaller than the 24-bit RGB PNG of the same pixels, and quantizing makes "
-           "a file smaller than its original."]
+           "The usual story: a palette PNG is smaller than the RGB PNG of the same pixels, and smaller than the "
+           "original."]
     kinds = {"png8_vs_rgb24": ("palette PNG not smaller than 24-bit RGB", f["is_png8"],
                                lambda g: g["ratio_to_rgb24"]),
              "png8_vs_original": ("palette PNG larger than the original", f["is_png8"],

@@ -287,7 +287,7 @@ def encode_time(files: pd.DataFrame, order: list, plots_dir: Path) -> Path:
     """Seconds to write one file, per encoding (and setting): a dot per file, a bar at the median."""
     names = list(order)
     fig, (ax,) = _panels(1, width=4.5, height=0.1 + 0.22 * len(names), legend=0.2,
-                         left=0.25 + 0.055 * max(len(n) for n in names))
+                         left=0.3 + 0.068 * max(len(n) for n in names))
     y = {n: len(names) - 1 - i for i, n in enumerate(names)}
     col = colours(sorted({data.base_name(n) for n in names}, key=[data.base_name(n) for n in names].index))
     df = files[files["encode_s"] > 0]

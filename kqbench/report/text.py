@@ -14,6 +14,7 @@ import pandas as pd
 from . import data, fmt
 from .axes import pypng_bitdepth
 from .data import Context
+from ..encoders import PALETTE_PNG, TRUECOLOUR_PNG
 
 TITLE = "# Why is my file this size? — kqbench report"
 
@@ -82,8 +83,9 @@ def in_short(ctx: Context, headlines: list[str] = ()) -> str:
                        f"the 24-bit RGB PNG of the same pixels{_rgba(ctx)} ({'; '.join(per)}), smaller in {less} of "
                        f"{len(ratio)}.")
     sizes = f.groupby("encoding")["bytes"].median()
-    if len(sizes) > 1:
-        small, big = sizes.idxmin(), sizes.idxmax()
+    family = f.groupby("encoding")["encoding_family"].first()
+    if len(sizes) > 1 and (family[sizes.idxmin()] != PALETTE_PNG or family[sizes.idxmax()] != TRUECOLOUR_PNG):
+        small, big = sizes.idxmin(), sizes.idxmax()  # only when not the usual story: the first line says that
         bullets.append(f"Smallest files: {small}, median {fmt.kb(sizes[small])} KB; largest: {big}, median "
                        f"{fmt.kb(sizes[big])} KB (medians over each encoding's "
                        f"{int((f['encoding'] == small).sum())} files).")
@@ -186,12 +188,10 @@ def png_terms(ctx: Context) -> str:
     grey index image."""
     f = ctx.files.dropna(subset=["width", "height", "bit_depth", "colour_type"]).copy()
     out = ["## Why, in PNG terms",
-           "A PNG stores its pixels row by row and compresses them with deflate (zlib). A 24-bit RGB PNG stores 3 "
-           "bytes per pixel before deflate, however few colours the image has; a palette PNG (PNG-8) stores one "
-           "index per pixel (8 bits, or 1, 2 or 4 when the palette is small enough and the writer packs them) plus "
-           "the palette, 3 bytes per colour. Deflate then works on a third of the data" + (" (a quarter of a 32-bit "
-           "RGBA PNG's, for images with transparency)" if _rgba(ctx) else "") + ", and simpler data: a run of one "
-           "colour is a run of one byte value, not a repeating pattern of 3 bytes."]
+           "A PNG compresses its rows of pixels with deflate (zlib). Before deflate, a 24-bit RGB PNG holds 3 bytes "
+           "per pixel however few colours there are; a palette PNG holds one index per pixel (8 bits, or 1, 2 or "
+           "4 for small palettes) plus 3 bytes per palette colour: a third of the data" + (" (a quarter of a 32-bit "
+           "RGBA PNG's)" if _rgba(ctx) else "") + ", and simpler: a run of one colour is a run of one byte value."]
     if f.empty:
         return "\n\n".join(out)
     f["raw_bpp"] = 8 * data.raw_bytes(f) / f["pixels"]
@@ -202,8 +202,8 @@ def png_terms(ctx: Context) -> str:
         if g.empty:
             continue
         rows.append([enc, _layout(g), fmt.bpp(g["raw_bpp"].median()), fmt.pct(g["deflated"].median())])
-    out += ["Each cell: the median over the encoding's files of the data before deflate (from the width, height, "
-            "channels and bit depth read back from each file) and of the file's size over it.",
+    out += ["Each cell: the median over the encoding's files of the data before deflate (from the layout read back "
+            "from each file) and of the file's size over it.",
             fmt.table(["encoding", "channels × bits", "bpp before deflate", "file / data"], rows)]
     out += [s for s in (_plte(ctx), bit_depth(ctx), labels(ctx)) if s]
     return "\n\n".join(out)
@@ -265,8 +265,8 @@ def provenance(ctx: Context) -> str:
     lines = ["## How this report was made", "",
              f"Every number comes from this sweep's `results.parquet` ({len(t)} rows: {ok} ok, {len(t) - ok} not "
              "ok) and nothing else; `kqbench report DIR` re-renders it, `kqbench verify DIR` re-checks every file. "
-             "Sizes are in KB of 1000 bytes. Rows by status: "
-             + ", ".join(f"{s}: {int(counts[s])}" for s in sorted(counts.index)) + "."]
+             "Sizes are in KB of 1000 bytes." + ("" if ok == len(t) else " Rows by status: "
+                                                + ", ".join(f"{s}: {int(counts[s])}" for s in sorted(counts.index)) + ".")]
     if ok and ctx.order:
         o = ctx.order
         seeds = int(ctx.ok["seed"].nunique())

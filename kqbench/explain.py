@@ -32,8 +32,6 @@ from .encoders import PillowPalettePNG, RGB24PNG, png_header, read_chunks
 from .encoders.pngfile import PNG_SIGNATURE
 from .metrics import mse, psnr
 from .pixels import as_channels, has_transparency, pillow_mode
-from .quantizers import compact_palette, unique_colours
-from .quantizers._base import pack_rgb, unpack_rgb
 from .report import snippet
 
 SAMPLE_SIZE = 50_000  # images with transparency: k-means (scikit-learn) is fitted on at most this many pixels
@@ -186,6 +184,30 @@ class Progress:
             self._timer = None
 
 
+class _Warm(threading.Thread):
+    """Import the quantizers (scikit-learn's base class comes with them: about a second) and, for an opaque
+    image, load the fast k-means' compiled code from numba's cache (or compile it, the first time), while the
+    main thread reads, counts and writes the image; :meth:`ready` waits for it."""
+
+    def __init__(self, alpha: bool):
+        super().__init__(name="kqbench-explain-warm", daemon=False)
+        self.alpha, self.error = alpha, None
+
+    def run(self):
+        try:
+            from .quantizers import FastKMeansQuantizer
+
+            if not self.alpha:
+                FastKMeansQuantizer.compile_ahead()
+        except BaseException as exc:  # re-raised in the main thread
+            self.error = exc
+
+    def ready(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
 def _quantizer(k: int, alpha: bool, random_state: int):
     """kqbench's fast k-means (numba, all pixels) for RGB; scikit-learn's KMeans on a sample for RGBA
     (premultiplied), which the fast one does not take."""
@@ -262,6 +284,8 @@ def explain(path, ks=(16, 64, 256), sample_size: int = SAMPLE_SIZE, random_state
     rgb = image.pixels  # RGBA when some pixel is not opaque: every estimate keeps the transparency
     height, width = rgb.shape[:2]
     pixels = rgb.reshape(-1, rgb.shape[-1])
+    warm = _Warm(alpha=rgb.shape[-1] == 4)
+    warm.start()
     progress.step("counting its colours")
     colours, inverse = _colours(pixels)
     n_colours = len(colours)
@@ -338,6 +362,9 @@ def explain(path, ks=(16, 64, 256), sample_size: int = SAMPLE_SIZE, random_state
                 progress.step(f"quantizing to k={k}" + ("" if alpha or quantized else
                                                          " (the first run compiles the fast k-means: 20 s or "
                                                          "more, once per installation)"))
+                warm.ready()
+                from .quantizers import compact_palette
+
                 quantizer = _quantizer(k, alpha, random_state).fit(fit_on)
                 k_labels, palette = compact_palette(quantizer.predict(pixels), quantizer.palette_)
                 k_labels = k_labels.reshape(height, width)
@@ -347,6 +374,7 @@ def explain(path, ks=(16, 64, 256), sample_size: int = SAMPLE_SIZE, random_state
                     kind="png8", k=k, colours=len(palette), rgb24_bytes=None, **measure))
         progress.step("writing and measuring the files")
         d["estimates"] = [job.result() for job in jobs]
+        warm.join()  # (nothing to quantize: the import is not needed, but the thread must end before we do)
         # the same quantized pixels as truecolour, for the PNG-8 files the text compares with it
         shown = {e["k"] for e in (recommend(d["estimates"], min_psnr), _reference(d["estimates"])) if e and e["k"]}
         sizes = {k: pool.submit(_truecolour_size, *quantized[k], tmp / f"rgb24-k{k}.png") for k in sorted(shown)}
@@ -366,21 +394,37 @@ def explain(path, ks=(16, 64, 256), sample_size: int = SAMPLE_SIZE, random_state
 
 
 def _colours(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """The distinct colours of ``(n, 3|4)`` pixels, sorted as :func:`unique_colours` sorts them, and each
+    """The distinct colours of ``(n, 3|4)`` pixels, sorted by their packed value as
+    :func:`kqbench.quantizers.unique_colours` sorts them, and each
     pixel's index into them when there are at most 256 (else None: no lossless PNG-8 needs it). RGB is
     counted with one ``bincount`` over the 2**24 colours (no sort: a 24-megapixel photo in well under a
-    second); RGBA with :func:`unique_colours`."""
+    second); RGBA with one sort."""
     if pixels.shape[1] != 3:
-        colours, _, inverse = unique_colours(pixels, return_inverse=True)
-        return colours, inverse if len(colours) <= 256 else None
-    packed = pack_rgb(pixels)
+        values, inverse = np.unique(_pack(pixels), return_inverse=True)
+        return _unpack(values, 4), inverse.ravel() if len(values) <= 256 else None
+    packed = _pack(pixels)
     present = np.flatnonzero(np.bincount(packed, minlength=1 << 24))
-    colours = unpack_rgb(present, 3)
+    colours = _unpack(present, 3)
     if len(present) > 256:
         return colours, None
     lut = np.zeros(1 << 24, np.uint16)
     lut[present] = np.arange(len(present))
     return colours, lut[packed]
+
+
+def _pack(pixels: np.ndarray) -> np.ndarray:
+    """One uint32 per colour, 0xRRGGBB or 0xRRGGBBAA, as :func:`kqbench.quantizers.unique_colours` packs them
+    (here without importing the quantizers, which the thread :class:`_Warm` imports meanwhile)."""
+    packed = np.zeros(len(pixels), np.uint32)
+    for channel in range(pixels.shape[1]):
+        packed <<= 8
+        packed |= pixels[:, channel]
+    return packed
+
+
+def _unpack(packed: np.ndarray, channels: int) -> np.ndarray:
+    shifts = (16, 8, 0) if channels == 3 else (24, 16, 8, 0)
+    return np.stack([(packed >> s) & 255 for s in shifts], axis=1).astype(np.uint8)
 
 
 class _Truecolour(RGB24PNG):

@@ -177,8 +177,9 @@ def _saving(ctx: Context, f: dict) -> str:
                      "and the colours come with it")
     if not parts:
         return f"**Expected saving.** This sweep has no 24-bit RGB PNG or grey index image to compare {fix} with."
-    return (f"**Expected saving in this sweep.** Writing the palette PNG as the code does ({writer}'s writer, "
-            f"{fix} here) " + "; ".join(parts) + ".")
+    how = (f"as the code does ({writer}'s writer, {fix} here)" if writer in SNIPPET_WRITERS else
+           f"({fix} here, {writer}'s writer; the code above uses Pillow's, whose files may differ a little)")
+    return f"**Expected saving in this sweep.** Writing the palette PNG {how} " + "; ".join(parts) + "."
 
 
 def _recommend(ctx: Context, f: dict) -> str:

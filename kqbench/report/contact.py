@@ -231,8 +231,9 @@ def contact_sheet(files: pd.DataFrame, order: dict, sweep_dir: Path, plots_dir: 
                 r = r.iloc[0]
                 sheet.rgb_shown = True
                 ratio = f" ({r['bytes'] / p8['bytes'].iloc[0]:.1f}× the PNG-8)" if len(p8) else ""
+                kind = "RGBA" if bool(r.get("has_alpha", False)) else "RGB"
                 panels.append(("rgb", crop(sweep_dir / r["path"], box),
-                               f"k={rgb_k} as RGB PNG: {r['bytes'] / 1000:.1f} KB{ratio}"))
+                               f"k={rgb_k} as {kind} PNG: {r['bytes'] / 1000:.1f} KB{ratio}"))
             else:
                 panels.append((None, None, f"no 24-bit RGB PNG at k={rgb_k}"))
         for c, (_, pixels, title) in enumerate(panels):

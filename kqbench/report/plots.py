@@ -218,8 +218,8 @@ def quality_vs_k(quant: pd.DataFrame, order: dict, plots_dir: Path, threshold: f
     handles.append(Line2D([], [], ls="--", color="tab:red"))
     labels.append(f"threshold {threshold:g} dB")
     if (~np.isfinite(quant["psnr"])).any():
-        labels.append(f"lossless drawn at {cap:g} dB")
-        handles.append(Line2D([], []))
+        labels.append(f"(lossless: drawn at {cap:g} dB)")
+        handles.append(Line2D([], [], lw=0))
     _legend(fig, handles, labels, "image")
     _finish(fig, f"Quality vs k ({order['quantizer'][0]})")
     return save(fig, plots_dir, "quality_vs_k")

@@ -186,7 +186,7 @@ def _recommend(ctx: Context, f: dict) -> str:
     r = f["recommendation"]
     head = f"**Recommendation.** At {PSNR_WORDS} ≥ {r['threshold']:g} dB, the report's threshold"
     if r["encoding"] is None:
-        return head + (f": no file of this sweep reaches it; lower it (`kqbench report DIR --psnr-threshold 25`) or "
+        return head + (": no file of this sweep reaches it; lower it (`kqbench report DIR --psnr-threshold 25`) or "
                        "add a larger k.")
     n_img = len(ctx.order["image"])
     text = (f"{head}, the smallest file was a {r['encoding']} file for {r['encoding_wins']} of {n_img} images (on "

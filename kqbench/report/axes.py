@@ -344,7 +344,7 @@ def transparency(ctx: Context) -> str:
     d = p[~p["is_ref"]] if len(p) else p
     if d.empty:
         return "\n\n".join(out)
-    rows, sentences = [], []
+    rows = []
     ks = sorted(set(d["k"]))
     for enc in data.by_base(d["encoding"], data.ranks(d, "encoding")):
         g = d[d["encoding"] == enc]

@@ -141,10 +141,11 @@ def plan(ctx, sweep_dir: Path, contact_images=None, question=None) -> list[tuple
     fix = answer.fix_encoding(ctx)
     ex = answer.example(ctx, question)
     sheet_files = data_for_sheet(ctx)
-    jobs.append(("sheet", "contact_sheet", contact_sheet, sheet_files, o, sweep_dir, plots_dir,
-                 contact_images or ([ex["image"]] if ex and ctx.kind(ex["image"]) not in ("generated", "unknown")
-                                    else None), [fix] + [e for e in ctx.png8_refs if e != fix] if fix else [],
-                 ctx.truecolour, ex["k"] if ex else None))
+    if {"source", "path"} <= set(sheet_files.columns):  # tables written by a sweep have both
+        jobs.append(("sheet", "contact_sheet", contact_sheet, sheet_files, o, sweep_dir, plots_dir,
+                     contact_images or ([ex["image"]] if ex and ctx.kind(ex["image"]) not in ("generated", "unknown")
+                                        else None), [fix] + [e for e in ctx.png8_refs if e != fix] if fix else [],
+                     ctx.truecolour, ex["k"] if ex else None))
     if len(o["k"]) > 1:
         jobs.append(("size", "size_vs_k", plots.size_vs_k, f, o, plots_dir))
     elif len(o["encoding"]) > 1 or len(o["image"]) > 1:

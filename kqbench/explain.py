@@ -42,6 +42,7 @@ MODE_TYPES = {"1": "grey", "L": "grey", "I;16": "grey", "I": "grey", "LA": "grey
 METADATA_NOTE_SHARE = 0.05  # metadata is worth a sentence from this share of the file on
 LABEL_MAP_FILL = 0.9  # a grey image from 0 whose values fill at least this share of 0..max: a label map
 PROGRESS_AFTER_S = 1.0  # a step that runs longer than this is announced on stderr
+COMPILE_NOTE_AFTER_S = 3.0  # waiting this long for the fast k-means: it is being compiled, not loaded
 
 
 # --- measuring ---------------------------------------------------------------------------
@@ -166,11 +167,11 @@ class Progress:
     def __init__(self, stream=None, after: float = PROGRESS_AFTER_S):
         self.stream, self.after, self._timer, self._t0 = stream, after, None, time.perf_counter()
 
-    def step(self, text: str) -> None:
+    def step(self, text: str, after: float | None = None) -> None:
         self.done()
         if self.stream is None:
             return
-        self._timer = threading.Timer(self.after, self._say, (text,))
+        self._timer = threading.Timer(self.after if after is None else after, self._say, (text,))
         self._timer.daemon = True
         self._timer.start()
 
@@ -359,10 +360,12 @@ def explain(path, ks=(16, 64, 256), sample_size: int = SAMPLE_SIZE, random_state
                     d["skipped"].append({"k": k, "reason": f"the image has only {_plural(n_colours, 'colour')} "
                                                            "(the lossless PNG-8 above is exact)"})
                     continue
-                progress.step(f"quantizing to k={k}" + ("" if alpha or quantized else
-                                                         " (the first run compiles the fast k-means: 20 s or "
-                                                         "more, once per installation)"))
-                warm.ready()
+                if not quantized:  # loading takes a second; compiling (the first run only) 20 s or more
+                    progress.step("compiling the fast k-means (once per installation: 20 s or more; then it is "
+                                  "loaded from numba's cache)" if not alpha else "loading the quantizers",
+                                  after=COMPILE_NOTE_AFTER_S)
+                    warm.ready()
+                progress.step(f"quantizing to k={k}")
                 from .quantizers import compact_palette
 
                 quantizer = _quantizer(k, alpha, random_state).fit(fit_on)

@@ -133,7 +133,10 @@ def test_estimates_are_the_written_files(explained, name):
         if e["kind"] == "png8":
             assert e["colours"] <= e["k"] and n_colours(rgb_of(written)) == e["colours"]
             assert e["plte_bytes"] == 3 * e["colours"]
-            assert e["rgb24_bytes"] == (out / f"rgb24-k{e['k']}.png").stat().st_size
+            if e["rgb24_bytes"] is not None:  # written for the recommended estimate and k=64 (or the middle k)
+                assert e["rgb24_bytes"] == (out / f"rgb24-k{e['k']}.png").stat().st_size
+            from kqbench.explain import _reference
+            assert (e["rgb24_bytes"] is not None) == (e is d["recommended"] or e is _reference(d["estimates"]))
     if d["unique_colours"] > 256:  # a photo crop: every k below its colour count is measured
         assert [e["k"] for e in d["estimates"] if e["kind"] == "png8"] == list(KS)
 
@@ -146,11 +149,13 @@ def test_jpeg_is_explained_as_lossy(explained):
     assert "JPEG is lossy" in report and f"{rgb24['ratio_to_input']:.1f}x the JPEG" in report
 
 
-def test_large_images_fit_kmeans_on_a_sample(files):
-    d = explain(files["rgb.png"], ks=(16,), sample_size=1000)
+def test_images_with_transparency_fit_kmeans_on_a_sample(files):
+    d = explain(files["rgba.png"], ks=(16,), sample_size=1000)
     assert d["sampled"] == 1000
     assert "random sample of 1,000 of the 3,072 pixels" in words(format_report(d))
-    assert explain(files["rgb.png"], ks=(16,))["sampled"] is None
+    # opaque images: kqbench's fast k-means on every pixel, no sample
+    d = explain(files["rgb.png"], ks=(16,), sample_size=1000)
+    assert d["sampled"] is None and "fast k-means" in d["quantizer"]
 
 
 def run_cli(*args):
@@ -206,3 +211,126 @@ def test_main_bad_file_exits_2_with_one_line(bad_files, capsys, name, words):
 def test_main_rejects_k_outside_png8(files, capsys):
     assert main([str(files["rgb.png"]), "--k", "300"]) == 2
     assert "2..256" in capsys.readouterr().err
+
+
+# --- the verdict, the fix and --write (issue 11) ----------------------------------------------------------
+
+def kb(n_bytes) -> str:
+    """KB as every kqbench report prints them: 1 KB = 1000 bytes."""
+    return f"{n_bytes / 1000:.1f} KB"
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    """A 24-bit RGB PNG holding 64 colours (the question's mistake), a label map (the labels of the same
+    quantization saved as a grey image, values 0-63) and a photo as JPEG."""
+    folder = tmp_path_factory.mktemp("cases")
+    photo = load_sample_image("china.jpg")[:200, :300]
+    quantized = Image.fromarray(photo).quantize(64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    labels = np.asarray(quantized)
+    assert len(np.unique(labels)) == 64
+    paths = {name: folder / name for name in ("rgb64.png", "labels.png", "photo.jpg")}
+    quantized.convert("RGB").save(paths["rgb64.png"])
+    Image.fromarray(labels.astype(np.uint8)).save(paths["labels.png"])  # what io.imsave(labels) writes
+    Image.fromarray(photo).save(paths["photo.jpg"], quality=90)
+    return paths
+
+
+def test_report_leads_with_the_verdict_and_prints_the_fix(cases):
+    d = explain(cases["rgb64.png"], ks=KS)
+    report = format_report(d)
+    first = report.splitlines()[0]
+    assert first.startswith("rgb64.png: a 24-bit RGB PNG") and "64 colours" in first
+    verdict = words(report.split("\n\n")[0])
+    rec = d["recommended"]
+    assert rec["kind"] == "png8-lossless" and math.isinf(rec["psnr"])
+    assert "only 64 colours, so a PNG-8 holds this image exactly (lossless)" in verdict
+    assert kb(rec["bytes"]) in verdict and kb(d["file_bytes"] - rec["bytes"]) + " smaller" in verdict
+    assert "im.putpalette(" in report and "png.Writer(" in report  # the snippet
+    assert report.index("Verdict") < report.index("putpalette") < report.index("The same pixels written as")
+
+
+def test_kb_are_1000_bytes_everywhere(explained):
+    _, _, d = explained["photo.jpg"]
+    report = format_report(d)
+    for e in d["estimates"]:
+        assert f"{e['bytes'] / 1000:>9.1f}" in report
+    assert "1024" not in report and "KiB" not in report
+    from kqbench.explain import _kb
+    assert _kb(123_456) == "123.5 KB" and _kb(2_500_000) == "2.50 MB" and _kb(9_999) == "9,999 bytes"
+
+
+def test_a_label_map_is_recognised_and_not_given_a_psnr(cases):
+    d = explain(cases["labels.png"], ks=KS)
+    assert d["label_map"] == {"values": 64, "max": 63}
+    assert [e["kind"] for e in d["estimates"]] == ["png8-lossless"]  # no RGB, no re-quantizing of indices
+    assert [s["k"] for s in d["skipped"]] == list(KS)
+    report = format_report(d)
+    verdict = words(report.split("\n\n")[0])
+    assert "holds palette indices, not colours: a label map (grey values 0-63, 64 of them used)" in verdict
+    assert "PSNR against it would mean nothing" in verdict
+    table = report[report.index("The same pixels written as"):report.index("Why:")].splitlines()
+    assert "no PSNR" in table[0]
+    assert not any("inf" in line or line.rstrip().endswith(("0", "dB")) for line in table[2:]), table
+
+
+def test_a_grey_photo_is_not_a_label_map():
+    from kqbench.explain import label_map
+    grey = lambda values: np.repeat(np.asarray(values, np.uint8)[:, None], 3, axis=1)  # noqa: E731
+    assert label_map(grey(range(64))) == {"values": 64, "max": 63}
+    assert label_map(grey(range(256))) is None  # every level used: a grey photo as likely
+    assert label_map(grey(range(10, 200))) is None  # does not start at black
+    assert label_map(grey(range(0, 200, 3))) is None  # gaps: levels of a photo
+    assert label_map(np.array([[0, 0, 0], [1, 2, 3]], np.uint8)) is None  # not grey
+
+
+@pytest.mark.parametrize("name", ["rgb64.png", "photo.jpg", "labels.png"])
+def test_write_writes_the_recommended_file(cases, tmp_path, capsys, name):
+    out = tmp_path / "fixed.png"
+    assert main([str(cases[name]), "--write", str(out), "--min-psnr", "30"]) == 0
+    printed = capsys.readouterr().out
+    source = rgb_of(cases[name])
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.mode == "P"  # a palette PNG
+        decoded = np.asarray(im.convert("RGB"))
+    written = out.stat().st_size
+    assert f"Wrote {out}: {kb(written)}" in printed
+    if name == "photo.jpg":  # quantized: the smallest PNG-8 reaching 30 dB, and it does reach it
+        quality = psnr(mse(source, decoded))
+        assert quality >= 30
+        d = explain(cases[name], ks=KS)
+        reaching = [e for e in d["estimates"] if e["kind"] == "png8" and e["psnr"] >= 30]
+        assert written == min(e["bytes"] for e in reaching)
+        assert f"PSNR {quality:.1f} dB" in printed
+    else:  # 64 colours or 64 indices: lossless
+        assert np.array_equal(decoded, source)
+
+
+def test_jpeg_verdict(cases):
+    d = explain(cases["photo.jpg"], ks=KS, min_psnr=30)
+    verdict = words(format_report(d).split("\n\n")[0])
+    rec, rgb24 = d["recommended"], next(e for e in d["estimates"] if e["kind"] == "rgb24")
+    assert verdict.startswith("photo.jpg: a JPEG (lossy)")
+    assert "JPEG is lossy and already compact" in verdict
+    assert f"the smallest PNG-8 reaching PSNR >= 30 dB is k={rec['k']}: {kb(rec['bytes'])}" in verdict
+    assert f"weigh {kb(rgb24['bytes'])}" in verdict
+    assert f"would weigh {kb(rec['rgb24_bytes'])}" in verdict
+
+
+def test_no_k_reaching_the_threshold_says_so(cases):
+    d = explain(cases["photo.jpg"], ks=(4,), min_psnr=60)
+    assert d["recommended"]["k"] == 4
+    assert "no k here reaches PSNR 60 dB" in words(format_report(d))
+
+
+def test_progress_is_said_only_for_slow_steps():
+    import io
+    from kqbench.explain import Progress
+    stream = io.StringIO()
+    p = Progress(stream, after=0.05)
+    p.step("quick")
+    p.step("slow")
+    import time
+    time.sleep(0.3)
+    p.done()
+    assert "quick" not in stream.getvalue() and "kqbench explain: slow..." in stream.getvalue()

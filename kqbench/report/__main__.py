@@ -1,4 +1,4 @@
-"""``kqbench report RESULTS_DIR [--psnr-threshold 30]`` (or ``python -m kqbench.report``): re-render plots and report.md."""
+"""``kqbench report RESULTS_DIR [--psnr-threshold 30]`` (or ``python -m kqbench.report``): re-render the figures, report.md and report.html."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from . import ReportError, render
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="kqbench report",
-                                     description="Plots and report.md from a sweep's results.parquet.")
+                                     description="Figures, report.md and report.html from a sweep's results.parquet.")
     parser.add_argument("results_dir", help="a sweep folder, e.g. results/latest")
     parser.add_argument("--psnr-threshold", type=float, default=30.0, metavar="DB",
                         help="quality target in dB (default: 30)")

@@ -4,8 +4,9 @@ Each section pairs every file with the file that differs from it in that one set
 image, k, quantizer, dithering and every other setting), taken at the reference setting: the
 configured default when the sweep has it (zlib level 6, palette order ``as_is``, no optimizer,
 Pillow's filter choice, pypng's 8 bits, ``rgb``, undithered), else the most common value. Sizes are
-ratios per pair, quality changes are differences per pair. Each image counts once (its median over
-the pairs of a table row), and a table cell is the median over images with their range in brackets.
+ratios per pair, quality changes are differences per pair; a table cell and a sentence give the median
+over their pairs with the range over the same pairs and count them, so a median and its count never
+point different ways and a range holds every value a table shows.
 
 A section is left out when its setting has a single value in the table. Every number comes from the
 table; the sentences only describe what the numbers show (including when an effect is mixed).
@@ -91,23 +92,36 @@ def compare(files: pd.DataFrame, axis: str, ident: list[str], family: str, value
     return out.reset_index(drop=True)
 
 
-def over_images(g: pd.DataFrame, col: str) -> tuple[float, float, float]:
-    """(median, min, max) over images of each image's median of ``col``."""
+class Section(str):
+    """A section's Markdown, with its one-line finding for *In short* (``headline``)."""
+
+    headline = ""
+
+
+def section(text: str, headline: str = "") -> Section:
+    s = Section(text)
+    s.headline = headline
+    return s
+
+
+def over_pairs(g: pd.DataFrame, col: str) -> tuple[float, float, float]:
+    """(median, min, max) of ``col`` over the pairs (rows) of ``g``: the same pairs a count beside it
+    counts, so a median and its count never point different ways, and the range holds every pair."""
     if col not in g.columns:
         return NAN, NAN, NAN
-    s = g.groupby("image")[col].median().dropna()
+    s = g[col].dropna()
     if s.empty:
         return NAN, NAN, NAN
     return float(s.median()), float(s.min()), float(s.max())
 
 
 def spread(g: pd.DataFrame, col: str, f=fmt.ratio) -> str:
-    """``median (min–max)`` over images, as the report prints it."""
-    return fmt.spread(*over_images(g, col), f)
+    """``median (min–max)`` over pairs, as the report prints it."""
+    return fmt.spread(*over_pairs(g, col), f)
 
 
 def median(g: pd.DataFrame, col: str) -> float:
-    return over_images(g, col)[0]
+    return over_pairs(g, col)[0]
 
 
 def counts(s: pd.Series, centre: float = 1.0) -> tuple[int, int, int]:
@@ -128,8 +142,7 @@ def _value_order(values, ref: str) -> list[str]:
 
 PAIRS_NOTE = ("Each pair is one file against the file that differs from it in this setting only (same image, k, "
               "quantizer, dithering and other settings).")
-IMAGES_NOTE = ("Median over images (each image counted once: its median over its pairs), range across images in "
-               "brackets.")
+IMAGES_NOTE = "Each cell: the median over its pairs, their range in brackets."
 
 
 # --- encoder settings: zlib level, scanline filter, palette order, optimizer -----------------------------------
@@ -170,36 +183,39 @@ SETTINGS = [
 
 def setting(ctx: Context, axis: str, head: str, intro: str, name=str, value=None, exclude=()) -> str:
     """The section of one encoder setting: size and encode time relative to the reference setting."""
-    p = compare(ctx.files, axis, ENC_IDENT, "encoding_writer", value, exclude)
+    p = compare(ctx.variants, axis, ENC_IDENT, "encoding_writer", value, exclude)
     if p.empty or bool(p["is_ref"].all()):
         return ""
-    rows, sentences = [], []
+    rows = []
     for enc in data.by_base(p["encoding_base"], data.ranks(p, "encoding")):
         g = p[p["encoding_base"] == enc]
         ref = g["ref_value"].iloc[0]
-        parts = []
         for v in _value_order(g["value"], ref):
             h = g[g["value"] == v]
-            is_ref = bool(h["is_ref"].iloc[0])
+            if bool(h["is_ref"].iloc[0]):
+                continue
             less, more, n = counts(h["size_ratio"])
-            rows.append([enc, name(v) + (" (reference)" if is_ref else ""), spread(h, "size_ratio"),
-                         fmt.bpp(median(h, "bits_per_pixel")), fmt.seconds(median(h, "encode_s")),
-                         fmt.factor(median(h, "time_ratio")), "–" if is_ref else f"{less} / {more} of {n}"])
-            if not is_ref:
-                parts.append(f"{name(v)} gave median {spread(h, 'size_ratio')} the size with {name(ref)} "
-                             f"({tally_files(less, more, n)}) in {fmt.factor(median(h, 'time_ratio'))} the encode time")
-        if parts:
-            sentences.append(f"{enc}: " + "; ".join(parts) + ".")
-    return "\n\n".join([
-        head, f"{intro} {PAIRS_NOTE} {IMAGES_NOTE}",
-        fmt.table(["encoding", "setting", "× reference size", "bits per pixel", "encode s",
-                   "× reference encode time", "files smaller / larger"], rows),
-        " ".join(sentences),
-    ])
+            rows.append([enc, f"{name(v)} vs {name(ref)}", spread(h, "size_ratio"),
+                         fmt.factor(median(h, "time_ratio")), f"{less} / {more} of {n}"])
+    d = p[~p["is_ref"]]
+    ref = _value_order(d["ref_value"], "")[0]
+    parts = []
+    for v in _value_order(d["value"], ref):
+        h = d[d["value"] == v]
+        parts.append(f"{name(v)} gave median {spread(h, 'size_ratio')} the size ({tally_files(*counts(h['size_ratio']))})"
+                     f" in {fmt.factor(median(h, 'time_ratio'))} the encode time")
+    label = head.removeprefix("## ").split(" (")[0]
+    headline = f"{label}, against {name(ref)}: " + "; ".join(parts) + "."
+    return section("\n\n".join([
+        head, f"{intro} {PAIRS_NOTE} Encode time: the median over pairs of their ratio. {IMAGES_NOTE}",
+        fmt.table(["encoding", "setting", "× reference size", "× reference encode time", "files smaller / larger"],
+                  rows),
+        "Over every encoding: " + (headline if headline[1:2].isupper() else headline[0].lower() + headline[1:]),
+    ]), headline)
 
 
 def tally_files(less: int, more: int, n: int) -> str:
-    """:func:`fmt.tally` of file sizes: ``larger in all 12 files``, ``smaller in 5 of 12, larger in 7: mixed``."""
+    """:func:`fmt.tally` of file sizes: ``larger in all 12 files``, ``smaller in 5 of 12, larger in 7``."""
     text = fmt.tally(less, more, n)
     return text + " files" if " in all " in text and n > 1 else text
 
@@ -213,7 +229,7 @@ def settings(ctx: Context) -> list[str]:
 
 def pypng_bitdepth(ctx: Context) -> str:
     """A PNG-8 writer's ``bitdepth`` setting (minimal against 8 bits), per k (for the bit depth section)."""
-    p = compare(ctx.files, "encoding.bitdepth", ENC_IDENT, "encoding_writer")
+    p = compare(ctx.variants, "encoding.bitdepth", ENC_IDENT, "encoding_writer")
     if p.empty:
         return ""
     p = p[~p["is_ref"]]
@@ -243,7 +259,7 @@ def pypng_bitdepth(ctx: Context) -> str:
         sentences.append(text + ".")
     return "\n\n".join([
         f"**{fmt.listing(sorted(set(p['encoding_base'])))}, `bitdepth` swept.** The same writer and settings, "
-        "only the bits per index changed:",
+        "only the bits per index changed. " + IMAGES_NOTE,
         fmt.table(["encoding", "bitdepth", "k", "bit depth written", "× size at the reference bitdepth",
                    "files smaller / larger"], rows),
         " ".join(sentences),
@@ -254,8 +270,9 @@ def pypng_bitdepth(ctx: Context) -> str:
 
 def dithering(ctx: Context) -> str:
     f = ctx.all_files[~ctx.all_files["lossy"].astype(bool)] if len(ctx.all_files) else ctx.all_files
-    if len(f) and ctx.refs:  # each encoding at its reference settings: other swept settings have their own sections
-        f = f[f["encoding"].isin(set(ctx.refs.values()))]
+    if len(f) and ctx.variant_refs:  # each encoding at its reference settings: other settings have their own sections
+        f = f[f["encoding"].isin(set(ctx.variant_refs.values()))]
+        f = f.assign(encoding=f["encoding_base"])
     p = compare(f, "dither", ["image", "k", "quantizer", "encoding", "alpha"], "encoding")
     if p.empty:
         return ""
@@ -290,7 +307,9 @@ def dithering(ctx: Context) -> str:
     if bool((ctx.all_files["lossy"].astype(bool) & ctx.all_files["dither"]).any()):
         out.append("The lossy comparators are left out here: for them dithering only lowers the PSNR they must reach "
                    "(see *Should this be a PNG at all?*).")
-    return "\n\n".join(out)
+    headline = (f"Dithering: files median {spread(d, 'size_ratio')} the size of undithered ones ({tally_files(*size)}), "
+                f"PSNR median {spread(d, 'd_psnr', fmt.ddb)} dB.")
+    return section("\n\n".join(out), headline)
 
 
 # --- transparency ----------------------------------------------------------------------------------------------
@@ -325,25 +344,29 @@ def transparency(ctx: Context) -> str:
     d = p[~p["is_ref"]] if len(p) else p
     if d.empty:
         return "\n\n".join(out)
-    rows, sentences = [], []
+    rows = []
+    ks = sorted(set(d["k"]))
     for enc in data.by_base(d["encoding"], data.ranks(d, "encoding")):
         g = d[d["encoding"] == enc]
-        for k, h in g.groupby("k", sort=True):
+        cells = []
+        for k in ks:
+            h = g[g["k"] == k]
             less, more, n = counts(h["size_ratio"])
-            rows.append([enc, k, spread(h, "size_ratio"), fmt.bpp(median(h, "bits_per_pixel")),
-                         fmt.bpp(median(h, "bits_per_pixel_ref")), f"{less} / {more} of {n}"])
+            cells.append(f"{fmt.ratio(median(h, 'size_ratio'))} ({less} / {more} of {n})" if n else "–")
         less, more, n = counts(g["size_ratio"])
-        sentences.append(f"{enc}: with transparency kept, files were median {spread(g, 'size_ratio')} the size "
-                         f"of the alpha-dropped ones ({tally_files(less, more, n)}).")
+        rows.append([enc, *cells, f"{spread(g, 'size_ratio')}, {tally_files(less, more, n)}"])
+    every = counts(d["size_ratio"])
+    headline = (f"Keeping transparency (`alpha=keep` vs `drop`): files median {spread(d, 'size_ratio')} the size "
+                f"({tally_files(*every)}).")
     out += ["Pairs: the same image, k, quantizer and encoding with `alpha=keep` vs `alpha=drop`. Quality is not "
             "compared across them: the two measure error on different images (RGBA vs the RGB left once alpha is "
-            "dropped). " + IMAGES_NOTE,
-            fmt.table(["encoding", "k", "× size with alpha dropped", "bits per pixel (kept)",
-                       "bits per pixel (dropped)", "files smaller / larger"], rows),
-            " ".join(sentences) + " Keeping alpha costs bytes where translucent edges need palette entries of "
+            "dropped). Each cell: the median over its pairs of the size with alpha kept over the size with alpha "
+            "dropped (files smaller / larger); the last column: over all the encoding's pairs, with their range.",
+            fmt.table(["encoding", *[f"k={k}: × size with alpha dropped" for k in ks], "every k"], rows),
+            "Keeping alpha costs bytes where translucent edges need palette entries of "
             "their own, and saves them where transparency hides colours: every fully transparent pixel becomes one "
             "index, while `alpha=drop` must still store the colours under it."]
-    return "\n\n".join(out)
+    return section("\n\n".join(out), headline)
 
 
 # --- colour space ---------------------------------------------------------------------------------------------
@@ -402,7 +425,8 @@ def colour_space(ctx: Context) -> str:
         sentences.append(text)
     headers = ["quantizer", "k", "colour space", "MSE", "PSNR (dB)", *(["ΔE2000"] if has_de else []),
                "ΔPSNR vs reference", *(["ΔΔE2000 vs reference"] if has_de else []), f"× reference size ({enc})"]
-    return "\n\n".join([
+    headline = "Colour space: " + " ".join(sentences)
+    return section("\n\n".join([
         "## Colour space of the quantizer (`quantizer.colour_space`)",
         "Where k-means and the nearest-colour assignment measure distances: `rgb` (sRGB values, the distance "
         "MSE and PSNR measure), `lab` (CIELAB) or `oklab` (Oklab), whose distances follow perceived difference "
@@ -410,7 +434,7 @@ def colour_space(ctx: Context) -> str:
         "settings and encoding in another colour space. " + IMAGES_NOTE,
         fmt.table(headers, rows),
         " ".join(sentences),
-    ])
+    ]), headline)
 
 
 # --- lossy comparators: should this be a PNG at all? --------------------------------------------------------
@@ -433,7 +457,7 @@ def lossy_pairs(ctx: Context) -> tuple[pd.DataFrame, str | None]:
     if comps.empty or ref is None:
         return pd.DataFrame(), ref
     cols = [c for c in ("bytes", "psnr", "delta_e2000") if c in af.columns]
-    base = af.loc[af["encoding"] == ref, KEYS + cols]
+    base = af.loc[af["encoding"] == ctx.variant_refs.get(ref, ref), KEYS + cols]
     p = comps.merge(base, on=KEYS, suffixes=("", "_png8"))
     p["size_ratio"] = p["bytes"] / p["bytes_png8"]
     lossy = p["lossy"].astype(bool)
@@ -517,12 +541,13 @@ def lossy(ctx: Context) -> str:
                     "other kinds of error (blocks and blur instead of palette steps).")
     headers = ["encoding", "k", *split, f"× {ref} size", "quality",
                *([f"ΔE2000 (file / {ref})"] if has_de else []), "files smaller / larger", "target reached"]
-    return "\n\n".join(s for s in [
+    headline = ("Lossy comparators: " + verdict.split(" The lossy files are")[0].removeprefix("So ")) if verdict else ""
+    return section("\n\n".join(s for s in [
         head,
         _comparators(p) + f" Each is compared with "
         f"the {ref} file of the same quantization (image, k, quantizer, dithering). Lossy files that missed "
         "their target are left out of the size, quality and ΔE2000 columns. " + IMAGES_NOTE,
-        fmt.table(headers, rows), " ".join(sentences), verdict] if s)
+        fmt.table(headers, rows), " ".join(sentences), verdict] if s), headline)
 
 
 def _comparators(p: pd.DataFrame) -> str:

@@ -1,7 +1,13 @@
-"""The contact sheet: each chosen image beside its quantized versions, decoded from the kept files.
+"""The contact sheet: crops of the original beside the same crops of the sweep's own files, enlarged, so the
+difference between k shows (banding in a smooth region, lost detail in a busy one).
 
-Nothing is re-quantized: the quantized pixels are the sweep's own files (``path`` column),
-and the original is read from ``source``.
+Nothing is re-quantized: the quantized pixels are decoded from the sweep's kept files (``path`` column),
+the original is read from ``source``. Per image, two regions are cropped from the original: the smoothest
+window that still changes (a gradient, where banding shows) and the most detailed one. Each row is one
+quantizer (or, with a single quantizer, one dither setting): the original crop, the palette PNG crop at each
+k, and the 24-bit RGB PNG of the same pixels at one k, each titled with its file's size in KB. The sheet is
+composed with Pillow, every pixel enlarged by an integer factor (nearest neighbour: no blur), and every
+title is fitted into its own band above its panel, so titles never overlap.
 """
 
 from __future__ import annotations
@@ -11,16 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
-from ..encoders import PALETTE_PNG, TRUECOLOUR_PNG
 from ..pixels import has_transparency
-from .plots import plt, save
 
-MAX_WIDTH = 480  # px per panel: keeps the SVG (which embeds every image) small
-# Files a viewer shows as the quantized image: PNG-8 first (the recommended format), then truecolour PNG.
-SHOWN_FAMILIES = (PALETTE_PNG, TRUECOLOUR_PNG)
+CROP = 56  # px of the original per crop side
+ZOOM = 3  # each pixel shown as ZOOM x ZOOM
+GAP = 6  # px between panels
+TITLE_LINES = 2
+FONT_PX = 11
 CHECKER = 8  # pixels per checkerboard square behind transparent images
+MIN_CHANGE = 2.0  # a "smooth" region must vary by at least this (grey levels, standard deviation)
 
 
 @dataclass
@@ -28,8 +35,11 @@ class Sheet:
     """What the contact sheet shows, or why it could not be drawn."""
 
     png: Path | None = None
-    shown: list[dict] = field(default_factory=list)  # image, quantizer, encodings, downscaled
+    shown: list[dict] = field(default_factory=list)  # image, rows, ks, regions
     notes: list[str] = field(default_factory=list)
+    titles: list[tuple] = field(default_factory=list)  # (text, (x0, y0, x1, y1)) of every title drawn
+    caption: str = ""
+    rgb_shown: bool = False
 
 
 def source_path(source, sweep_dir: Path) -> Path | None:
@@ -43,59 +53,117 @@ def source_path(source, sweep_dir: Path) -> Path | None:
 
 
 def default_images(files: pd.DataFrame, order: dict, sweep_dir: Path) -> list[str]:
-    """The first image (in table order) whose source is an existing file: a real photo."""
+    """The first image (in display order) whose source is an existing file: a real photo."""
     for image in order["image"]:
         if source_path(files.loc[files["image"] == image, "source"].iloc[0], sweep_dir):
             return [image]
     return []
 
 
-def _kept(files: pd.DataFrame, sweep_dir: Path) -> pd.DataFrame:
-    """Displayable rows whose file is still on disk."""
-    shown = files[files["encoding_family"].isin(SHOWN_FAMILIES)].copy()
-    shown["file"] = shown["path"].map(
-        lambda p: sweep_dir / p if isinstance(p, str) and p and (sweep_dir / p).is_file() else None)
-    return shown[shown["file"].notna()]
+def _font(size: int = FONT_PX):
+    import matplotlib
+
+    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    try:
+        return ImageFont.truetype(str(path), size)
+    except OSError:  # pragma: no cover - matplotlib always ships it
+        return ImageFont.load_default()
 
 
-def _choose(kept: pd.DataFrame, image: str, order: dict) -> tuple[str, pd.DataFrame] | None:
-    """One quantizer (kmeans when it has the most k) and, per k, its most preferred kept file."""
-    rows = kept[kept["image"] == image]
-    if rows.empty:
-        return None
-    coverage = rows.groupby("quantizer")["k"].nunique()
-    quantizer = max(order["quantizer"], key=lambda q: (coverage.get(q, 0), -order["quantizer"].index(q)))
-    rows = rows[rows["quantizer"] == quantizer].copy()
-    rows["family_rank"] = rows["encoding_family"].map(SHOWN_FAMILIES.index)
-    rows = rows.sort_values(["k", "family_rank", "encoding_rank", "encoding"])
-    return quantizer, rows.groupby("k", sort=True).head(1)
-
-
-def _load(path: Path) -> tuple[np.ndarray, bool]:
+def _pixels(path: Path) -> np.ndarray:
+    """RGB pixels of an image file; transparency shown over a checkerboard, as image editors show it."""
     with Image.open(path) as im:
         im = im.convert("RGBA" if has_transparency(im) else "RGB")
-        small = im.width > MAX_WIDTH
-        if small:  # the same filter for original and quantized: a fair side-by-side
-            im = im.resize((MAX_WIDTH, round(im.height * MAX_WIDTH / im.width)), Image.BOX)
-        if im.mode == "RGBA":  # shown over a checkerboard, as image editors show transparency
+        if im.mode == "RGBA":
             board = (np.indices((im.height, im.width)) // CHECKER).sum(axis=0) % 2
             backdrop = Image.fromarray(np.where(board, 255, 204).astype(np.uint8)).convert("RGBA")
             im = Image.alpha_composite(backdrop, im).convert("RGB")
-        return np.asarray(im), small
+        return np.asarray(im)
+
+
+def regions(pixels: np.ndarray, size: int = CROP) -> list[tuple[str, int, int, int]]:
+    """``[("smooth region", y, x, side), ("detailed region", y, x, side)]``: of the windows of side ``size``
+    (half-overlapping), the smooth one is, among the half with the least mean gradient, the one that changes
+    most (standard deviation of grey, at least :data:`MIN_CHANGE`: a sky's gradient, not a flat fill), where
+    too few colours show as bands; the detailed one has the most mean gradient."""
+    h, w = pixels.shape[:2]
+    side = min(size, h, w)
+    grey = pixels[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    grad = np.zeros_like(grey)
+    grad[:, 1:] += np.abs(np.diff(grey, axis=1))
+    grad[1:, :] += np.abs(np.diff(grey, axis=0))
+    step = max(1, side // 2)
+    windows = []
+    for y in range(0, h - side + 1, step):
+        for x in range(0, w - side + 1, step):
+            g = grey[y:y + side, x:x + side]
+            windows.append((float(grad[y:y + side, x:x + side].mean()), float(g.std()), y, x))
+    calm = sorted(windows, key=lambda v: (v[0], v[2], v[3]))[:max(1, len(windows) // 2)]
+    changing = [win for win in calm if win[1] >= MIN_CHANGE]
+    smooth = max(changing, key=lambda v: (v[1] / (v[0] + 1.0), -v[2], -v[3])) if changing else calm[0]
+    busy = max(windows, key=lambda v: (v[0], -v[2], -v[3]))
+    return [("smooth region", smooth[2], smooth[3], side), ("detailed region", busy[2], busy[3], side)]
+
+
+def _fit(draw, text: str, font, width: int) -> list[str]:
+    """``text`` wrapped into at most :data:`TITLE_LINES` lines of at most ``width`` px (words that do not fit
+    are cut with an ellipsis): a title never runs into its neighbour."""
+    lines, current = [], ""
+    for word in text.split(" "):
+        trial = f"{current} {word}".strip()
+        if draw.textlength(trial, font=font) <= width or not current:
+            current = trial
+        else:
+            lines.append(current)
+            current = word
+    lines.append(current)
+    if len(lines) > TITLE_LINES:
+        lines = lines[:TITLE_LINES]
+        lines[-1] += "…"
+    out = []
+    for line in lines:
+        while draw.textlength(line, font=font) > width and len(line) > 1:
+            line = line[:-2] + "…"
+        out.append(line)
+    return out
+
+
+def _rows(files: pd.DataFrame, image: str, order: dict) -> tuple[str, list]:
+    """What the rows are (``"quantizer"`` or ``"dither"``) and, per row, its label and its files."""
+    f = files[files["image"] == image]
+    quantizers = [q for q in order["quantizer"] if q in set(f["quantizer"])]
+    if len(quantizers) > 1:
+        undithered = f[~f["dither"]] if (~f["dither"]).any() else f
+        return "quantizer", [(q, undithered[undithered["quantizer"] == q]) for q in quantizers]
+    if f["dither"].nunique() > 1:
+        return "dither", [(f"dither={str(v).lower()}", f[f["dither"] == v]) for v in (False, True)]
+    return "quantizer", [(quantizers[0], f)]
 
 
 def contact_sheet(files: pd.DataFrame, order: dict, sweep_dir: Path, plots_dir: Path,
-                  images: list[str] | None = None) -> Sheet:
-    """Draw ``plots/contact_sheet.{png,svg}``; the returned :class:`Sheet` says what it shows."""
+                  images: list[str] | None = None, palettes: list[str] = (), truecolour: str | None = None,
+                  rgb_k: int | None = None) -> Sheet:
+    """Draw ``plots/contact_sheet.png``; the returned :class:`Sheet` says what it shows.
+
+    ``files``: the sweep's files (dithered ones included), each encoding at its reference settings and named
+    by its base name; ``palettes``: the palette PNG encodings that may be shown at each k, preferred first (the
+    first with kept files is); ``truecolour``: the 24-bit RGB encoding shown once per row, at ``rgb_k``
+    (default: the middle k).
+    """
     sheet = Sheet()
     sweep_dir = Path(sweep_dir)
+    if not palettes:
+        sheet.notes.append("this sweep has no palette PNG files to show")
+        return sheet
     images = list(images) if images else default_images(files, order, sweep_dir)
     if not images:
         sheet.notes.append("no image of this sweep has an input file on disk (only generated images, "
                            "or the `source` files moved), so there is no original to show")
         return sheet
-    kept = _kept(files, sweep_dir)
-    panels = []
+    kept = files[files["path"].map(lambda p: isinstance(p, str) and bool(p) and (sweep_dir / p).is_file())]
+    ks = order["k"]
+    rgb_k = rgb_k if rgb_k in ks else ks[len(ks) // 2]
+    blocks = []
     for image in images:
         if image not in order["image"]:
             sheet.notes.append(f"image {image!r} is not in this sweep (images: {', '.join(order['image'])})")
@@ -104,34 +172,101 @@ def contact_sheet(files: pd.DataFrame, order: dict, sweep_dir: Path, plots_dir: 
         if src is None:
             sheet.notes.append(f"{image}: its input file (`source`) is not on disk")
             continue
-        choice = _choose(kept, image, order)
-        if choice is None:
-            sheet.notes.append(f"{image}: no quantized file was kept (run with keep_files=true to keep them)")
+        palette = next((p for p in palettes if ((kept["image"] == image) & (kept["encoding"] == p)).any()), None)
+        if palette is None:
+            sheet.notes.append(f"{image}: no palette PNG file was kept (run with keep_files=true to keep them)")
             continue
-        panels.append((image, src, *choice))
-    if not panels:
+        mine = kept[(kept["image"] == image) & kept["encoding"].isin([palette, truecolour])]
+        blocks.append((image, src, palette, *_rows(mine, image, order)))
+    if not blocks:
         return sheet
 
-    ncols = 1 + max(len(rows) for *_, rows in panels)
-    fig, axes = plt.subplots(len(panels), ncols, figsize=(2.9 * ncols, 2.6 * len(panels)), squeeze=False)
-    for r, (image, src, quantizer, rows) in enumerate(panels):
-        original, small = _load(src)
-        first = files[files["image"] == image].iloc[0]
-        axes[r, 0].imshow(original, interpolation="none")
-        axes[r, 0].set_title(f"{image}: original\n{first['original_bytes'] / 1000:.1f} KB, "
-                             f"{8 * first['original_bytes'] / first['pixels']:.2f} bpp", fontsize=9)
-        for c, (_, row) in enumerate(rows.iterrows(), start=1):
-            pixels, small_q = _load(row["file"])
-            small = small or small_q
-            psnr = "∞ (lossless)" if not np.isfinite(row["psnr"]) else f"{row['psnr']:.1f} dB"
-            axes[r, c].imshow(pixels, interpolation="none")
-            axes[r, c].set_title(f"k={row['k']} ({quantizer}, {row['encoding']})\n"
-                                 f"{row['bits_per_pixel']:.2f} bpp, PSNR {psnr}", fontsize=9)
-        for ax in axes[r]:
-            ax.set_axis_off()
-        sheet.shown.append({"image": image, "quantizer": quantizer, "encodings": sorted(set(rows["encoding"])),
-                            "downscaled": small})
-    fig.suptitle("Original and quantized images (titles: file size and quality of the file shown)", y=1.0)
-    fig.tight_layout()
-    sheet.png = save(fig, plots_dir, "contact_sheet")
+    font, bold = _font(), _font(FONT_PX + 1)
+    cell = CROP * ZOOM
+    band = TITLE_LINES * (FONT_PX + 3) + 4
+    label_w = 120
+    n_cols = 1 + len(ks) + (1 if truecolour else 0)
+    heads = []  # (image, region name, y offset)
+    y = 8
+    layout = []
+    for image, src, palette, kind, rows in blocks:
+        original = _pixels(src)
+        for name, ry, rx, side in regions(original):
+            heads.append((f"{image}, {name} ({side}×{side} px of the original, each pixel shown {ZOOM}×{ZOOM})", y))
+            y += FONT_PX + 10
+            for label, g in rows:
+                layout.append((y, label, image, original, (ry, rx, side), g, palette))
+                y += band + side * ZOOM + GAP
+            y += GAP
+        sheet.shown.append({"image": image, "rows": [r[0] for r in rows], "row_kind": kind, "ks": ks,
+                            "palette": palette})
+    width = label_w + n_cols * (cell + GAP) + GAP
+    canvas = Image.new("RGB", (width, y + 4), "white")
+    draw = ImageDraw.Draw(canvas)
+    for text, ty in heads:
+        draw.text((GAP, ty), text, fill="black", font=bold)
+    cache = {}
+
+    def crop(path, box):
+        if path not in cache:
+            cache[path] = _pixels(path)
+        ry, rx, side = box
+        return cache[path][ry:ry + side, rx:rx + side]
+
+    for ty, label, image, original, box, g, palette in layout:
+        draw.text((GAP, ty + band + 4), _fit(draw, label, font, label_w - 2 * GAP)[0], fill="black", font=font)
+        panels = [("original", original[box[0]:box[0] + box[2], box[1]:box[1] + box[2]],
+                   f"original: {files.loc[files['image'] == image, 'original_bytes'].iloc[0] / 1000:.1f} KB")]
+        for k in ks:
+            r = g[(g["encoding"] == palette) & (g["k"] == k)]
+            if r.empty:
+                panels.append((None, None, f"k={k}: no file"))
+                continue
+            r = r.iloc[0]
+            panels.append((k, crop(sweep_dir / r["path"], box), f"k={k} PNG-8: {r['bytes'] / 1000:.1f} KB"))
+        if truecolour:
+            r = g[(g["encoding"] == truecolour) & (g["k"] == rgb_k)]
+            p8 = g[(g["encoding"] == palette) & (g["k"] == rgb_k)]
+            if len(r):
+                r = r.iloc[0]
+                sheet.rgb_shown = True
+                ratio = f" ({r['bytes'] / p8['bytes'].iloc[0]:.1f}× the PNG-8)" if len(p8) else ""
+                kind = "RGBA" if bool(r.get("has_alpha", False)) else "RGB"
+                panels.append(("rgb", crop(sweep_dir / r["path"], box),
+                               f"k={rgb_k} as {kind} PNG: {r['bytes'] / 1000:.1f} KB{ratio}"))
+            else:
+                panels.append((None, None, f"no 24-bit RGB PNG at k={rgb_k}"))
+        for c, (_, pixels, title) in enumerate(panels):
+            x0 = label_w + GAP + c * (cell + GAP)
+            lines = _fit(draw, title, font, cell)
+            for i, line in enumerate(lines):
+                ly = ty + i * (FONT_PX + 3)
+                draw.text((x0, ly), line, fill="black", font=font)
+                box_ = draw.textbbox((x0, ly), line, font=font)
+                sheet.titles.append((line, box_))
+            if pixels is not None:
+                tile = Image.fromarray(np.ascontiguousarray(pixels)).resize(
+                    (pixels.shape[1] * ZOOM, pixels.shape[0] * ZOOM), Image.NEAREST)
+                canvas.paste(tile, (x0, ty + band))
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    sheet.png = plots_dir / "contact_sheet.png"
+    canvas.save(sheet.png, compress_level=6)
+    rows_are = {s["row_kind"] for s in sheet.shown}
+    sheet.caption = (
+        f"Crops of {', '.join(s['image'] for s in sheet.shown)}, a smooth region (where too few colours show as "
+        f"bands) and a detailed one, each pixel shown {ZOOM}×{ZOOM}; a row per "
+        f"{'quantizer' if rows_are == {'quantizer'} else 'dither setting'}: the original, the "
+        f"{'/'.join(sorted({s['palette'] for s in sheet.shown}))} file at each k"
+        + (f", and the {truecolour} file of the same pixels at k={rgb_k}: it looks the same and weighs more"
+           if sheet.rgb_shown else " (no 24-bit RGB PNG was kept)") + ". Decoded from the sweep's own files.")
     return sheet
+
+
+def overlapping(boxes: list[tuple]) -> list[tuple]:
+    """Pairs of title boxes that intersect (for the tests: there are none)."""
+    out = []
+    for i, (_, a) in enumerate(boxes):
+        for _, b in boxes[i + 1:]:
+            if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                out.append((a, b))
+    return out

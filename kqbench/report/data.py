@@ -385,21 +385,101 @@ def reference_variants(files: pd.DataFrame) -> dict[str, str]:
     return refs
 
 
+def defaults_first(files: pd.DataFrame, labels: list[str]) -> list[str]:
+    """The quantizer names (in display order) with, within each base name, the variant whose parameters are
+    the class's defaults moved first: the reference a quantizer's other settings are compared with."""
+    params_ = params(files, "quantizer")
+    if not params_:
+        return labels
+
+    def at_defaults(label) -> bool:
+        rows = files[files["quantizer"] == label]
+        if rows.empty:
+            return False
+        return all(str(rows[c].iloc[0]) == str(defaults(rows.iloc[:1], c).iloc[0]) for c in params_
+                   if defaults(rows.iloc[:1], c).iloc[0] != "")
+
+    out = list(labels)
+    for base in dict.fromkeys(base_name(v) for v in labels):
+        group = [v for v in out if base_name(v) == base]
+        first = next((v for v in group if at_defaults(v)), None)
+        if first is not None and group[0] != first:
+            i = out.index(group[0])
+            out.remove(first)
+            out.insert(i, first)
+    return out
+
+
+def original_kind(source, mode) -> str:
+    """What an input file is, in words a ratio to it needs: ``JPEG``, ``palette PNG``, ``truecolour PNG``,
+    ``greyscale PNG``, ``generated`` (no file: its original is its lossless PNG), ``WebP``, ...; from the
+    ``source`` and ``original_mode`` columns."""
+    if not isinstance(source, str) or not source:
+        return "unknown"
+    if source.startswith("generated:"):
+        return "generated"
+    suffix = Path(source).suffix.lower().lstrip(".")
+    if suffix in ("jpg", "jpeg"):
+        return "JPEG"
+    if suffix == "png":
+        if mode in ("P", "PA"):
+            return "palette PNG"
+        if mode in ("L", "LA", "I;16", "I", "1"):
+            return "greyscale PNG"
+        return "truecolour PNG"
+    return {"webp": "WebP", "gif": "GIF", "bmp": "BMP", "tif": "TIFF", "tiff": "TIFF"}.get(suffix, suffix.upper()
+                                                                                          or "unknown")
+
+
+def at_reference(files: pd.DataFrame, refs: dict[str, str]) -> pd.DataFrame:
+    """The files of each encoding at its reference settings (``refs``: base name -> label), named by their
+    base name; the label they had is kept in ``encoding_label``."""
+    if files.empty:
+        return files
+    f = files[files["encoding"].isin(set(refs.values()))].copy()
+    f["encoding_label"] = f["encoding"]
+    f["encoding"] = f["encoding_base"]
+    return f.reset_index(drop=True)
+
+
 class Context:
-    """Everything a report section needs: the table at each level of detail, and the settings."""
+    """Everything a report section needs: the table at each level of detail, and the settings.
+
+    ``all_files``: every file (dithered, lossy comparators, every setting); ``variants``: the core files
+    (:func:`core`) with every encoding setting, for the sections on each swept setting; ``files``: the
+    core files of each encoding at its reference settings, named by the encoding's base name, which the
+    core sections (answer, sizes, quality, rate-distortion, time, contradictions) and figures compare.
+    """
 
     def __init__(self, table: pd.DataFrame, sweep_dir, threshold: float):
         self.table = table
         self.sweep_dir = Path(sweep_dir)
         self.threshold = float(threshold)
         self.ok = ok_rows(table)
-        # every file, dithered and lossy comparators included: for the sections on those axes
         self.all_files = per_file(self.ok) if len(self.ok) else pd.DataFrame()
-        self.files = core(self.all_files) if len(self.ok) else pd.DataFrame()
+        self.variants = core(self.all_files) if len(self.ok) else pd.DataFrame()
+        self.variant_refs = reference_variants(self.variants) if len(self.variants) else {}
+        self.files = at_reference(self.variants, self.variant_refs)
         self.quant = per_quantization(self.files) if len(self.files) else pd.DataFrame()
         self.order = order_of(self.files) if len(self.files) else {}
+        if self.order:
+            self.order["quantizer"] = defaults_first(self.files, self.order["quantizer"])
         self.env = environment(sweep_dir)
-        self.refs = reference_variants(self.files) if len(self.files) else {}
+        self.refs = {b: b for b in self.variant_refs}
+        self.originals = ({img: original_kind(g["source"].iloc[0], g["original_mode"].iloc[0]
+                                              if "original_mode" in g.columns else None)
+                           for img, g in self.all_files.groupby("image", sort=True)}
+                          if len(self.all_files) and "source" in self.all_files.columns else {})
+
+    @property
+    def baseline(self) -> str | None:
+        """The quantizer others are compared with: the one of lowest ``quantizer_rank`` (the question's
+        k-means first), or None."""
+        return self.order["quantizer"][0] if self.order else None
+
+    def kind(self, image: str) -> str:
+        """:func:`original_kind` of ``image``'s input file."""
+        return self.originals.get(image, "unknown")
 
     @property
     def excluded(self) -> dict:
@@ -419,7 +499,7 @@ class Context:
         """The reference variant (default settings) of each encoding of ``family``, in display order."""
         if not len(self.files):
             return []
-        names = set(self.files.loc[self.files["encoding_family"] == family, "encoding"]) & set(self.refs.values())
+        names = set(self.files.loc[self.files["encoding_family"] == family, "encoding"])
         return [e for e in self.order["encoding"] if e in names]
 
     def ref(self, name: str) -> str | None:

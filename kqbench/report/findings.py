@@ -1,184 +1,171 @@
-"""Report sections about quality, the Pareto front, runtime, exceptions to the usual story,
-and the contact sheet. Numbers come from :mod:`.data`; wording adapts to what they show."""
+"""Report sections about quality, the rate–distortion front, time, exceptions to the usual story, and the
+contact sheet. Numbers come from :mod:`.data`; wording adapts to what they show."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import data, fmt
-from ..encoders import TRUECOLOUR_PNG
 from .data import Context
+from .text import delta_psnr
+
+MAX_CONTRADICTION_ROWS = 15
 
 
-def quality(ctx: Context) -> str:
-    q = data.quality_summary(ctx.quant)
+def _figure(alt: str, path: str | None) -> list[str]:
+    return [f"![{alt}]({path})"] if path else []
+
+
+def quality(ctx: Context, figure: str | None = None) -> str:
+    """PSNR per quantizer and k (median over images), and the difference from the baseline quantizer."""
+    q = ctx.quant
     ks = ctx.order["k"]
-    has_de = "de_median" in q.columns and q["de_median"].notna().any()
+    base = ctx.baseline
+    d = delta_psnr(ctx)
+    if len(ks) == 1 and len(ctx.order["quantizer"]) == 1:
+        return "\n\n".join(["## Quality", f"{base} at k={ks[0]}: PSNR (dB, higher is closer to the original) "
+                             f"median {fmt.db(q['psnr'].median())} over the {fmt.count(len(q), 'image')} "
+                             f"({fmt.db(q['psnr'].min())} to {fmt.db(q['psnr'].max())})."])
+    several = len(ctx.order["quantizer"]) > 1
     rows = []
     for name in ctx.order["quantizer"]:
-        g = q[q["quantizer"] == name].set_index("k")
-        rows.append([name] + [f"{fmt.db(g.at[k, 'psnr_median'])} dB / {fmt.mse(g.at[k, 'mse_median'])}"
-                              + (f" / {fmt.de(g.at[k, 'de_median'])}" if has_de else "")
-                              if k in g.index else "–" for k in ks])
-    measures = ("PSNR (dB, higher is better) / MSE (mean squared error per RGB channel, 0–255 scale; lower is "
-                "better)")
-    if has_de:
-        measures += (" / ΔE2000 (mean CIEDE2000 colour difference; about 1 is barely visible, lower is better)")
-    out = ["## Quality by quantizer and k", "![Quality vs k](plots/quality_vs_k.png)",
-           f"Median over images of {measures}. Every encoding of a quantization decodes to the same pixels "
-           "(except a label image, which holds indices), so quality depends on the quantizer and k only.",
-           fmt.table(["quantizer", *[f"k={k}" for k in ks]], rows)]
-    lossless = ctx.quant[ctx.quant["mse"] == 0]
+        cells = []
+        for k in ks:
+            g = q[(q["quantizer"] == name) & (q["k"] == k)]
+            if g.empty:
+                cells.append("–")
+                continue
+            cell = fmt.db(g["psnr"].median())
+            if several and name != base:
+                h = d[(d["quantizer"] == name) & (d["k"] == k)]
+                cell += f" ({fmt.ddb(h['d_psnr'].median())})"
+            cells.append(cell)
+        rows.append([name + (" (baseline)" if several and name == base else ""), *cells])
+    delta = (f"; in brackets, the median over the images of the difference from {base}, the baseline, on the "
+             "same image and k" if several else "")
+    out = ["## Quality", *_figure("Quality", figure),
+           f"PSNR in dB (higher is closer to the original; the same for every encoding of a quantization): each "
+           f"cell is the median over the images{delta}.",
+           fmt.table(["quantizer", *[f"k={k} (dB)" for k in ks]], rows)]
+    lossless = q[q["mse"] == 0]
     if len(lossless):
         which = [f"{img} (k={fmt.listing(sorted(set(g['k'])))})" for img, g in lossless.groupby("image", sort=True)]
-        out.append(f"{len(lossless)} of {len(ctx.quant)} quantizations were lossless (PSNR = ∞: the image has no "
-                   f"more colours than the palette): {fmt.listing(which)}.")
-    return "\n\n".join(out + [threshold(ctx)])
-
-
-def threshold(ctx: Context) -> str:
-    t = data.smallest_k(ctx.quant, ctx.threshold)
-    quantizers = ctx.order["quantizer"]
-    rows, missed = [], []
-    for image in ctx.order["image"]:
-        g = t[t["image"] == image].set_index("quantizer")
-        cells = []
-        for q in quantizers:
-            if q not in g.index:
-                cells.append("–")
-            elif g.at[q, "k"] == g.at[q, "k"]:
-                cells.append(f"k={int(g.at[q, 'k'])} ({fmt.db(g.at[q, 'psnr'])} dB)")
-            else:
-                cells.append(f"none (best {fmt.db(g.at[q, 'best_psnr'])} dB at k={int(g.at[q, 'best_k'])})")
-        best = g["k"].min()
-        if best == best:
-            who = sorted(g.index[g["k"] == best], key=quantizers.index)
-            first = f"k={int(best)} ({', '.join(who)})"
-        else:
-            first = f"none up to k={int(g['max_k'].max())}"
-            missed.append(image)
-        rows.append([image, first, *cells])
-    out = [f"### Smallest k reaching PSNR ≥ {ctx.threshold:g} dB",
-           fmt.table(["image", "smallest k (any quantizer)", *quantizers], rows)]
-    if missed:
-        out.append(f"No k in this sweep reaches {ctx.threshold:g} dB for {fmt.listing(missed)}: a larger k (or a "
-                   "lower threshold) is needed.")
+        out.append(f"{len(lossless)} of {len(q)} quantizations were lossless (PSNR = ∞: the image has no more "
+                   f"colours than the palette): {fmt.listing(which)}.")
     return "\n\n".join(out)
 
 
-def pareto(ctx: Context) -> str:
+def pareto(ctx: Context, figure: str | None = None) -> str:
+    if not (ctx.files.groupby("image")["psnr"].nunique() > 1).any():
+        return ""  # one quality level per image: the smallest file is the whole story (see the sizes)
     front = data.pareto(ctx.files)
-    out = ["## Rate–distortion: which files are worth it", "![Rate–distortion](plots/rate_distortion.png)",
-           "Per image, a file is on the Pareto front when no other file of that image is at least as small and "
-           "at least as good (PSNR), and strictly better in one of the two. The front is the best quality you "
-           "can buy at each file size; everything else is beaten by a file on it. (Panels whose sizes span more "
-           "than 8× use a log x axis.)", ""]
-    for image, g in front.groupby("image", sort=False):
-        steps = [f"{_same_point(p, ctx.order)} ({fmt.bpp(b)} bpp, {fmt.db(q)} dB)"
-                 for (b, q), p in g.groupby(["bits_per_pixel", "psnr"], sort=True)]
-        out[-1] += f"- {image}: " + " → ".join(steps) + "\n"
-    out[-1] = out[-1].rstrip("\n")
-    for col in ("quantizer", "encoding"):
+    out = ["## Rate–distortion: which files are worth it", *_figure("Rate–distortion", figure),
+           "A file is on its image's front when no other file of that image is both at least as small and at least "
+           "as close to the original (PSNR): the best quality each size buys."]
+    parts = []
+    for col in ("encoding", "quantizer"):
         counts = front.groupby(col)["image"].agg(["size", "nunique"])
-        on = [f"{n} ({fmt.count(int(counts.at[n, 'size']), 'point')}, {int(counts.at[n, 'nunique'])} of "
-              f"{fmt.count(len(ctx.order['image']), 'image')})" for n in ctx.order[col] if n in counts.index]
+        on = [f"{n} ({fmt.count(int(counts.at[n, 'size']), 'file')}, {int(counts.at[n, 'nunique'])} of "
+              f"{len(ctx.order['image'])} images)" for n in ctx.order[col] if n in counts.index]
         off = [n for n in ctx.order[col] if n not in counts.index]
-        out.append(f"{col.capitalize()}s on the front: {fmt.listing(on)}."
-                   + (f" Never on the front: {fmt.listing(off)}." if off else ""))
+        parts.append(f"{col.capitalize()}s on the front: {fmt.listing(on)}."
+                     + (f" Never on it: {fmt.listing(off)}." if off else ""))
+    out.append(" ".join(parts))
     return "\n\n".join(out)
 
 
-def _same_point(g: pd.DataFrame, order: dict) -> str:
-    """The files at one (bpp, PSNR) point: "<quantizer> <encoding> k=16", or a compact product when
-    several quantizers, encodings and k give the same point (e.g. a lossless image)."""
-    if len(g) == 1:
-        r = g.iloc[0]
-        return f"{r['quantizer']} {r['encoding']} k={r['k']}"
-    parts = {c: [v for v in order[c] if v in set(g[c])] for c in ("quantizer", "encoding", "k")}
-    if len(g) == len(parts["quantizer"]) * len(parts["encoding"]) * len(parts["k"]):
-        return (f"{'/'.join(parts['quantizer'])} {'/'.join(parts['encoding'])} "
-                f"k={'/'.join(map(str, parts['k']))} (same size and PSNR)")
-    return " = ".join(f"{r.quantizer} {r.encoding} k={r.k}" for r in g.itertuples())
-
-
-def runtime(ctx: Context) -> str:
-    r = data.runtime_summary(ctx.quant)
+def runtime(ctx: Context, figures: dict) -> str:
+    """Quantizing time per quantizer (when several) and encoding time per encoding."""
+    out = ["## Time"]
     ks = ctx.order["k"]
-    totals = r.groupby("quantizer")["total_s"].sum()
-    rows = []
-    for name in ctx.order["quantizer"]:
-        g = r[r["quantizer"] == name].set_index("k")
-        rows.append([name, *[fmt.seconds(g.at[k, "median_s"]) if k in g.index else "–" for k in ks],
-                     fmt.seconds(totals.get(name, np.nan))])
-    fast, slow = totals.idxmin(), totals.idxmax()
-    return "\n\n".join([
-        "## Runtime",
-        "![Runtime vs k](plots/runtime_vs_k.png)",
-        "Seconds to learn the palette and map every pixel (fit + assign), one value per (image, k, quantizer): "
-        "the encodings of one quantization share it, so it is counted once. Median over images per k, and the "
-        "total over the sweep. (Rows marked `cached` report the timings of the run that computed them.)",
-        fmt.table(["quantizer", *[f"median s, k={k}" for k in ks], "total s"], rows),
-        f"Fastest in total: {fast} ({fmt.seconds(totals[fast])} s); slowest: {slow} ({fmt.seconds(totals[slow])} s)."
-        if fast != slow else f"Total: {fmt.seconds(totals[fast])} s.",
-    ])
+    r = data.runtime_summary(ctx.quant)
+    if len(ctx.order["quantizer"]) > 1:
+        out += _figure("Quantization time", figures.get("runtime"))
+        totals = r.groupby("quantizer")["total_s"].sum()
+        rows = [[name, *[fmt.seconds(r.loc[(r["quantizer"] == name) & (r["k"] == k), "median_s"].median())
+                         if ((r["quantizer"] == name) & (r["k"] == k)).any() else "–" for k in ks],
+                 fmt.seconds(totals.get(name, np.nan))] for name in ctx.order["quantizer"]]
+        out += ["Seconds to learn the palette and map every pixel (fit + assign): each cell is the median over the "
+                "images, the last column the total over the sweep.",
+                fmt.table(["quantizer", *[f"k={k}" for k in ks], "total s"], rows)]
+    elif len(ctx.quant):
+        out.append(f"Quantizing ({ctx.order['quantizer'][0]}, fit + assign) took {fmt.seconds(ctx.quant['runtime_s'].sum())} s "
+                   f"over the sweep's {fmt.count(len(ctx.quant), 'quantization')}.")
+    f = ctx.files
+    if "encode_s" in f.columns and f["encode_s"].notna().any():
+        out += _figure("Encode time", figures.get("encode"))
+        per = [f"{enc} {fmt.seconds(f.loc[f['encoding'] == enc, 'encode_s'].median())}" for enc in ctx.order["encoding"]]
+        n = f.groupby("encoding").size()
+        out.append("Median seconds to write one file: " + ", ".join(per)
+                   + (f" (over each encoding's {int(n.iloc[0])} files)." if n.nunique() == 1 else
+                      " (over each encoding's files)."))
+    return "\n\n".join(out)
 
 
-def describe_original(files: pd.DataFrame, image: str) -> str:
+def describe_original(files: pd.DataFrame, image: str, kind: str) -> str:
     """What the input file of ``image`` is, in words, with its size."""
     row = files[files["image"] == image].iloc[0]
-    src = row.get("source")
-    size = f"{fmt.kb(row['original_bytes'])} KB, {fmt.bpp(8 * row['original_bytes'] / row['pixels'])} bpp"
-    if isinstance(src, str) and src.startswith("generated:"):
-        return f"generated, its original stored as a lossless RGB PNG ({size})"
-    suffix = Path(src).suffix.lower().lstrip(".") if isinstance(src, str) else ""
-    kind = {"jpg": "a JPEG", "jpeg": "a JPEG", "png": "a PNG", "webp": "a WebP", "gif": "a GIF"}.get(
-        suffix, f"a {suffix.upper()} file" if suffix else "a file")
-    return f"{kind} ({size})"
-
-
-def _grouped(rows: pd.DataFrame, other: pd.Series, order: dict) -> str:
-    """One table line per (image, k, encoding), naming the quantizers, with sizes and ratios."""
-    rows = rows.assign(other=other, r=rows["bytes"] / other)
-    lines = []
-    for (image, k, enc), g in rows.groupby(["image", "k", "encoding"], sort=True):
-        qs = [q for q in order["quantizer"] if q in set(g["quantizer"])]
-        lines.append([image, k, enc, ", ".join(qs), fmt.spread(g["bytes"].median(), g["bytes"].min(),
-                                                               g["bytes"].max(), fmt.kb),
-                      fmt.spread(g["other"].median(), g["other"].min(), g["other"].max(), fmt.kb),
-                      fmt.spread(g["r"].median(), g["r"].min(), g["r"].max(), fmt.ratio)])
-    return fmt.table(["image", "k", "encoding", "quantizers", "file KB", "compared with, KB", "ratio"], lines)
+    size = fmt.kb(row["original_bytes"]) + " KB"
+    if kind == "generated":
+        return f"generated, its original a lossless PNG of {size}"
+    colours = row.get("unique_colours")
+    if kind == "palette PNG" and colours == colours and colours is not None:
+        return f"a {int(colours)}-colour palette PNG of {size}"
+    return f"a {kind} of {size}"
 
 
 def contradictions(ctx: Context) -> str:
+    """Where this sweep measured against the usual story, one row per image (at most
+    :data:`MAX_CONTRADICTION_ROWS`), with the kind of each original."""
     c = data.contradictions(ctx.files)
+    f = ctx.files
     out = ["## When the data contradict the usual story",
-           "The usual story: PNG-8 is smaller than 24-bit RGB, and quantizing makes a file smaller than its "
-           "original. The cases below are where this sweep measured otherwise."]
-    a = c["png8_vs_rgb24"]
-    out.append("**PNG-8 not smaller than 24-bit RGB PNG** (same pixels, the RGB PNG at its default settings): "
-               + ("none; every PNG-8 file was smaller." if a.empty else f"{fmt.count(len(a), 'file')}.\n\n"
-                  + _grouped(a, a["bytes"] / a["ratio_to_rgb24"], ctx.order)))
-    b = c["png8_vs_original"]
-    if b.empty:
-        out.append("**PNG-8 larger than the original file**: none.")
-    else:
-        originals = [f"{img}: {describe_original(ctx.files, img)}" for img in sorted(set(b["image"]))]
-        out.append(f"**PNG-8 larger than the original file**: {fmt.count(len(b), 'file')}.\n\n"
-                   + _grouped(b, b["original_bytes"], ctx.order)
-                   + "\n\nThe originals of these images: " + "; ".join(originals) + ". "
-                   "A JPEG original uses lossy compression built for photos, which no lossless PNG matches; a "
-                   "smooth generated image compresses to almost nothing as a lossless PNG (row filters predict each "
-                   "pixel from its neighbours), while its quantized version has steps between palette colours "
-                   "that predict less well.")
-    r = c["rgb24_vs_original"]
-    truecolour = int((ctx.files["encoding_family"] == TRUECOLOUR_PNG).sum())
-    if truecolour:
-        out.append("**24-bit RGB PNG larger than the original file** (the question's case): "
-                   + ("none." if r.empty else f"{len(r)} of {fmt.count(truecolour, 'file')}."
-                      "\n\n" + _grouped(r, r["original_bytes"], ctx.order)))
+           "The usual story: a palette PNG is smaller than the RGB PNG of the same pixels, and smaller than the "
+           "original."]
+    kinds = {"png8_vs_rgb24": ("palette PNG not smaller than 24-bit RGB", f["is_png8"],
+                               lambda g: g["ratio_to_rgb24"]),
+             "png8_vs_original": ("palette PNG larger than the original", f["is_png8"],
+                                  lambda g: g["bytes"] / g["original_bytes"]),
+             "rgb24_vs_original": ("24-bit RGB PNG larger than the original", f["encoding"] == ctx.truecolour,
+                                   lambda g: g["bytes"] / g["original_bytes"])}
+    kinds = {key: v for key, v in kinds.items() if bool(v[1].any()) and len(c[key])}
+    hit = sorted(set().union(*[set(c[key]["image"]) for key in kinds])) if kinds else []
+    if not hit:
+        return "\n\n".join(out + ["This sweep measured no exception: every file followed it."])
+    rows = []
+    for image in hit:
+        cells = []
+        for key, (_, mask, ratio) in kinds.items():
+            g = c[key][c[key]["image"] == image]
+            n = int((mask & (f["image"] == image)).sum())
+            if g.empty:
+                cells.append(f"0 of {n}")
+                continue
+            r = ratio(g)
+            cells.append(f"{len(g)} of {n}: k={','.join(map(str, sorted(set(g['k']))))}, "
+                         f"{fmt.spread(r.median(), r.min(), r.max(), fmt.ratio)}")
+        rows.append((sum(len(c[key][c[key]["image"] == image]) for key in kinds), image,
+                     [f"{image} ({describe_original(f, image, ctx.kind(image))})", *cells]))
+    rows.sort(key=lambda r: (-r[0], r[1]))
+    shown, rest = rows[:MAX_CONTRADICTION_ROWS], rows[MAX_CONTRADICTION_ROWS:]
+    out.append("One row per image with an exception; each cell: how many of the image's files, at which k, and "
+               "the median size ratio (range over those files).")
+    out.append(fmt.table(["image (original)", *[v[0] for v in kinds.values()]], [r[2] for r in shown]))
+    if rest:
+        out.append(f"And {len(rest)} more images: {fmt.listing(r[1] for r in rest)}.")
+    why = []
+    hit_kinds = {ctx.kind(i) for i in hit}
+    if "JPEG" in hit_kinds:
+        why.append("a JPEG original is lossy compression built for photos, which no lossless PNG of the pixels "
+                   "matches")
+    if "generated" in hit_kinds:
+        why.append("a smooth generated image compresses to almost nothing as a lossless PNG, while its quantized "
+                   "version has steps between palette colours that predict less well")
+    if "palette PNG" in hit_kinds:
+        why.append("a palette PNG original already stores one byte per pixel, which a 24-bit RGB PNG triples")
+    if why:
+        out.append("Why: " + "; ".join(why) + ".")
     return "\n\n".join(out)
 
 
@@ -187,14 +174,6 @@ def contact(sheet) -> str:
     if sheet.png is None:
         out.append("Skipped: " + "; ".join(sheet.notes) + ".")
         return "\n\n".join(out)
-    out.append("![Contact sheet](plots/contact_sheet.png)")
-    shown = [f"{s['image']} ({s['quantizer']}, decoded from the kept {'/'.join(s['encodings'])} files)"
-             for s in sheet.shown]
-    text = (f"Each row: the original (read from `source`) and the sweep's own files for each k: {fmt.listing(shown)}. "
-            "Titles give the size and PSNR of the file shown.")
-    if any(s["downscaled"] for s in sheet.shown):
-        text += " Panels wider than 480 px are downscaled for display (the same filter for every panel)."
-    if sheet.notes:
-        text += " Not shown: " + "; ".join(sheet.notes) + "."
-    out.append(text)
+    out.append(f"![Contact sheet](plots/{sheet.png.name})")
+    out.append(sheet.caption + (" Not shown: " + "; ".join(sheet.notes) + "." if sheet.notes else ""))
     return "\n\n".join(out)

@@ -88,8 +88,8 @@ def spread(median, lo, hi, f=bpp) -> str:
 
 
 def tally(n_less: int, n_more: int, n: int, less: str = "smaller", more: str = "larger") -> str:
-    """How many of ``n`` pairs went each way: ``smaller in all 12``, ``smaller in 5 of 12, larger in 7
-    : mixed``, ``the same in all 3``."""
+    """How many of ``n`` pairs went each way: ``smaller in all 12``, ``smaller in 5 of 12, larger in 7``,
+    ``the same in all 3`` (the counts say how mixed it is)."""
     if n == 0:
         return "no pairs"
     every = "in 1 of 1" if n == 1 else f"in all {n}"
@@ -103,7 +103,7 @@ def tally(n_less: int, n_more: int, n: int, less: str = "smaller", more: str = "
              if n_more else ""]
     same = n - n_less - n_more
     text = ", ".join(p for p in parts if p) + (f", the same in {same}" if same else "")
-    return text + (": mixed" if n_less and n_more else "")
+    return text
 
 
 def int_or_dash(x) -> str:

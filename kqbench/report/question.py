@@ -41,9 +41,9 @@ def _explain(row: pd.Series) -> str:
             "not show the quantized colours on its own.")
 
 
-def question(ctx: Context, q: dict) -> str:
+def question(ctx: Context, q: dict, figure: str | None = None) -> str:
     image, k, user = q.get("image"), q.get("k"), dict(q.get("sizes_kb") or {})
-    out = ["## The question, reproduced"]
+    out = ["## The question, reproduced"] + ([f"![The question, reproduced]({figure})"] if figure else [])
     if user:
         out.append("Your numbers: " + "; ".join(f"{name}: {v} KB" for name, v in user.items()) + ".")
     if image not in ctx.order["image"]:
@@ -82,8 +82,12 @@ def question(ctx: Context, q: dict) -> str:
     if unmatched:
         out.append("Not matched to a measured file: " + ", ".join(unmatched) + ".")
     out.append(_ordering(f, original, [e for e in ctx.order["encoding"] if e in f.index]))
-    out.append(" ".join([f"The original is {describe_original(ctx.files, image)}."]
-                        + [_explain(_with_enc(f.loc[e], e)) for e in items[1:]]))
+    kind = ctx.kind(image)
+    why = [f"The original is {describe_original(ctx.files, image, kind)}"
+           + (": it already stores one byte per pixel, so the 24-bit RGB PNG, at three, loses to it, while the "
+              "palette PNG at k=" + str(k) + " keeps one byte per pixel with fewer colours."
+              if kind == "palette PNG" else ".")]
+    out.append(" ".join(why + [_explain(_with_enc(f.loc[e], e)) for e in items[1:]]))
     return "\n\n".join(out)
 
 
@@ -111,3 +115,24 @@ def _ordering(f: pd.DataFrame, original: float, encodings: list[str]) -> str:
         parts.append(f"{tc} ({fmt.kb(rgb)} KB) > original ({fmt.kb(original)} KB) > {enc} ({fmt.kb(p8)} KB): "
                      + ("holds here." if holds else "does not hold here" + why + "."))
     return "Ordering: " + " ".join(parts) if parts else "No PNG-8 file for this image and k."
+
+
+def chart(ctx: Context, q: dict) -> tuple[pd.DataFrame, str] | None:
+    """The question's chart: per file (the original, then each encoding the user's labels map to, then the
+    sweep's other encodings), the user's KB and this sweep's; None when the image or k is not in the sweep."""
+    image, k, user = q.get("image"), q.get("k"), dict(q.get("sizes_kb") or {})
+    if not ctx.order or image not in ctx.order["image"]:
+        return None
+    f = ctx.files[(ctx.files["image"] == image) & (ctx.files["k"] == k)]
+    if f.empty:
+        return None
+    quantizer = next(x for x in ctx.order["quantizer"] if x in set(f["quantizer"]))
+    f = f[f["quantizer"] == quantizer].set_index("encoding")
+    named = {label: list(encs) for label, encs in dict(q.get("encodings") or {}).items()}
+    original = next((v for name, v in user.items() if _is_original(name)), None)
+    rows = [{"file": "original", "yours": original, "sweep": float(f["original_bytes"].iloc[0]) / 1000}]
+    for enc in [e for e in ctx.order["encoding"] if e in f.index]:
+        yours = next((v for name, v in user.items() if enc in named.get(name, ())), None)
+        rows.append({"file": enc, "yours": yours, "sweep": float(f.at[enc, "bytes"]) / 1000})
+    title = f"Your sizes and this sweep's: {image} at k={k} ({quantizer})"
+    return pd.DataFrame(rows).astype({"yours": float}), title

@@ -185,7 +185,8 @@ def test_scancel_loses_no_finished_row_and_resume_finishes_through_slurm(slurm, 
     # images in the KillWait seconds between SIGTERM, which submitit ignores, and SIGKILL)
     assert proc.returncode != 0 and "CANCELLED" in out and not (sweep_dir / "results.parquet").exists(), out[-3000:]
     states = tasks(sacct(array))
-    assert states[f"{array}_0"] == "CANCELLED" and states[f"{array}_1"] == "CANCELLED", states
+    # job 1 never started: sacct lists it CANCELLED, or (depending on timing) not at all
+    assert states[f"{array}_0"] == "CANCELLED" and states.get(f"{array}_1", "CANCELLED") == "CANCELLED", states
     # every row finished before the job was killed is on disk, and kqbench table gathers them
     kept = on_disk(sweep_dir)
     assert 1 <= len(kept) <= images and (kept["status"] == "ok").all()

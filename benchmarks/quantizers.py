@@ -105,6 +105,7 @@ def methods(k: int):
         yield "pngquant CLI", None, True
     yield "Pillow median cut", lambda im: run_quantizer(lambda: PillowQuantizer(k, "mediancut"), im), True
     yield "fast (kqbench)", lambda im: run_quantizer(lambda: FastKMeansQuantizer(k), im), True
+    yield "fast init=wu", lambda im: run_quantizer(lambda: FastKMeansQuantizer(k, init="wu"), im), True
 
 
 def bench_k(k: int, images: dict[str, np.ndarray], repeats: int) -> dict[str, tuple[float, float] | str]:
@@ -241,7 +242,8 @@ def main(argv=None) -> None:
 
     start = time.perf_counter()
     warm = next(iter(images.values()))[:64, :64]
-    FastKMeansQuantizer(8).fit(warm).predict(warm)
+    for init in ("kmeans++", "wu"):
+        FastKMeansQuantizer(8, init=init).fit(warm).predict(warm)
     print(f"fast: numba code compiled or loaded from its cache in {time.perf_counter() - start:.2f} s "
           f"(once per process; not in the timings below); {os.cpu_count()} cores, "
           f"{numba.get_num_threads()} numba threads; load average before: {_load()}")

@@ -29,6 +29,7 @@ from kqbench.quantizers import (
     LibimagequantQuantizer,
     PillowQuantizer,
     UniqueKMeansQuantizer,
+    WuQuantizer,
 )
 from kqbench.cache import QuantizationCache
 from kqbench.runner import run_configuration
@@ -100,9 +101,9 @@ def test_premultiplied_mse_ignores_colour_under_full_transparency():
     assert mse(a, c) == pytest.approx((40.0 ** 2 + 3 * 100.0 ** 2 + 255.0 ** 2) / 12)
 
 
-@pytest.mark.parametrize("quantizer", [KMeansQuantizer(8), UniqueKMeansQuantizer(8),
+@pytest.mark.parametrize("quantizer", [KMeansQuantizer(8), UniqueKMeansQuantizer(8), FastKMeansQuantizer(8),
                                        PillowQuantizer(8, method="fastoctree"), LibimagequantQuantizer(8)],
-                         ids=["kmeans", "unique", "pillow_fastoctree", "libimagequant"])
+                         ids=["kmeans", "unique", "fast", "pillow_fastoctree", "libimagequant"])
 def test_quantizers_give_an_rgba_palette_with_one_transparent_entry(quantizer):
     pytest.importorskip("imagequant") if isinstance(quantizer, LibimagequantQuantizer) else None
     rgba = sprite()
@@ -164,7 +165,8 @@ def test_rgba_dithering_of_an_opaque_image_is_as_good_as_pillows():
 
 def test_rgb_only_quantizers_and_settings_say_what_to_do_instead():
     rgba = sprite()
-    for quantizer, words in ((FastKMeansQuantizer(8), "alpha=drop"), (PillowQuantizer(8), "fastoctree"),
+    for quantizer, words in ((WuQuantizer(8), "alpha=drop"), (FastKMeansQuantizer(8, init="wu"), "alpha=drop"),
+                             (PillowQuantizer(8), "fastoctree"),
                              (KMeansQuantizer(8, colour_space="lab"), "colour_space=rgb")):
         with pytest.raises(ConfigurationError, match=words):
             quantizer.fit(rgba)
@@ -251,8 +253,8 @@ def alpha_rows(tmp_path_factory):
             rows += run_configuration(images, "kmeans", KMeansQuantizer(), name, enc, k=8, seed=0,
                                       out_dir=root / f"{alpha}-{name}", cache=cache, root=root,
                                       **{**SETTINGS, "alpha": alpha})
-        rows += run_configuration(images, "fast", FastKMeansQuantizer(), "png8", SmallestPalettePNG(), k=8,
-                                  seed=0, out_dir=root / f"{alpha}-fast", cache=cache, root=root,
+        rows += run_configuration(images, "wu", WuQuantizer(), "png8", SmallestPalettePNG(), k=8,
+                                  seed=0, out_dir=root / f"{alpha}-wu", cache=cache, root=root,
                                   **{**SETTINGS, "alpha": alpha})
         rows += run_configuration(images, "kmeans", KMeansQuantizer(), "png8", SmallestPalettePNG(), k=8,
                                   seed=0, out_dir=root / f"{alpha}-dither", cache=cache, root=root,
@@ -278,7 +280,7 @@ def test_what_cannot_take_alpha_fails_its_rows_only_with_the_way_out(alpha_rows)
     df, _ = alpha_rows
     failed = df[df["status"] != "ok"]
     assert set(zip(failed["alpha"], failed["encoding"], failed["quantizer"], failed["dither"])) == {
-        ("keep", "jpeg_matched", "kmeans", False), ("keep", "png8", "fast", False)}
+        ("keep", "jpeg_matched", "kmeans", False), ("keep", "png8", "wu", False)}
     assert failed["error"].str.contains("alpha=drop").all()
     dropped = df[df["alpha"] == "drop"]
     assert (dropped["status"] == "ok").all(), dropped["error"].tolist()
@@ -307,11 +309,11 @@ def test_alpha_sweep_reports_transparency(tmp_path):
 
     _, sweep_dir, _ = run(tmp_path, "dataset=alpha_samples", "dataset.files=[Minduka_Present_Blue_Pack]",
                           "dataset.kinds=[sprite]", "dataset.width=64", "dataset.height=48", "k=4,16",
-                          "quantizer=kmeans,fast", "encoding=png8,rgb24", "alpha=keep,drop")
+                          "quantizer=kmeans,wu", "encoding=png8,rgb24", "alpha=keep,drop")
     df = pd.read_parquet(sweep_dir / "results.parquet")
     assert len(df) == 2 * 2 * 2 * 2 * 2  # images x k x quantizers x encodings x alpha
     failed = df[df["status"] != "ok"]
-    assert set(zip(failed["quantizer"], failed["alpha"])) == {("fast", "keep")}
+    assert set(zip(failed["quantizer"], failed["alpha"])) == {("wu", "keep")}
     ok = df[df["status"] == "ok"]
     assert ok["roundtrip_ok"].all() and (ok.loc[ok["alpha"] == "keep", "has_alpha"]).all()
     report = (sweep_dir / "report.md").read_text()

@@ -30,7 +30,7 @@ Oklab, ``init="wu"``), Pillow's median cut, libimagequant at speed 1, 4 (its def
 Then: a quality-vs-time frontier plot (``--plot``, default ``kqbench-bench-quantizers.png`` in
 the temporary directory; its path is printed): seconds (log) against the SSIMULACRA2 median
 and the MSE, one point per method, one column of panels per k, the non-dominated points
-joined; the goal lines of issue 12 at the largest k, computed from the table (never
+joined; the goal lines at the largest k, computed from the table (never
 asserted); and the scaling of fast on upscaled photos, each size in a fresh process.
 
 ``--quick`` uses the images at half width and height, k = 16 and 64 unless ``--k`` is
@@ -212,10 +212,10 @@ def print_table(k: int, rows, images, repeats: int) -> None:
 
 
 def print_goals(k: int, rows) -> None:
-    """The goal lines of issue 12 from the measured numbers; says met or not, never asserts."""
+    """The speed and quality goals for fast, from the measured numbers; says met or not, never asserts."""
     full, full_oklab, liq = rows.get(FULL), rows.get(FULL_OKLAB), rows.get(LIQ)
     fast = {name: row for name, row in rows.items() if name.startswith("fast") and isinstance(row, dict)}
-    print(f"\ngoals (issue 12), at k = {k}, from the table above:")
+    print(f"\ngoals for fast, at k = {k}, from the table above:")
     if fast and isinstance(full, dict) and isinstance(liq, dict):
         print("  goal: >= libimagequant's SSIMULACRA2 median at <= 0.4x its time, <= 1.01x sklearn full's MSE; "
               "best = most of the three met, then the highest SSIMULACRA2 median")

@@ -3,11 +3,15 @@
 Every encoding of a sweep reuses the quantization of its (image, k, quantizer, seed, dither,
 alpha): the key is the image's pixel content plus the quantizer's name and parameters. Files are
 written atomically, so parallel jobs never read half a file; an entry that cannot be read (absent,
-damaged, or from an older kqbench) is simply computed again.
+damaged, or from an older kqbench) is simply computed again. Parallel jobs of one quantization
+(its encodings, run side by side by joblib or a SLURM array) do not compute it twice: the first
+claims it (a lock beside the entry), and the others turn to another image and come back for it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -22,6 +26,10 @@ from .measure import Quantized
 # Quantizations kept in memory by one process (labels dominate: 1 byte per pixel), least recently
 # used dropped first; the disk copy stays.
 MEMORY_BUDGET = 128 * 2**20
+
+
+class Busy(Exception):
+    """Another process is computing this quantization now."""
 
 
 class QuantizationCache:
@@ -56,6 +64,37 @@ class QuantizationCache:
             return None  # absent, unreadable, or written by another version: recompute
         self._remember(key, q)
         return q
+
+    def get_or_compute(self, key: str, compute, *, wait: bool) -> Quantized:
+        """The cached quantization, or ``compute()``'s, cached. While another process computes it:
+        with ``wait``, wait for it and use its result; without, raise :class:`Busy`."""
+        q = self.get(key)
+        if q is not None:
+            return q
+        with self._claim(key, wait):
+            q = self.get(key)  # finished by the process that held the claim
+            if q is None:
+                q = compute()
+                self.put(key, q)
+        return q
+
+    @contextlib.contextmanager
+    def _claim(self, key: str, wait: bool):
+        if self.directory is None:
+            yield
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        lock = self.directory / f"{key}.lock"
+        with open(lock, "a") as f:  # flock: released by the kernel when a holder dies
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                raise Busy(key) from None
+            try:
+                yield
+            finally:
+                lock.unlink(missing_ok=True)
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def put(self, key: str, q: Quantized) -> None:
         if self.directory is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 from pathlib import Path
 
-import pandas as pd
+from .table import read_job
 
 
 def _same(a, b) -> bool:
@@ -14,14 +14,13 @@ def _same(a, b) -> bool:
     return (a is None and b is None) or str(a) == str(b)
 
 
-def finished_rows(path: Path, config: dict, root: Path, measured=()) -> dict:
-    """Rows an earlier (interrupted) run of this job completed, by (image, source): status ok, the
-    same configuration (every column of ``config``), every column of ``measured`` measured, and the
-    file it wrote still intact (present, with the size the row says; ``path`` is relative to ``root``)."""
-    if not path.exists():
-        return {}
+def finished_rows(job_dir: Path, config: dict, root: Path, measured=()) -> dict:
+    """Rows an earlier (interrupted) run of this job completed (its table and journal in ``job_dir``),
+    by (image, source): status ok, the same configuration (every column of ``config``), every column
+    of ``measured`` measured, and the file it wrote still intact (present, with the size the row
+    says; ``path`` is relative to ``root``)."""
     try:
-        previous = pd.read_parquet(path).to_dict("records")
+        previous = read_job(job_dir).to_dict("records")
     except Exception:  # unreadable: recompute everything
         return {}
     finished = {}

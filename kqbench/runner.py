@@ -7,6 +7,7 @@ quantizations :mod:`kqbench.cache`, of an interrupted job's rows :mod:`kqbench.r
 
 from __future__ import annotations
 
+import collections
 import logging
 import numbers
 import os
@@ -14,12 +15,12 @@ import time
 from pathlib import Path
 
 from . import columns
-from .cache import QuantizationCache
+from .cache import Busy, QuantizationCache
 from .errors import ConfigurationError, NotInstalledError, interruption
 from .measure import complete, dither as dithered, measure_file, measure_lossy, quantize, with_rgb24_bytes
 from .resume import finished_rows
 from .settings import describe, init_params
-from .table import write_rows
+from .table import JobRows, write_rows
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,10 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
 
     ``path`` columns are relative to ``root`` (the sweep folder, where the table is written).
 
-    Rows are written to ``out_dir/rows.parquet`` after each image (atomically), so an
-    interrupted run keeps what it finished, and running the job again in the same folder
-    reuses those rows instead of recomputing them. No exception escapes: a failure is a row.
+    Each row goes to the job's journal as soon as it is measured and all of them to
+    ``out_dir/rows.parquet`` at the end (:class:`kqbench.table.JobRows`), so an interrupted run
+    keeps what it finished, and running the job again in the same folder reuses those rows
+    instead of recomputing them. No exception escapes: a failure is a row.
     """
     out_dir = Path(out_dir)
     root = Path(root or out_dir)
@@ -102,69 +104,81 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
         rows.append(failed_row({"image": None, **setting}, exc))
         write_rows(out_dir / "rows.parquet", rows)
         return rows
-    finished = finished_rows(out_dir / "rows.parquet", setting, root, measured=metrics)
-    start = last_said = time.perf_counter()
-    for i, source in enumerate(sources):
+    finished = finished_rows(out_dir, setting, root, measured=metrics)
+    with JobRows(out_dir) as written:  # each row on disk as soon as measured, the job's table at the end
+        progress = _Progress(f"{quantizer_name} k={k} {encoding_name}", len(sources))
+        # (image, wait): an image whose quantization another job is computing comes back at the end
+        queue = collections.deque((source, False) for source in sources)
+        while queue:
+            source, wait = queue.popleft()
+            done = finished.get((source.name, source.source))
+            if done is not None:  # resumed sweep: this image was measured with this very configuration
+                written.append(done, measured=False)
+                progress.tick()
+                continue
+            row = {"image": source.name, **setting}
+            try:
+                check_settings(k, dither, alpha, metrics)
+                encoder.check_k(k)
+                image = source.load()
+                if alpha == "drop":
+                    image = image.without_alpha()
+                row = {**image_columns(image), **setting}
+                key, q = _quantization(image, quantizer_name, quantizer, cache, repeats, dither, metrics, wait)
+                row.update(q.values, fit_s=q.fit_s, assign_s=q.assign_s, cached=q.cached)
+                path = files / f"{source.name}{encoder.suffix}"
+                measure = measure_lossy if encoder.lossy else measure_file
+                row.update(measure(image, q, encoder, path, repeats, metrics))
+                if "rgb24_bytes" not in q.values:  # measured once: the quantization's other encodings reuse it
+                    q = with_rgb24_bytes(q, encoder, row)
+                    cache.put(key, q)
+                row["rgb24_bytes"] = q.values["rgb24_bytes"]
+                if keep_files:
+                    row["path"] = os.path.relpath(path, root)
+                else:
+                    path.unlink()
+                    row["path"] = None
+                derive(row)
+            except Busy:
+                queue.append((source, True))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a failed configuration is a row, never a crash
+                if interruption(exc):  # the job is out of time (SLURM): end it; the rows so far are on disk
+                    raise interruption(exc) from None
+                log.warning("%s k=%s %s %s: %s", source.name, k, quantizer_name, encoding_name, exc)
+                row = failed_row(row, exc)
+            written.append(row)
+            progress.tick()
+    return written.rows
+
+
+class _Progress:
+    """Logs how far a long job (many images) is, at most every ``PROGRESS_EVERY_S``."""
+
+    def __init__(self, what: str, total: int):
+        self.what, self.total, self.done = what, total, 0
+        self.start = self.last_said = time.perf_counter()
+
+    def tick(self) -> None:
+        self.done += 1
         now = time.perf_counter()
-        if now - last_said >= PROGRESS_EVERY_S:  # a long job (many images) says how far it is
-            left = (now - start) / i * (len(sources) - i)
-            log.info("%s k=%s %s: %d of %d images, about %.0f s left", quantizer_name, k, encoding_name, i,
-                     len(sources), left)
-            last_said = now
-        done = finished.get((source.name, source.source))
-        if done is not None:  # resumed sweep: this image was measured with this very configuration
-            rows.append(done)
-            continue
-        row = {"image": source.name, **setting}
-        try:
-            check_settings(k, dither, alpha, metrics)
-            encoder.check_k(k)
-            image = source.load()
-            if alpha == "drop":
-                image = image.without_alpha()
-            row = {**image_columns(image), **setting}
-            key, q = _quantization(image, quantizer_name, quantizer, cache, repeats, dither, metrics)
-            row.update(q.values, fit_s=q.fit_s, assign_s=q.assign_s, cached=q.cached)
-            path = files / f"{source.name}{encoder.suffix}"
-            measure = measure_lossy if encoder.lossy else measure_file
-            row.update(measure(image, q, encoder, path, repeats, metrics))
-            if "rgb24_bytes" not in q.values:  # measured once: the quantization's other encodings reuse it
-                q = with_rgb24_bytes(q, encoder, row)
-                cache.put(key, q)
-            row["rgb24_bytes"] = q.values["rgb24_bytes"]
-            if keep_files:
-                row["path"] = os.path.relpath(path, root)
-            else:
-                path.unlink()
-                row["path"] = None
-            derive(row)
-        except Exception as exc:  # noqa: BLE001 - a failed configuration is a row, never a crash
-            if interruption(exc):  # the job is out of time (SLURM): end it; the rows so far are on disk
-                raise interruption(exc) from None
-            log.warning("%s k=%s %s %s: %s", source.name, k, quantizer_name, encoding_name, exc)
-            row = failed_row(row, exc)
-        rows.append(row)
-        write_rows(out_dir / "rows.parquet", rows)
-    return rows
+        if self.done and now - self.last_said >= PROGRESS_EVERY_S:
+            left = (now - self.start) / self.done * (self.total - self.done)
+            log.info("%s: %d of %d images, about %.0f s left", self.what, self.done, self.total, left)
+            self.last_said = now
 
 
 def _quantization(image, quantizer_name, quantizer, cache: QuantizationCache, repeats: int, dither: bool,
-                  metrics):
+                  metrics, wait: bool):
     """The image's quantization (from the cache when an earlier job made it), dithered if asked, and its
-    cache key."""
+    cache key. :class:`kqbench.cache.Busy` when another process computes it now and not ``wait``."""
     params = init_params(quantizer)
     key = cache.key(image.digest, quantizer_name, params)
-    q = cache.get(key)
-    if q is None:
-        q = quantize(image, quantizer, repeats, metrics)
-        cache.put(key, q)
+    q = cache.get_or_compute(key, lambda: quantize(image, quantizer, repeats, metrics), wait=wait)
     q = complete(q, image, metrics)
     if not dither:
         return key, q
     # same fit and palette, pixels re-assigned; cached apart from the undithered result
     dkey = cache.key(image.digest, quantizer_name, {**params, "dither": "floyd-steinberg"})
-    qd = cache.get(dkey)
-    if qd is None:
-        qd = dithered(image, q, repeats, metrics)
-        cache.put(dkey, qd)
+    qd = cache.get_or_compute(dkey, lambda: dithered(image, q, repeats, metrics), wait=wait)
     return dkey, complete(qd, image, metrics)

@@ -1,21 +1,27 @@
 """Rows on disk: one small file per job, gathered into one tidy table per sweep.
 
-Everything is written atomically (temporary file, then rename), so an interrupted sweep
-never leaves a half-written file that a later aggregation would trust.
+While a job runs, each row it measures is appended to the job's journal (``rows.jsonl``, one line
+per row: an interruption loses no finished row, and a row costs one line, not a rewrite of the
+job's table); when the job ends its rows go to ``rows.parquet`` and the journal is removed. Tables
+are written atomically (temporary file, then rename), so an interrupted sweep never leaves a
+half-written file that a later aggregation would trust; a journal's torn last line is ignored.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import columns
 
 ROW_FILE = "rows.parquet"
+JOURNAL = "rows.jsonl"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -63,10 +69,82 @@ def write_rows(path, rows: list[dict]) -> None:
     _atomic(Path(path), lambda tmp: df.to_parquet(tmp, index=False))
 
 
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else str(value)
+
+
+class JobRows:
+    """The rows of one job as it measures them: :meth:`append` each row (one journal line, flushed to
+    the operating system at once), :meth:`close` at the end (``rows.parquet``, journal removed)."""
+
+    def __init__(self, job_dir):
+        self.job_dir = Path(job_dir)
+        self.rows: list[dict] = []
+        self._journal = None
+
+    def append(self, row: dict, *, measured: bool = True) -> None:
+        """Add ``row``; ``measured=False`` for a row kept from an earlier run (already on disk)."""
+        self.rows.append(row)
+        if measured:
+            if self._journal is None:
+                self.job_dir.mkdir(parents=True, exist_ok=True)
+                self._journal = open(self.job_dir / JOURNAL, "a", encoding="utf-8")
+            self._journal.write(json.dumps(row, default=_plain) + "\n")
+            self._journal.flush()
+
+    def __enter__(self) -> "JobRows":
+        return self
+
+    def __exit__(self, *exc) -> None:  # also when interrupted: the table holds every row finished
+        self.close()
+
+    def close(self) -> None:
+        """Write the job's table (when it measured anything or has none yet) and drop the journal."""
+        if self._journal is None and (self.job_dir / ROW_FILE).exists() and not (self.job_dir / JOURNAL).exists():
+            return  # every row was already in the table
+        write_rows(self.job_dir / ROW_FILE, self.rows)
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        (self.job_dir / JOURNAL).unlink(missing_ok=True)
+
+
+def read_job(job_dir) -> pd.DataFrame:
+    """A job's rows so far: its table plus the rows its journal holds (an interrupted or running job),
+    a later row of the same (image, source) replacing an earlier one."""
+    job_dir = Path(job_dir)
+    frames = []
+    if (job_dir / ROW_FILE).exists():
+        frames.append(pd.read_parquet(job_dir / ROW_FILE))
+    if (job_dir / JOURNAL).exists():
+        records = []
+        with open(job_dir / JOURNAL, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    records.append(json.loads(line))
+                except ValueError:  # the torn last line of a killed job
+                    break
+        if records:
+            frames.append(_tidy(pd.DataFrame(records)))
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame()
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    keys = [c for c in ("image", "source") if c in df.columns]
+    if len(frames) > 1 and keys:
+        df = df[~df.duplicated(keys, keep="last")]
+    return order_columns(df.reset_index(drop=True))
+
+
+def job_dirs(sweep_dir) -> list[Path]:
+    """The folders under ``sweep_dir`` where a job wrote rows (finished, running or interrupted)."""
+    found = {p.parent for name in (ROW_FILE, JOURNAL) for p in Path(sweep_dir).glob(f"**/{name}")}
+    return sorted(found)
+
+
 def collect(sweep_dir) -> pd.DataFrame:
     """Every job's rows under ``sweep_dir``, in one table (whatever launcher ran the jobs)."""
-    files = sorted(Path(sweep_dir).glob(f"**/{ROW_FILE}"))
-    frames = [pd.read_parquet(f) for f in files]
+    frames = [read_job(d) for d in job_dirs(sweep_dir)]
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=COLUMNS)

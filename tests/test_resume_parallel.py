@@ -61,11 +61,14 @@ def test_resume_without_a_sweep_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]], ids=["joblib"])
 def test_parallel_launcher_gives_the_serial_table(tmp_path, launcher):
-    grid = ["k=4,16", "quantizer=sampled,kmeans,fast", "encoding=rgb24,png8,labels", "cache=false", *sweeps.QUIET]
+    grid = ["k=4,16", "quantizer=sampled,kmeans,fast", "encoding=rgb24,png8,labels", *sweeps.QUIET]
     serial = run(tmp_path / "serial" / "results", *grid)
     parallel = run(tmp_path / "parallel" / "results", *grid, *launcher, cli=True)
     assert len(serial) == 2 * 3 * 3 * 3 and (serial["status"] == "ok").all()
     pd.testing.assert_frame_equal(serial.drop(columns=TIMING), parallel.drop(columns=TIMING))
+    # the encodings of one quantization ran side by side, and it was computed once, not once per job
+    computed = parallel[~parallel["cached"]].groupby(["image", "k", "quantizer"]).size()
+    assert len(computed) == 2 * 3 * 3 and (computed == 1).all()
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from kqbench.__main__ import main as kqbench_main
+from kqbench.table import collect, read_job
 from sweeps import run
 
 DIR = Path(os.environ.get("KQBENCH_SLURM_DIR", "/run/kqbench-slurm"))  # as in .ci/slurm.sh
@@ -123,15 +124,15 @@ def wait_for_rows(proc: subprocess.Popen, tmp_path: Path, job: int, rows: int = 
     while True:
         assert proc.poll() is None, f"the sweep ended too early:\n{proc.stdout.read()[-3000:]}"
         assert time.time() < deadline, f"job {job} did not write {rows} rows in 180 s"
-        found = list((tmp_path / "results").glob(f"*/*/{job}/rows.parquet"))
-        if found and len(pd.read_parquet(found[0])) >= rows:
-            return found[0].parent.parent
+        found = [d for d in (tmp_path / "results").glob(f"*/*/{job}") if (d / "files").is_dir()]
+        if found and len(read_job(found[0])) >= rows:
+            return found[0].parent
         time.sleep(0.05)
 
 
 def on_disk(sweep_dir: Path) -> pd.DataFrame:
     """Every row the sweep's jobs have written so far."""
-    return pd.concat([pd.read_parquet(p) for p in sorted(sweep_dir.glob("*/rows.parquet"))], ignore_index=True)
+    return collect(sweep_dir)
 
 
 def assert_kept(kept: pd.DataFrame, table: pd.DataFrame) -> None:

@@ -1,0 +1,68 @@
+"""A job's rows reach the disk one by one and survive an interruption; the sweep's table gathers them."""
+
+import json
+
+import pandas as pd
+
+from kqbench.table import JOURNAL, ROW_FILE, JobRows, collect, read_job
+
+
+def row(image, **more):
+    return {"image": image, "source": f"/data/{image}.png", "k": 16, "bytes": 100, "psnr": float("inf"),
+            "status": "ok", **more}
+
+
+def test_an_interrupted_job_keeps_every_finished_row_and_the_table_gathers_them(tmp_path):
+    job = tmp_path / "sweep" / "0"
+    written = JobRows(job)
+    written.append(row("a"))
+    written.append(row("b", bytes=200))
+    # killed here: no table yet, the journal holds both rows (and a torn line the kill left)
+    with open(job / JOURNAL, "a") as f:
+        f.write('{"image": "c", "so')
+    assert not (job / ROW_FILE).exists()
+    assert read_job(job)["image"].tolist() == ["a", "b"]
+    table = collect(tmp_path / "sweep")
+    assert table["bytes"].tolist() == [100, 200] and table["psnr"].tolist() == [float("inf")] * 2
+
+
+def test_a_finished_job_has_its_table_and_no_journal(tmp_path):
+    with JobRows(tmp_path) as written:
+        written.append(row("a"))
+        written.append(row("b"))
+    assert not (tmp_path / JOURNAL).exists()
+    assert pd.read_parquet(tmp_path / ROW_FILE)["image"].tolist() == ["a", "b"]
+
+
+def test_a_resumed_job_replaces_a_row_it_measured_again(tmp_path):
+    JobRows(tmp_path).close()  # an empty table, as a job that found no image writes
+    with JobRows(tmp_path) as first:
+        first.append(row("a", status="failed"))
+        first.append(row("b"))
+    resumed = JobRows(tmp_path)
+    resumed.append(row("b"), measured=False)  # kept: not written again
+    resumed.append(row("a"))  # measured again, ok this time
+    lines = [json.loads(line) for line in (tmp_path / JOURNAL).read_text().splitlines()]
+    assert [r["image"] for r in lines] == ["a"]
+    seen = read_job(tmp_path).set_index("image")["status"]  # table (a failed, b) + journal (a ok)
+    assert seen.to_dict() == {"a": "ok", "b": "ok"} and len(seen) == 2
+    resumed.close()
+    assert pd.read_parquet(tmp_path / ROW_FILE).set_index("image")["status"].to_dict() == {"a": "ok", "b": "ok"}
+
+
+def test_a_quantization_another_job_is_computing_is_not_computed_twice(tmp_path):
+    import numpy as np
+    import pytest
+
+    from kqbench.cache import Busy, QuantizationCache
+    from kqbench.measure import Quantized
+
+    made = Quantized(labels=np.zeros((2, 2), np.uint8), palette=np.zeros((1, 3), np.uint8), fit_s=0.1,
+                     assign_s=0.0, values={})
+    ours, theirs = QuantizationCache(tmp_path), QuantizationCache(tmp_path)
+    with theirs._claim("k1", wait=False):  # another job holds the claim while it computes
+        with pytest.raises(Busy):
+            ours.get_or_compute("k1", lambda: made, wait=False)
+        theirs.put("k1", made)
+    got = ours.get_or_compute("k1", lambda: pytest.fail("computed again"), wait=True)
+    assert got.cached and got.fit_s == 0.1

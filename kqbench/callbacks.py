@@ -157,6 +157,8 @@ class SweepCallback(Callback):
         code = ("import sys\nfrom hydra.utils import get_class\n"
                 "for path in sys.argv[1:]:\n    get_class(path).compile_ahead()\n")
         self._compiling = _background(code, needed, pass_fds=(fd,))
+        os.ftruncate(fd, 0)
+        os.write(fd, str(self._compiling.pid).encode())  # a waiting job checks that it gets CPU time
         os.close(fd)
         os.environ[COMPILE_LOCK_ENV] = str(lock)
 

@@ -30,7 +30,7 @@ from sklearn.base import clone
 from . import columns, metrics
 from .datasets import SourceImage
 from .encoders import RGB24PNG, png_header
-from .pixels import as_channels
+from .pixels import BAND_PIXELS, as_channels
 from .quantizers import compact_palette
 from .quantizers.dither import floyd_steinberg
 from .settings import default_params, init_params
@@ -198,10 +198,17 @@ def with_rgb24_bytes(q: Quantized, encoder, row: dict) -> Quantized:
     return replace(q, values={**q.values, "rgb24_bytes": size})
 
 
+def _compact(image: SourceImage, labels, palette) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, palette) with the palette's unused colours dropped, the labels as an (h, w) image of 1 byte a
+    pixel (2 beyond 256 colours). The caller rebinds its labels to these: a quantizer's labels may take 8
+    bytes a pixel, and should not stay alive while the quality columns are computed."""
+    labels, palette = compact_palette(np.asarray(labels).ravel(), palette)
+    return labels.reshape(image.pixels.shape[:2]), palette
+
+
 def _quantized(image: SourceImage, labels, palette, fit_s: float, assign_s: float, peak_bytes: int | None,
                requested) -> Quantized:
-    labels, palette = compact_palette(np.asarray(labels).ravel(), palette)
-    labels = labels.reshape(image.pixels.shape[:2])
+    """``labels`` and ``palette`` (compacted: :func:`_compact`) as a :class:`Quantized`, its values computed."""
     return Quantized(labels=labels, palette=palette, fit_s=fit_s, assign_s=assign_s,
                      values={**quantization_values(image.pixels, labels, palette, requested),
                              "quantize_peak_bytes": peak_bytes})
@@ -225,16 +232,17 @@ def quantize(image: SourceImage, quantizer, repeats: int = 1, requested=()) -> Q
     with PeakMemory() as memory:
         fitted, fit_s = median_time(lambda: clone(quantizer).fit(pixels), repeats)
         labels, assign_s = median_time(lambda: fitted.predict(pixels), repeats)
-    return _quantized(image, labels, fitted.palette_, fit_s, assign_s, memory.peak_bytes, requested)
+    labels, palette = _compact(image, labels, fitted.palette_)
+    return _quantized(image, labels, palette, fit_s, assign_s, memory.peak_bytes, requested)
 
 
 def dither(image: SourceImage, q: Quantized, repeats: int = 1, requested=()) -> Quantized:
     """``q`` with its pixels re-assigned by Floyd-Steinberg error diffusion onto the SAME palette.
 
-    The fit is not redone: palette and ``fit_s`` are the undithered quantization's, ``assign_s``
-    times the dithering, and ``quantize_peak_bytes`` is the larger of the undithered fit and
-    assignment's and the dithering's (:func:`kqbench.quantizers.dither.floyd_steinberg`: Pillow's for
-    RGB, kqbench's in premultiplied RGBA for an image with transparency). The result is compacted
+    The fit is not redone: palette and ``fit_s`` are the undithered quantization's, and
+    ``assign_s`` times the dithering (:func:`kqbench.quantizers.dither.floyd_steinberg`: Pillow's for
+    RGB, kqbench's in premultiplied RGBA for an image with transparency); ``quantize_peak_bytes``
+    is the larger of the undithered quantization's and the dithering's. The result is compacted
     as for undithered rows (a colour dithering no longer uses is dropped). A lossless quantization
     (mse 0) keeps its labels: there is no error to diffuse, and Pillow's nearest-colour lookup (a
     cache of 4x4x4-value cells) would otherwise move some exact colours to a close neighbour.
@@ -253,7 +261,8 @@ def dither(image: SourceImage, q: Quantized, repeats: int = 1, requested=()) -> 
         labels, assign_s = median_time(assign, repeats)
     fitted = q.values.get("quantize_peak_bytes")
     peak = None if fitted is None or memory.peak_bytes is None else max(fitted, memory.peak_bytes)
-    return _quantized(image, labels, q.palette, q.fit_s, assign_s, peak, requested)
+    labels, palette = _compact(image, labels, q.palette)
+    return _quantized(image, labels, palette, q.fit_s, assign_s, peak, requested)
 
 
 def measure_file(image: SourceImage, q: Quantized, encoder, path: Path, repeats: int, requested=()) -> dict:
@@ -265,23 +274,35 @@ def measure_file(image: SourceImage, q: Quantized, encoder, path: Path, repeats:
             lambda: encoder.write(np.arange(16, dtype=np.uint8).reshape(4, 4) % 4, _sample(channels)[0, :4], path))
     _, encode_s = median_time(lambda: encoder.write(q.labels, q.palette, path), repeats)
     size = path.stat().st_size
-    expected = encoder.expected(q.labels, q.palette)
-    decoded = encoder.decode(path)
-    if expected.ndim == 3:  # an RGB file holds an RGBA image whose every pixel is opaque
-        decoded = as_channels(decoded, expected.shape[-1])
-    ok = decoded.shape == expected.shape and bool(np.array_equal(decoded, expected))
+    differ = _mismatch(encoder.decode(path), encoder, q.labels, q.palette)
+    ok = differ is None
     header = png_header(path) if path.suffix == ".png" else {}
     row = {"bytes": size, "bit_depth": header.get("bit_depth"),
            "colour_type": header.get("colour_type"), "trns_bytes": header.get("trns_bytes"),
            "encode_s": encode_s, "roundtrip_ok": ok, "status": "ok", "error": None}
     if not ok:
-        if decoded.shape != expected.shape:
-            differ = "shape differs"
-        else:
-            unequal = decoded != expected
-            differ = f"{int((np.any(unequal, axis=-1) if unequal.ndim == 3 else unequal).sum())} pixels differ"
         row.update(status="failed", error=f"round-trip mismatch: decoding {path.name} gives other pixels ({differ})")
     return row
+
+
+def _mismatch(decoded: np.ndarray, encoder, labels: np.ndarray, palette: np.ndarray) -> str | None:
+    """How ``decoded`` differs from what ``encoder`` must give back for ``(labels, palette)`` ("shape differs",
+    "N pixels differ"), or None when it does not. Compared a band of rows at a time (``encoder.expected`` of
+    those rows), so the expected image is never whole in memory."""
+    if decoded.shape[:2] != labels.shape:
+        return "shape differs"
+    rows = max(1, BAND_PIXELS // max(labels.shape[1], 1))
+    differing = 0
+    for top in range(0, len(labels), rows):
+        expected = encoder.expected(labels[top:top + rows], palette)
+        got = decoded[top:top + rows]
+        if expected.ndim == 3:  # an RGB file holds an RGBA image whose every pixel is opaque
+            got = as_channels(got, expected.shape[-1])
+        if got.shape != expected.shape:
+            return "shape differs"
+        unequal = got != expected
+        differing += int((np.any(unequal, axis=-1) if unequal.ndim == 3 else unequal).sum())
+    return f"{differing} pixels differ" if differing else None
 
 
 def measure_lossy(image: SourceImage, q: Quantized, encoder, path: Path, repeats: int, requested=()) -> dict:

@@ -141,23 +141,33 @@ def _differing_pairs(original_rgb: np.ndarray, quantized_rgb: np.ndarray) -> tup
     ``0xRRGGBB << 24 | 0xRRGGBB`` (uint64) in the order they first appear (as ``pd.factorize`` orders
     them), and how many pixels have each (float64). RGBA: composited on black first.
 
-    Counted band by band into one hash table (pandas' incremental factorizer, as its joins use): memory
-    follows the distinct pairs, not the pixels.
+    Counted band by band in one hash table of pandas' (pair -> its index), which each band's new pairs
+    join in order of first appearance: memory follows the distinct pairs, not the pixels. (pandas'
+    incremental Factorizer copies all the pairs so far at every call.)
     """
-    from pandas._libs.hashtable import Int64Factorizer
+    import pandas as pd
+    from pandas._libs.hashtable import Int64HashTable
 
-    factorizer = Int64Factorizer(BAND_PIXELS)
-    counts = np.zeros(BAND_PIXELS // 4)  # of the pairs so far, in the first factorizer.count entries
+    index = Int64HashTable(BAND_PIXELS)
+    found, n_found = [], 0
+    counts = np.zeros(BAND_PIXELS // 4)
     for a, b in _bands(original_rgb, quantized_rgb, step=BAND_PIXELS // 4):  # (each band's temporaries: 11 MB)
         if a.shape[-1] == 4:
             a, b = composite_on_black(a), composite_on_black(b)
         pa, pb = pack_rgb(a), pack_rgb(b)
         differ = pa != pb
-        codes = factorizer.factorize((pa[differ].astype(np.int64) << 24) | pb[differ])
-        if factorizer.count > len(counts):  # room for twice as many: grown a few times, not every band
-            counts = np.pad(counts, (0, 2 * factorizer.count - len(counts)))
-        counts[:factorizer.count] += np.bincount(codes, minlength=factorizer.count)
-    return factorizer.uniques.to_array().view(np.uint64), counts[:factorizer.count]
+        pairs = (pa[differ].astype(np.int64) << 24) | pb[differ]
+        codes = index.lookup(pairs)
+        if (codes < 0).any():
+            new = pd.unique(pairs[codes < 0])  # in order of first appearance
+            index.map_keys_to_values(new, np.arange(n_found, n_found + len(new)))
+            found.append(new)
+            n_found += len(new)
+            codes = index.lookup(pairs)
+            if n_found > len(counts):  # room for twice as many: grown a few times, not every band
+                counts = np.pad(counts, (0, 2 * n_found - len(counts)))
+        np.add.at(counts, codes, 1)
+    return np.concatenate([np.empty(0, np.int64), *found]).view(np.uint64), counts[:n_found]
 
 
 # --- SSIMULACRA 2.1 ---------------------------------------------------------------------------------------------

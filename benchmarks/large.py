@@ -47,6 +47,8 @@ from kqbench.measure import PeakMemory
 from kqbench.quantizers import FastKMeansQuantizer, LibimagequantQuantizer, WuQuantizer
 from kqbench.runner import run_configuration
 
+from .quantizers import _load
+
 MOSAIC = ("china", "flower", "astronaut", "coffee")
 QUANTIZERS = {"fast": FastKMeansQuantizer, "wu": WuQuantizer}  # the conf/quantizer options measured here
 ENCODINGS = {"png8": SmallestPalettePNG, "rgb24": RGB24PNG}  # and conf/encoding options
@@ -151,14 +153,6 @@ def bench_jobs(image: np.ndarray, jobs, k: int) -> None:
             memory = f"{peak / MB:>9.0f}{peak / raw:>7.2f}" if peak is not None else f"{'n/a':>9}{'n/a':>7}"
             status = row["status"] + (f": {row['error']}" if row["error"] else "")
             print(f"{job:<14}{row['seconds']:>9.1f}{memory}  {status}")
-
-
-def _load() -> str:
-    """The 1-minute load average, or "n/a" where the OS does not report it."""
-    try:
-        return f"{os.getloadavg()[0]:.2f}"
-    except (AttributeError, OSError):
-        return "n/a"
 
 
 def main(argv=None) -> None:

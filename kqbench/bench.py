@@ -1,8 +1,10 @@
-"""``kqbench bench [quantizers|encoders] [options]``: the benchmarks of ``benchmarks/``.
+"""``kqbench bench [quantizers|encoders|large] [options]``: the benchmarks of ``benchmarks/``.
 
 A benchmark prints ratios against baselines measured in the same run and never asserts; tests never
 time anything. ``quantizers`` (the default): kqbench's fast k-means against scikit-learn, libimagequant,
 pngquant and Pillow. ``encoders``: kqbench's PNG-8 writers against zopflipng and ``pngquant --map``.
+``large``: fast and wu against libimagequant on a 24 MP image, and the peak memory of quantizing it and
+of whole sweep jobs on it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("quantizers", "encoders")
+BENCHMARKS = ("quantizers", "encoders", "large")
 
 
 def main(argv=None) -> int:

@@ -187,6 +187,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("fit_s", "float", "quantization", "seconds to learn the palette (`time.perf_counter`, median of "
            "`repeats` after a warm-up)", "s"),
     Column("assign_s", "float", "quantization", "seconds to map every pixel to the palette", "s"),
+    Column("quantize_peak_bytes", "int", "quantization", "most memory fitting and assigning added to the process: "
+           "its peak resident set size during `fit_s` and `assign_s`'s calls above the size before them (Linux "
+           "VmHWM; freed C heap returned to the OS first), so it counts what any code touched: numpy, numba, and "
+           "C libraries' buffers (Pillow's), which Python's tracemalloc misses; the labels included, the input "
+           "image not. "
+           "Dithered rows: the larger of the undithered quantization's and the dithering's. Empty where the OS "
+           "does not report it (not Linux)", "bytes"),
     Column("encode_s", "float", "file", "seconds to write the file (for the lossy comparators: the whole "
            "quality search)", "s"),
     Column("lossy_quality", "int", "file", "`jpeg_matched`/`webp_matched`: the quality chosen (100 when the "

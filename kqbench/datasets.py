@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ConfigurationError
-from .pixels import has_transparency
+from .pixels import BAND_PIXELS, as_array, has_transparency, pack_rgb
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
@@ -55,12 +55,21 @@ class SourceImage:
 
     @cached_property
     def unique_colours(self) -> int:
-        """Distinct colours of :attr:`pixels` (RGB, or RGBA with transparency)."""
-        packed = self.rgb.astype(np.uint32).reshape(-1, 3)
-        packed = (packed[:, 0] << 16) | (packed[:, 1] << 8) | packed[:, 2]
-        if self.alpha is not None:
-            packed = (packed.astype(np.uint64) << np.uint64(8)) | self.alpha.reshape(-1)
-        return int(len(np.unique(packed)))
+        """Distinct colours of :attr:`pixels` (RGB, or RGBA with transparency).
+
+        Counted a band of pixels at a time, so the temporaries stay a few MB: RGB colours mark a table
+        of every 24-bit colour (16 MB); RGBA ones, 32 bits, are merged band by band as sorted arrays
+        (about 8 bytes per distinct colour).
+        """
+        pixels = self.pixels.reshape(-1, self.pixels.shape[-1])
+        seen = np.zeros(1 << 24, bool) if self.alpha is None else np.empty(0, np.uint32)
+        for start in range(0, len(pixels), BAND_PIXELS):
+            packed = pack_rgb(pixels[start:start + BAND_PIXELS])
+            if self.alpha is None:
+                seen[packed] = True
+            else:
+                seen = np.union1d(seen, packed)
+        return int(np.count_nonzero(seen)) if self.alpha is None else len(seen)
 
     @cached_property
     def digest(self) -> str:
@@ -176,10 +185,10 @@ def _to_pixels(im: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | No
     with warnings.catch_warnings():  # "Palette images with Transparency expressed in bytes should be ..."
         warnings.filterwarnings("ignore", message="Palette images with Transparency", category=UserWarning)
         if has_transparency(im):
-            rgba = np.asarray(im.convert("RGBA"))
+            rgba = as_array(im, "RGBA")
             alpha = np.ascontiguousarray(rgba[:, :, 3])
             return np.ascontiguousarray(rgba[:, :, :3]), (alpha if alpha.min(initial=255) < 255 else None)
-        return np.asarray(im.convert("RGB")), None
+        return as_array(im, "RGB"), None
 
 
 def load_image_file(path, name: str | None = None) -> SourceImage:

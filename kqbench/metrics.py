@@ -1,10 +1,16 @@
-"""Quality measures of a quantized image against its source."""
+"""Quality measures of a quantized image against its source.
+
+Each reads the images a band of :data:`kqbench.pixels.BAND_PIXELS` pixels at a time, so its temporaries
+stay a few MB whatever the image's size (the values are those of the whole-image formulas, exactly).
+"""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+from .pixels import BAND_PIXELS, label_counts, pack_rgb
 
 
 def mse(original: np.ndarray, quantized: np.ndarray) -> float:
@@ -20,22 +26,29 @@ def mse(original: np.ndarray, quantized: np.ndarray) -> float:
     if original.ndim >= 2 and original.shape[-1] == 4:
         return _premultiplied_mse(original.reshape(-1, 4), quantized.reshape(-1, 4))
     a, b = original.reshape(-1), quantized.reshape(-1)
-    total, step = 0, 1 << 22  # int64 in blocks: exact, without 8 bytes per value of a 24 MP image at once
-    for i in range(0, a.size, step):
-        diff = a[i:i + step].astype(np.int64) - b[i:i + step].astype(np.int64)
+    total = 0  # int64 in bands: exact, without 8 bytes per value of the whole image at once
+    for i in range(0, a.size, BAND_PIXELS):
+        diff = a[i:i + BAND_PIXELS].astype(np.int64) - b[i:i + BAND_PIXELS].astype(np.int64)
         total += int(np.vdot(diff, diff))
     return total / a.size if a.size else 0.0
 
 
 def _premultiplied_mse(a: np.ndarray, b: np.ndarray) -> float:
     """Premultiplied RGBA MSE on the 0-255 scale, summed as integers: (c·A - c'·A')² / 255² per colour channel."""
-    total, step = 0, 1 << 20
+    total, step = 0, BAND_PIXELS // 4
     for i in range(0, len(a), step):
         x, y = a[i:i + step].astype(np.int64), b[i:i + step].astype(np.int64)
         colour = x[:, :3] * x[:, 3:] - y[:, :3] * y[:, 3:]
         alpha = (x[:, 3] - y[:, 3]) * 255
         total += int(np.vdot(colour, colour)) + int(np.vdot(alpha, alpha))
     return total / (255 * 255 * 4 * len(a)) if len(a) else 0.0
+
+
+def _bands(*images: np.ndarray, step: int = BAND_PIXELS):
+    """The images' pixels as (n, channels) arrays, ``step`` pixels at a time, side by side."""
+    flat = [im.reshape(-1, im.shape[-1]) for im in images]
+    for i in range(0, len(flat[0]), step):
+        yield tuple(f[i:i + step] for f in flat)
 
 
 def max_error(original: np.ndarray, quantized: np.ndarray) -> float:
@@ -48,11 +61,15 @@ def max_error(original: np.ndarray, quantized: np.ndarray) -> float:
         raise ValueError(f"shapes differ: {original.shape} vs {quantized.shape}")
     if original.size == 0:
         return 0.0
-    if original.shape[-1] == 4:
-        a, b = original.reshape(-1, 4).astype(np.int32), quantized.reshape(-1, 4).astype(np.int32)
-        colour = np.abs(a[:, :3] * a[:, 3:] - b[:, :3] * b[:, 3:]).max()
-        return max(float(colour) / 255, float(np.abs(a[:, 3] - b[:, 3]).max()))
-    return float(np.abs(original.astype(np.int16) - quantized.astype(np.int16)).max())
+    worst = 0.0
+    for a, b in _bands(original, quantized):
+        if a.shape[-1] == 4:
+            a, b = a.astype(np.int32), b.astype(np.int32)
+            colour = np.abs(a[:, :3] * a[:, 3:] - b[:, :3] * b[:, 3:]).max()
+            worst = max(worst, float(colour) / 255, float(np.abs(a[:, 3] - b[:, 3]).max()))
+        else:
+            worst = max(worst, float(np.abs(a.astype(np.int16) - b.astype(np.int16)).max()))
+    return worst
 
 
 def composite_on_black(rgba: np.ndarray) -> np.ndarray:
@@ -72,14 +89,9 @@ def label_entropy(labels: np.ndarray) -> float:
 
     What an ideal order-0 coder would spend per index: a reference for the PNG-8 IDAT.
     """
-    counts = np.bincount(np.asarray(labels).ravel())
+    counts = label_counts(labels)
     p = counts[counts > 0] / labels.size
     return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0 turns -0.0 into 0.0
-
-
-def _pack(rgb: np.ndarray) -> np.ndarray:
-    p = np.asarray(rgb).reshape(-1, 3).astype(np.uint32)
-    return (p[:, 0] << 16) | (p[:, 1] << 8) | p[:, 2]
 
 
 def _packed_to_lab(packed: np.ndarray) -> np.ndarray:
@@ -105,24 +117,57 @@ def mean_delta_e2000(original_rgb: np.ndarray, quantized_rgb: np.ndarray) -> flo
 
     if original_rgb.shape != quantized_rgb.shape:
         raise ValueError(f"shapes differ: {original_rgb.shape} vs {quantized_rgb.shape}")
-    if original_rgb.shape[-1] == 4:
-        original_rgb, quantized_rgb = composite_on_black(original_rgb), composite_on_black(quantized_rgb)
-    pa, pb = _pack(original_rgb), _pack(quantized_rgb)
-    if len(pa) == 0:
+    n_pixels = original_rgb.size // original_rgb.shape[-1] if original_rgb.ndim else 0
+    if n_pixels == 0:
         raise ValueError("the images have no pixels")
-    differ = pa != pb
-    # Distinct (original, quantized) pairs and their pixel counts; hashing, not sorting.
-    codes, pairs = pd.factorize((pa[differ].astype(np.uint64) << np.uint64(24)) | pb[differ])
+    pairs, counts = _differing_pairs(original_rgb, quantized_rgb)
     if len(pairs) == 0:
         return 0.0
-    counts = np.bincount(codes, minlength=len(pairs)).astype(np.float64)
-    pairs = np.asarray(pairs, dtype=np.uint64)
-    lab_a = _packed_to_lab((pairs >> np.uint64(24)).astype(np.uint32))
     # Quantized colours repeat across pairs (a palette has few): convert each once.
     b_codes, b_colours = pd.factorize((pairs & np.uint64(0xFFFFFF)).astype(np.uint32))
-    lab_b = _packed_to_lab(np.asarray(b_colours, dtype=np.uint32))[b_codes]
-    de = deltaE_ciede2000(lab_a, lab_b, channel_axis=-1)
-    return float(np.dot(de, counts) / len(pa))
+    lab_b = _packed_to_lab(np.asarray(b_colours, dtype=np.uint32))
+    de = np.empty(len(pairs))
+    for i in range(0, len(pairs), _LAB_PAIRS):  # CIELAB and ΔE00 are per pair: bands bound the temporaries
+        lab_a = _packed_to_lab((pairs[i:i + _LAB_PAIRS] >> np.uint64(24)).astype(np.uint32))
+        de[i:i + _LAB_PAIRS] = deltaE_ciede2000(lab_a, lab_b[b_codes[i:i + _LAB_PAIRS]], channel_axis=-1)
+    return float(np.dot(de, counts) / n_pixels)
+
+
+_LAB_PAIRS = 1 << 16
+
+
+def _differing_pairs(original_rgb: np.ndarray, quantized_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (original colour, quantized colour) pairs of the pixels that differ, packed as
+    ``0xRRGGBB << 24 | 0xRRGGBB`` (uint64) in the order they first appear (as ``pd.factorize`` orders
+    them), and how many pixels have each (float64). RGBA: composited on black first.
+
+    Counted band by band in one hash table of pandas' (pair -> its index), which each band's new pairs
+    join in order of first appearance: memory follows the distinct pairs, not the pixels. (pandas'
+    incremental Factorizer copies all the pairs so far at every call.)
+    """
+    import pandas as pd
+    from pandas._libs.hashtable import Int64HashTable
+
+    index = Int64HashTable(BAND_PIXELS)
+    found, n_found = [], 0
+    counts = np.zeros(BAND_PIXELS // 4)
+    for a, b in _bands(original_rgb, quantized_rgb, step=BAND_PIXELS // 4):  # (each band's temporaries: 11 MB)
+        if a.shape[-1] == 4:
+            a, b = composite_on_black(a), composite_on_black(b)
+        pa, pb = pack_rgb(a), pack_rgb(b)
+        differ = pa != pb
+        pairs = (pa[differ].astype(np.int64) << 24) | pb[differ]
+        codes = index.lookup(pairs)
+        if (codes < 0).any():
+            new = pd.unique(pairs[codes < 0])  # in order of first appearance
+            index.map_keys_to_values(new, np.arange(n_found, n_found + len(new)))
+            found.append(new)
+            n_found += len(new)
+            codes = index.lookup(pairs)
+            if n_found > len(counts):  # room for twice as many: grown a few times, not every band
+                counts = np.pad(counts, (0, 2 * n_found - len(counts)))
+        np.add.at(counts, codes, 1)
+    return np.concatenate([np.empty(0, np.int64), *found]).view(np.uint64), counts[:n_found]
 
 
 # --- SSIMULACRA 2.1 ---------------------------------------------------------------------------------------------

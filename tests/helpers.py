@@ -14,6 +14,9 @@ _PRIMARY = OmegaConf.create(resources.files("kqbench.conf").joinpath("config.yam
 SETTINGS = {key: _PRIMARY[key] for key in ("repeats", "keep_files", "dither", "alpha")}
 SETTINGS["metrics"] = tuple(_PRIMARY.metrics)
 
+# The columns that differ between two runs of the same sweep (what it took, and whether it was reused)
+TIMING = ["fit_s", "assign_s", "quantize_peak_bytes", "encode_s", "cached"]
+
 
 @functools.lru_cache(maxsize=None)
 def _option(group: str, name: str):

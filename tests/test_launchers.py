@@ -13,12 +13,12 @@ from hydra.utils import instantiate
 
 import kqbench.__main__  # noqa: F401  registers the kqbench_sweep_dir resolver for in-process composition
 
+from helpers import TIMING
 from sweeps import run
 
 needs_submitit = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
                                     reason='needs hydra-submitit-launcher: pip install ".[test]"')
 
-TIMING = ["fit_s", "assign_s", "encode_s", "cached"]
 TINY = ["dataset=synthetic", "dataset.width=48", "dataset.height=32", "report.enabled=false"]
 
 

@@ -9,6 +9,7 @@ import importlib.util
 import pandas as pd
 import pytest
 
+from helpers import TIMING
 from sweeps import run
 
 pytestmark = pytest.mark.skipif(
@@ -16,7 +17,6 @@ pytestmark = pytest.mark.skipif(
     or importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None,
     reason='needs ray and hydra-ray-launcher: pip install ".[ray]"')
 
-TIMING = ["fit_s", "assign_s", "encode_s", "cached"]
 GRID = ["dataset=synthetic", "dataset.width=48", "dataset.height=32", "report.enabled=false", "k=4",
         "quantizer=sampled,kmeans", "encoding=rgb24,png8_pillow", "cache=false"]
 # a local Ray instance of 2 CPUs (one job per CPU), without its dashboard

@@ -13,12 +13,12 @@ from importlib import resources
 from omegaconf import OmegaConf
 
 import sweeps
+from helpers import TIMING
 
 # The default sweep's axes, as the packaged config defines them (each job: every image of the dataset).
 _DEFAULT = OmegaConf.load(str(resources.files("kqbench.conf") / "config.yaml")).hydra.sweeper.params
 JOBS_PER_K = len(_DEFAULT.quantizer.split(",")) * len(_DEFAULT.encoding.split(","))
 
-TIMING = ["fit_s", "assign_s", "encode_s", "cached"]
 KEY = ["image", "k", "quantizer", "encoding", "seed"]
 SMALL = ["dataset=synthetic", "dataset.width=48", "dataset.height=32"]
 

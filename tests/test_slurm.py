@@ -19,11 +19,11 @@ import pytest
 
 from kqbench.__main__ import main as kqbench_main
 from kqbench.table import collect, read_job
+from helpers import TIMING
 from sweeps import run
 
 DIR = Path(os.environ.get("KQBENCH_SLURM_DIR", "/run/kqbench-slurm"))  # as in .ci/slurm.sh
 PARTITION = "ci"
-TIMING = ["fit_s", "assign_s", "encode_s", "cached"]
 # 2 quantizers x 2 encodings = 4 jobs of 3 tiny images each
 GRID = ["dataset=synthetic", "dataset.width=48", "dataset.height=32", "report.enabled=false", "k=4",
         "quantizer=sampled,kmeans", "encoding=rgb24,png8_pillow", "cache=false"]

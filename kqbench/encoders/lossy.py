@@ -29,7 +29,7 @@ from PIL import Image, features
 from ..errors import ConfigurationError, NotInstalledError
 from ..metrics import mse as mse_of
 from ..metrics import psnr as psnr_of
-from ..pixels import as_channels, decoded_pixels, pillow_mode
+from ..pixels import as_channels, decoded_pixels, pillow_mode, quantized_image
 from ._base import JPEG, WEBP, Encoder
 
 JPEG_SUBSAMPLING = ("4:4:4", "4:2:2", "4:2:0")
@@ -82,9 +82,8 @@ class WebPLossless(Encoder):
         _require_webp()
 
     def write(self, labels, palette, path):
-        pixels = np.ascontiguousarray(palette[labels].astype(np.uint8))
-        Image.fromarray(pixels, pillow_mode(pixels)).save(path, format="WEBP", lossless=True, quality=self.quality,
-                                                    method=self.method, exact=True)
+        quantized_image(labels, palette).save(path, format="WEBP", lossless=True, quality=self.quality,
+                                              method=self.method, exact=True)
 
     def decode(self, path):
         return _decode(path)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigurationError
+from ..pixels import label_counts
 
 ORDERS = ("as_is", "frequency", "luminance", "nearest_chain")
 
@@ -44,7 +45,7 @@ def palette_permutation(labels: np.ndarray, palette: np.ndarray, order: str) -> 
     if order == "as_is" or m <= 1:
         return np.arange(m)
     if order == "frequency":
-        counts = np.bincount(np.asarray(labels).ravel(), minlength=m)
+        counts = label_counts(labels, minlength=m)
         return np.argsort(-counts, kind="stable")
     luma = _luma(palette)
     if order == "luminance":
@@ -67,7 +68,7 @@ def palette_permutation(labels: np.ndarray, palette: np.ndarray, order: str) -> 
 
 def permute_palette(labels: np.ndarray, palette: np.ndarray, perm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(labels, palette[perm])`` with the labels renumbered so the pixels stay the same colours."""
-    inverse = np.empty_like(perm)
+    inverse = np.empty(len(perm), np.uint8 if len(perm) <= 256 else np.intp)  # new labels: 1 byte a pixel for PNG-8
     inverse[perm] = np.arange(len(perm))
     return inverse[labels], palette[perm]
 

@@ -31,10 +31,10 @@ import png
 from PIL import Image
 
 from ..errors import ConfigurationError
-from ..pixels import pillow_mode
+from ..pixels import as_array, pillow_mode, quantized_image
 from ._base import LABEL_PNG, PALETTE_PNG, TRUECOLOUR_PNG, Encoder
 from .optimize import check_optimizer, optimize_png, require_optimizer
-from .palette_order import ORDERS, check_order, palette_layout, palette_permutation
+from .palette_order import ORDERS, check_order, palette_layout, palette_permutation, permute_palette
 from .pngwrite import check_filter, deflate, filter_scanlines, pack_samples, png_bytes, write_png
 
 
@@ -77,18 +77,17 @@ class RGB24PNG(Encoder):
             check_filter(self.filter)
 
     def write(self, labels, palette, path):
-        pixels = palette[labels].astype(np.uint8)
-        mode = pillow_mode(palette)
         if self.filter == "pillow":
-            Image.fromarray(pixels, mode).save(path, format="PNG", compress_level=self.compress_level)
+            quantized_image(labels, palette).save(path, format="PNG", compress_level=self.compress_level)
         else:
-            write_png(path, pixels, colour=mode.lower(), filter=self.filter, compress_level=self.compress_level)
+            write_png(path, palette[labels].astype(np.uint8), colour=pillow_mode(palette).lower(), filter=self.filter,
+                      compress_level=self.compress_level)
 
     def decode(self, path):
         with Image.open(path) as im:
             if im.mode not in ("RGB", "RGBA"):
                 raise ValueError(f"{path}: expected an RGB or RGBA PNG, found mode {im.mode}")
-            return np.asarray(im)
+            return as_array(im)
 
 
 class LabelsPNG(Encoder):
@@ -122,7 +121,7 @@ class LabelsPNG(Encoder):
 
     def decode(self, path):
         with Image.open(path) as im:
-            return np.asarray(im).astype(np.int64)
+            return as_array(im)  # uint8, or 16-bit: the labels' values
 
 
 class PalettePNG(Encoder):
@@ -478,14 +477,10 @@ class SmallestPalettePNG(PalettePNG):
         if explicit._screened is None:
             PalettePNG.write(explicit, labels, palette, path)
             return
-        # PalettePNG.write, with the permutation the screen computed (palette_layout's, not computed
-        # again), the labels renumbered through a uint8 table (as permute_palette, without int64 labels)
+        # PalettePNG.write, with the permutation the screen computed (palette_layout's, not computed again)
         check_order(explicit.order)
         check_optimizer(self.optimizer, self.optimizer_level)
-        perm = explicit._screened[2]
-        inverse = np.empty(len(perm), dtype=np.uint8)
-        inverse[perm] = np.arange(len(perm))
-        explicit._write_indices(inverse[np.asarray(labels)], np.asarray(palette)[perm], path)
+        explicit._write_indices(*permute_palette(np.asarray(labels), np.asarray(palette), explicit._screened[2]), path)
         optimize_png(path, self.optimizer, self.optimizer_level)
 
     def zlib_settings(self, pixels: int, row_bytes: int, filter: str, ratio: float

@@ -10,6 +10,7 @@ from sklearn.metrics import pairwise_distances_argmin
 
 from .colour import PREMULTIPLIED, check_colour_space, from_space, nearest_in_space, to_space
 from ..errors import ConfigurationError
+from ..pixels import label_counts, pack_rgb  # noqa: F401 - pack_rgb: the quantizers' too
 
 
 def check_pixels(pixels, alpha: bool = False) -> np.ndarray:
@@ -27,17 +28,6 @@ def check_pixels(pixels, alpha: bool = False) -> np.ndarray:
     if len(pixels) == 0:
         raise ValueError("pixels is empty: the image has no pixels")
     return np.ascontiguousarray(pixels)
-
-
-def pack_rgb(pixels: np.ndarray) -> np.ndarray:
-    """One uint32 per colour (0xRRGGBB; RGBA: 0xRRGGBBAA), so colours can be sorted and counted as integers."""
-    packed = pixels[:, 0].astype(np.uint32) << 16  # channel by channel: no (n, 3) uint32 copy
-    packed |= pixels[:, 1].astype(np.uint32) << 8
-    packed |= pixels[:, 2]
-    if pixels.shape[1] == 4:
-        packed <<= 8
-        packed |= pixels[:, 3]
-    return packed
 
 
 def unpack_rgb(packed: np.ndarray, channels: int = 3) -> np.ndarray:
@@ -102,10 +92,10 @@ def nearest_palette_index(palette: np.ndarray, pixels: np.ndarray, colour_space:
 
 def compact_palette(labels: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop palette colours no pixel uses, renumbering labels (a PNG-8 should not store them)."""
-    used = np.bincount(labels, minlength=len(palette)) > 0
-    remap = np.cumsum(used) - 1
+    used = label_counts(labels, minlength=len(palette)) > 0
     dtype = np.uint8 if used.sum() <= 256 else np.uint16
-    return remap[labels].astype(dtype), palette[used]
+    remap = (np.cumsum(used) - 1).astype(dtype)  # already the result's type: no 8 bytes a pixel on the way
+    return remap[labels], palette[used]
 
 
 class Quantizer(BaseEstimator):

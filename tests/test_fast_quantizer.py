@@ -488,6 +488,25 @@ def test_hartigan_moves_end_where_no_single_colour_move_lowers_the_error():
             assert join.min() >= leave * (1 - 1e-6)
 
 
+def test_space_bins_are_cubes_of_the_space_in_morton_order():
+    # The Lab/Oklab octree's bins: whole-number coordinates sorted into power-of-two cubes, 2**bits
+    # of them across the widest axis, bins in Morton order, each a contiguous range, rows of equal
+    # key in their original order (the sort is stable).
+    rng = np.random.default_rng(0)
+    X = np.stack([rng.integers(-3000, 5000, 5000), rng.integers(0, 900, 5000), rng.integers(7, 2000, 5000)], 1)
+    X = X.astype(np.float64)
+    order, bin_key, bin_start = fast._space_bins(X, 7)
+    assert sorted(order) == list(range(len(X))) and bin_start[0] == 0 and bin_start[-1] == len(X)
+    side = 64  # 8000 wide / 128 bins, rounded up to a power of two
+    cell = ((X[order] - X.min(0)) // side).astype(np.int64)
+    assert cell.max() < 128 and cell[:, 0].max() >= 64
+    key = sum(((cell[:, c, None] >> np.arange(7)) & 1) << (3 * np.arange(7) + 2 - c) for c in range(3)).sum(1)
+    assert (np.diff(key) >= 0).all() and (np.diff(bin_key) > 0).all()
+    np.testing.assert_array_equal(np.repeat(bin_key, np.diff(bin_start)), key)
+    for b in range(len(bin_key)):  # stable: original order within a bin
+        assert (np.diff(order[bin_start[b]:bin_start[b + 1]]) > 0).all()
+
+
 def test_fast_wu_init_starts_from_wus_palette_and_improves_it():
     image = IMAGES["china"]
     wu = WuQuantizer(16).fit(image)

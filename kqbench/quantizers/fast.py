@@ -1386,7 +1386,8 @@ class FastKMeansQuantizer(Quantizer):
     bin_bits : int, default=6
         Bits per channel of the octree's finest cells (bins): 5, 6 or 7. k-means++ runs
         on the means of the cells of side 8 (5 bits) if there are at least 4k of them,
-        else on the bin means. (RGBA: always 5 bits per axis of premultiplied RGBA.)
+        else on the bin means. (RGBA: always 5 bits per axis of premultiplied RGBA; Lab and
+        Oklab: cubes of that space, 128 or 32 across the colours' widest axis.)
     random_state : int or None, default=0
         Seed for k-means++; the result is deterministic for a given seed.
     n_threads : int or None, default=None

@@ -15,9 +15,11 @@ import pandas as pd
 
 from .. import columns
 from ..encoders import LABEL_PNG, PALETTE_PNG, TRUECOLOUR_PNG
+from . import fmt
 from .errors import ReportError, check_folder
 
 FILE_KEYS = ["image", "k", "quantizer", "encoding"]
+THRESHOLD_COLUMN = "psnr"  # the column ``report.psnr_threshold`` (dB) applies to: the recommendation's
 QUANT_KEYS = ["image", "k", "quantizer"]
 CHANNELS = {"grey": 1, "palette": 1, "grey+alpha": 2, "RGB": 3, "RGBA": 4}
 # Numbers the report reads (median over seeds per file): every numeric column the registry declares
@@ -178,8 +180,9 @@ def per_file(ok: pd.DataFrame) -> pd.DataFrame:
 def per_quantization(files: pd.DataFrame) -> pd.DataFrame:
     """One row per (image, k, quantizer): the encodings of one quantization share its quality
     and timings, so they are counted once here (median across encodings, which are equal)."""
-    cols = [c for c in ("psnr", "mse", "delta_e2000", "fit_s", "assign_s", "runtime_s", "label_entropy_bpp",
-                        "palette_size", "pixels", "original_bytes") if c in files.columns]
+    quality = [c.name for c in columns.quality_measures()]
+    cols = [c for c in (*quality, "fit_s", "assign_s", "runtime_s", "label_entropy_bpp", "palette_size", "pixels",
+                        "original_bytes") if c in files.columns]
     return files.groupby(QUANT_KEYS, sort=True)[cols].median().reset_index()
 
 
@@ -252,24 +255,29 @@ def runtime_summary(quant: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"median_s": g.median(), "total_s": g.sum(), "n": g.count()}).reset_index()
 
 
-def pareto_mask(bpp: np.ndarray, psnr: np.ndarray) -> np.ndarray:
-    """True for points no other point beats: none has fewer (or equal) bits and more (or equal) PSNR
-    with one of the two strictly better. Identical points are all kept."""
-    bpp, psnr = np.asarray(bpp, float), np.asarray(psnr, float)
+def pareto_mask(bpp: np.ndarray, quality: np.ndarray, better: str = "higher") -> np.ndarray:
+    """True for points no other point beats: none has fewer (or equal) bits and better (or equal) quality
+    with one of the two strictly better; ``better`` is the quality's direction (``higher`` or ``lower``, the
+    registry's). Identical points are all kept."""
+    bpp, q = np.asarray(bpp, float), np.asarray(quality, float)
+    if better == "lower":
+        q = -q
     keep = np.zeros(len(bpp), bool)
     for i in range(len(bpp)):
-        dominated = (bpp <= bpp[i]) & (psnr >= psnr[i]) & ((bpp < bpp[i]) | (psnr > psnr[i]))
+        dominated = (bpp <= bpp[i]) & (q >= q[i]) & ((bpp < bpp[i]) | (q > q[i]))
         keep[i] = not dominated.any()
     return keep
 
 
-def pareto(files: pd.DataFrame) -> pd.DataFrame:
-    """Per image, the files on the rate-distortion front (min bits per pixel for max PSNR)."""
+def pareto(files: pd.DataFrame, measure: str = "psnr") -> pd.DataFrame:
+    """Per image, the files on the rate-distortion front (fewest bits per pixel for the best ``measure``, a
+    quality column of the registry)."""
+    better = columns.column(measure).better
     fronts = []
-    for image, g in files.dropna(subset=["bits_per_pixel", "psnr"]).groupby("image", sort=True):
-        front = g[pareto_mask(g["bits_per_pixel"].to_numpy(), g["psnr"].to_numpy())]
-        fronts.append(front.sort_values(["bits_per_pixel", "psnr", "quantizer", "encoding"]))
-    cols = ["image", "k", "quantizer", "encoding", "bits_per_pixel", "psnr"]
+    for image, g in files.dropna(subset=["bits_per_pixel", measure]).groupby("image", sort=True):
+        front = g[pareto_mask(g["bits_per_pixel"].to_numpy(), g[measure].to_numpy(), better)]
+        fronts.append(front.sort_values(["bits_per_pixel", measure, "quantizer", "encoding"]))
+    cols = ["image", "k", "quantizer", "encoding", "bits_per_pixel", measure]
     return pd.concat(fronts, ignore_index=True)[cols] if fronts else pd.DataFrame(columns=cols)
 
 
@@ -431,6 +439,82 @@ def original_kind(source, mode) -> str:
                                                                                           or "unknown")
 
 
+class Measure:
+    """The quality column the report's quality section, figures and rate–distortion front use
+    (``report.quality``): its name, unit and direction come from the registry (``better``).
+
+    Raises :class:`ReportError` when ``name`` is not a quality column with a direction, or when the table
+    (given as its column names) has no value of it.
+    """
+
+    def __init__(self, name: str, table_columns=None):
+        col = columns.column(name)
+        choices = ", ".join(c.name for c in columns.quality_measures())
+        if col is None or col.better is None:
+            raise ReportError(f"quality {name!r} is not a quality column with a direction; choose from {choices}")
+        if table_columns is not None and name not in table_columns:
+            hint = f" (run the sweep with metrics=[{name}])" if col.optional else ""
+            raise ReportError(f"quality {name!r}: this sweep's table has no {name} column{hint}")
+        self.name, self.better, self.unit = name, col.better, col.unit
+        # an acronym column (psnr, mse, dssim) is written in capitals, a named one (ssimulacra2) as is
+        self.shown = name.upper() if name.isalpha() and len(name) <= 5 else name
+        self.higher = col.better == "higher"
+
+    @property
+    def words(self) -> str:
+        """``PSNR (dB, higher is better)``: the name, unit and direction, for a caption or an axis."""
+        unit = f"{self.unit}, " if self.unit else ""
+        return f"{self.shown} ({unit}{self.better} is better)"
+
+    def value(self, x) -> str:
+        """A value as the report prints it: 1 decimal in dB (``∞`` when lossless), else 3 significant digits."""
+        if self.unit == "dB":
+            return fmt.db(x)
+        return "–" if x is None or x != x else fmt.seconds(x)
+
+    def diff(self, x) -> str:
+        """A difference, signed: 1 decimal in dB, else 3 significant digits."""
+        if self.unit == "dB" or x is None or x != x or math.isinf(x) or x == 0:
+            return fmt.ddb(x)
+        return ("+" if x > 0 else "-") + fmt.seconds(abs(x))
+
+
+# Image groups: what a sweep of many images is summarised by, derived from the table's image columns.
+MANY_IMAGES = 12  # more images than this: figures and lists per image group, not per image
+SIZE_BINS = (10_000, 100_000, 1_000_000)  # pixels: below 0.01 MP, 0.01–0.1 MP, 0.1–1 MP, 1 MP and more
+FEW_COLOURS = 256  # an image with at most this many colours is its own group: a palette holds it exactly
+
+
+def _size_bin(pixels) -> tuple[int, str]:
+    edges = [e / 1e6 for e in SIZE_BINS]
+    i = int(np.searchsorted(SIZE_BINS, pixels, side="right")) if pixels == pixels else len(SIZE_BINS)
+    if i == 0:
+        return 0, f"< {edges[0]:g} MP"
+    if i == len(SIZE_BINS):
+        return i, f"≥ {edges[-1]:g} MP"
+    return i, f"{edges[i - 1]:g}–{edges[i]:g} MP"
+
+
+def image_groups(all_files: pd.DataFrame, kind) -> dict[str, tuple]:
+    """Per image, ``(sort key, group label)``: the kind of its original (``kind(image)``), with transparency
+    or not, and its size in megapixels, or ``≤ 256 colours`` for an image a 256-colour palette holds exactly
+    (``unique_colours``): e.g. ``JPEG, 0.01–0.1 MP``, ``truecolour PNG with alpha, < 0.01 MP``."""
+    first = all_files.groupby("image", sort=True).agg(
+        pixels=("pixels", "first"), has_alpha=("has_alpha", "max"),
+        colours=("unique_colours", "first") if "unique_colours" in all_files.columns else ("pixels", "first"))
+    if "unique_colours" not in all_files.columns:
+        first["colours"] = math.inf
+    out = {}
+    for image, r in first.iterrows():
+        what = kind(image) + (" with alpha" if bool(r["has_alpha"]) else "")
+        if r["colours"] == r["colours"] and r["colours"] <= FEW_COLOURS:
+            size = (-1, f"≤ {FEW_COLOURS} colours")
+        else:
+            size = _size_bin(r["pixels"])
+        out[image] = ((what, size[0]), f"{what}, {size[1]}")
+    return out
+
+
 def at_reference(files: pd.DataFrame, refs: dict[str, str]) -> pd.DataFrame:
     """The files of each encoding at its reference settings (``refs``: base name -> label), named by their
     base name; the label they had is kept in ``encoding_label``."""
@@ -451,10 +535,11 @@ class Context:
     core sections (answer, sizes, quality, rate-distortion, time, contradictions) and figures compare.
     """
 
-    def __init__(self, table: pd.DataFrame, sweep_dir, threshold: float):
+    def __init__(self, table: pd.DataFrame, sweep_dir, threshold: float, quality: str = "psnr"):
         self.table = table
         self.sweep_dir = Path(sweep_dir)
         self.threshold = float(threshold)
+        self.measure = Measure(quality, table.columns)
         self.ok = ok_rows(table)
         self.all_files = per_file(self.ok) if len(self.ok) else pd.DataFrame()
         self.variants = core(self.all_files) if len(self.ok) else pd.DataFrame()
@@ -470,6 +555,25 @@ class Context:
                                               if "original_mode" in g.columns else None)
                            for img, g in self.all_files.groupby("image", sort=True)}
                           if len(self.all_files) and "source" in self.all_files.columns else {})
+        groups = image_groups(self.all_files, self.kind) if len(self.all_files) else {}
+        self.group_of = {image: label for image, (_, label) in groups.items()}
+        self.group_order = [label for _, label in sorted(set(groups.values()))]
+
+    @property
+    def grouped(self) -> bool:
+        """More than :data:`MANY_IMAGES` images: figures, lists and the per-image HTML go by image group."""
+        return len(self.order.get("image", ())) > MANY_IMAGES
+
+    def images(self, names) -> str:
+        """Images named in a sentence: their names, or past :data:`MANY_IMAGES`, their count by image group
+        (the three largest groups)."""
+        names = list(dict.fromkeys(names))
+        if len(names) <= MANY_IMAGES:
+            return fmt.listing(names)
+        counts = pd.Series([self.group_of.get(n, "unknown") for n in names]).value_counts()
+        top = [f"{int(n)} {g}" for g, n in counts.head(3).items()]
+        more = len(counts) - 3
+        return f"{len(names)} images ({'; '.join(top)}" + (f"; {more} more groups)" if more > 0 else ")")
 
     @property
     def baseline(self) -> str | None:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from . import data, fmt
 from .data import Context
-from .text import delta_psnr
+from .text import delta
 
 MAX_CONTRADICTION_ROWS = 15
 
@@ -18,16 +18,18 @@ def _figure(alt: str, path: str | None) -> list[str]:
 
 
 def quality(ctx: Context, figure: str | None = None) -> str:
-    """PSNR per quantizer and k (median over images), and the difference from the baseline quantizer."""
+    """The report's quality column per quantizer and k (median over images), and the difference from the
+    baseline quantizer."""
     q = ctx.quant
     ks = ctx.order["k"]
-    base = ctx.baseline
-    d = delta_psnr(ctx)
+    base, m = ctx.baseline, ctx.measure
+    what = f"{m.shown} ({m.unit + ', ' if m.unit else ''}{m.better} is closer to the original)"
     if len(ks) == 1 and len(ctx.order["quantizer"]) == 1:
-        return "\n\n".join(["## Quality", f"{base} at k={ks[0]}: PSNR (dB, higher is closer to the original) "
-                             f"median {fmt.db(q['psnr'].median())} over the {fmt.count(len(q), 'image')} "
-                             f"({fmt.db(q['psnr'].min())} to {fmt.db(q['psnr'].max())})."])
+        return "\n\n".join(["## Quality", f"{base} at k={ks[0]}: {what} median {m.value(q[m.name].median())} over "
+                             f"the {fmt.count(len(q), 'image')} ({m.value(q[m.name].min())} to "
+                             f"{m.value(q[m.name].max())})."])
     several = len(ctx.order["quantizer"]) > 1
+    d = delta(ctx)
     rows = []
     for name in ctx.order["quantizer"]:
         cells = []
@@ -36,33 +38,37 @@ def quality(ctx: Context, figure: str | None = None) -> str:
             if g.empty:
                 cells.append("–")
                 continue
-            cell = fmt.db(g["psnr"].median())
+            cell = m.value(g[m.name].median())
             if several and name != base:
                 h = d[(d["quantizer"] == name) & (d["k"] == k)]
-                cell += f" ({fmt.ddb(h['d_psnr'].median())})"
+                cell += f" ({m.diff(h['d'].median())})"
             cells.append(cell)
         rows.append([name + (" (baseline)" if several and name == base else ""), *cells])
-    delta = (f"; in brackets, the median over the images of the difference from {base}, the baseline, on the "
-             "same image and k" if several else "")
+    delta_words = (f"; in brackets, the median over the images of the difference from {base}, the baseline, on the "
+                   "same image and k" if several else "")
+    unit = f" ({m.unit})" if m.unit else ""
     out = ["## Quality", *_figure("Quality", figure),
-           f"PSNR in dB (higher is closer to the original; the same for every encoding of a quantization): each "
-           f"cell is the median over the images{delta}.",
-           fmt.table(["quantizer", *[f"k={k} (dB)" for k in ks]], rows)]
-    lossless = q[q["mse"] == 0]
+           f"{m.shown}{' in ' + m.unit if m.unit else ''} ({m.better} is closer to the original; the same for every "
+           f"encoding of a quantization): each cell is the median over the images{delta_words}.",
+           fmt.table(["quantizer", *[f"k={k}{unit}" for k in ks]], rows)]
+    lossless = q[q["mse"] == 0] if "mse" in q.columns else q.iloc[0:0]
     if len(lossless):
-        which = [f"{img} (k={fmt.listing(sorted(set(g['k'])))})" for img, g in lossless.groupby("image", sort=True)]
-        out.append(f"{len(lossless)} of {len(q)} quantizations were lossless (PSNR = ∞: the image has no more "
-                   f"colours than the palette): {fmt.listing(which)}.")
+        which = ([f"{img} (k={fmt.listing(sorted(set(g['k'])))})" for img, g in lossless.groupby("image", sort=True)]
+                 if lossless["image"].nunique() <= data.MANY_IMAGES else [ctx.images(lossless["image"])])
+        out.append(f"{len(lossless)} of {len(q)} quantizations were lossless (the image has no more colours than the "
+                   f"palette): {fmt.listing(which)}.")
     return "\n\n".join(out)
 
 
 def pareto(ctx: Context, figure: str | None = None) -> str:
-    if not (ctx.files.groupby("image")["psnr"].nunique() > 1).any():
+    m = ctx.measure
+    if not (ctx.files.groupby("image")[m.name].nunique() > 1).any():
         return ""  # one quality level per image: the smallest file is the whole story (see the sizes)
-    front = data.pareto(ctx.files)
+    front = data.pareto(ctx.files, m.name)
     out = ["## Rate–distortion: which files are worth it", *_figure("Rate–distortion", figure),
-           "A file is on its image's front when no other file of that image is both at least as small and at least "
-           "as close to the original (PSNR): the best quality each size buys."]
+           f"A file is on its image's front when no other file of that image is both at least as small and at least as "
+           f"close to the original ({m.shown}): the best quality each size buys."
+           + (" The figure shows each image group's medians; the counts below are per image." if ctx.grouped else "")]
     parts = []
     for col in ("encoding", "quantizer"):
         counts = front.groupby(col)["image"].agg(["size", "nunique"])
@@ -153,7 +159,7 @@ def contradictions(ctx: Context) -> str:
                "the median size ratio (range over those files).")
     out.append(fmt.table(["image (original)", *[v[0] for v in kinds.values()]], [r[2] for r in shown]))
     if rest:
-        out.append(f"And {len(rest)} more images: {fmt.listing(r[1] for r in rest)}.")
+        out.append(f"And {ctx.images(r[1] for r in rest)}.")
     why = []
     hit_kinds = {ctx.kind(i) for i in hit}
     if "JPEG" in hit_kinds:

@@ -324,7 +324,7 @@ def transparency(ctx: Context) -> str:
     kept = lossless[lossless["has_alpha"].astype(bool)]
     images = sorted(set(kept["image"]))
     out = ["## Transparency (`alpha`)",
-           f"{fmt.count(len(images), 'image')} of this sweep have transparency ({ctx.images(images)}). With "
+           f"{fmt.count(len(images), 'image')} of this sweep have transparency ({ctx.images(images, counted=False)}). With "
            "`alpha=keep` (the default) they are quantized in premultiplied RGBA (colour under full transparency "
            "counts nothing, and every fully transparent pixel shares one palette entry), PNG-8 files carry the "
            "palette's alphas in a tRNS chunk (1 byte per entry up to the last translucent one), truecolour PNGs "

@@ -259,40 +259,45 @@ def pareto_mask(bpp: np.ndarray, quality: np.ndarray, better: str = "higher") ->
     """True for points no other point beats: none has fewer (or equal) bits and better (or equal) quality
     with one of the two strictly better; ``better`` is the quality's direction (``higher`` or ``lower``, the
     registry's). Identical points are all kept."""
-    bpp, q = np.asarray(bpp, float), np.asarray(quality, float)
-    if better == "lower":
-        q = -q
-    keep = np.zeros(len(bpp), bool)
-    for i in range(len(bpp)):
-        dominated = (bpp <= bpp[i]) & (q >= q[i]) & ((bpp < bpp[i]) | (q > q[i]))
-        keep[i] = not dominated.any()
-    return keep
+    return pareto_masks(bpp, quality, np.zeros(len(np.asarray(bpp))), better)
+
+
+def pareto_masks(bpp, quality, groups, better: str = "higher") -> np.ndarray:
+    """:func:`pareto_mask` within each group (e.g. image) at once, without a loop over the groups: a point is
+    on its group's front when its quality is the best at its bits per pixel and better than the best of
+    every point with fewer bits."""
+    q = np.asarray(quality, float) * (-1.0 if better == "lower" else 1.0)
+    df = pd.DataFrame({"g": np.asarray(groups), "x": np.asarray(bpp, float), "q": q})
+    best = df.groupby(["g", "x"], sort=True)["q"].max().reset_index()
+    best["before"] = best.groupby("g")["q"].cummax().groupby(best["g"]).shift()  # best of strictly fewer bits
+    df = df.merge(best.rename(columns={"q": "best"}), on=["g", "x"], how="left")
+    return ((df["q"] == df["best"]) & ~(df["before"] >= df["q"])).to_numpy(bool)
 
 
 def pareto(files: pd.DataFrame, measure: str = "psnr") -> pd.DataFrame:
     """Per image, the files on the rate-distortion front (fewest bits per pixel for the best ``measure``, a
     quality column of the registry)."""
     better = columns.column(measure).better
-    fronts = []
-    for image, g in files.dropna(subset=["bits_per_pixel", measure]).groupby("image", sort=True):
-        front = g[pareto_mask(g["bits_per_pixel"].to_numpy(), g[measure].to_numpy(), better)]
-        fronts.append(front.sort_values(["bits_per_pixel", measure, "quantizer", "encoding"]))
+    f = files.dropna(subset=["bits_per_pixel", measure])
+    front = f[pareto_masks(f["bits_per_pixel"], f[measure], f["image"], better)]
     cols = ["image", "k", "quantizer", "encoding", "bits_per_pixel", measure]
-    return pd.concat(fronts, ignore_index=True)[cols] if fronts else pd.DataFrame(columns=cols)
+    return front.sort_values(["image", "bits_per_pixel", measure, "quantizer", "encoding"]).reset_index(drop=True)[cols]
 
 
 def smallest_k(quant: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Per (image, quantizer): the smallest k whose PSNR reaches ``threshold`` (NaN when none does),
     and the best PSNR seen, so "none" can say how far it fell short."""
-    out = []
-    for (image, q), g in quant.groupby(["image", "quantizer"], sort=True):
-        reach = g[g["psnr"] >= threshold].sort_values("k")
-        best = g.sort_values(["psnr", "k"], ascending=[False, True]).iloc[0]
-        out.append({"image": image, "quantizer": q,
-                    "k": int(reach["k"].iloc[0]) if len(reach) else math.nan,
-                    "psnr": float(reach["psnr"].iloc[0]) if len(reach) else math.nan,
-                    "best_psnr": float(best["psnr"]), "best_k": int(best["k"]), "max_k": int(g["k"].max())})
-    return pd.DataFrame(out)
+    keys = ["image", "quantizer"]
+    cols = [*keys, "k", "psnr", "best_psnr", "best_k", "max_k"]
+    if quant.empty:
+        return pd.DataFrame(columns=cols)
+    q = quant[[*keys, "k", "psnr"]]
+    out = q.groupby(keys, sort=True)["k"].max().rename("max_k").to_frame()
+    best = q.sort_values([*keys, "psnr", "k"], ascending=[True, True, False, True]).groupby(keys).head(1)
+    out = out.join(best.set_index(keys).rename(columns={"psnr": "best_psnr", "k": "best_k"}))
+    reach = q[q["psnr"] >= threshold].sort_values([*keys, "k"]).groupby(keys).head(1)
+    out = out.join(reach.set_index(keys)).reset_index()
+    return out[cols].astype({"best_k": int, "max_k": int, "k": float})
 
 
 def contradictions(files: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -345,14 +350,16 @@ def _at_reference(files: pd.DataFrame, settings: list[str], but: list[str]) -> p
 def pair(files: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
     """Encodings ``a`` and ``b`` of the same quantization side by side (columns suffixed _a, _b).
 
-    ``a`` and ``b`` are labels or base names. Files are matched on the settings both encodings have
-    (e.g. ``compress_level``, ``order``); a setting only one of them has is held at its reference value
-    (:func:`reference_value`), e.g. pypng's ``bitdepth`` at 8.
+    ``a`` and ``b`` are labels or base names. Files are matched on the settings both encodings have and
+    sweep (e.g. ``compress_level``, ``order``); any other setting that varies is held at its reference value
+    (:func:`reference_value`), e.g. pypng's ``bitdepth`` at 8. A setting each side has at one value (its
+    own default, say zlib level 9 against 6) is not matched on.
     """
     left, right = _select(files, a), _select(files, b)
     keys = [*QUANT_KEYS, *(c for c in ("dither", "alpha") if c in files.columns)]
     settings = params(files, "encoding")
-    shared = [c for c in settings if _has(left, c) and _has(right, c)]
+    shared = [c for c in settings if _has(left, c) and _has(right, c)
+              and left[c].nunique() > 1 and right[c].nunique() > 1]
     left, right = _at_reference(left, settings, shared), _at_reference(right, settings, shared)
     cols = [*keys, *shared, "bytes", "bits_per_pixel", "bit_depth", "palette_size"]
     return left[cols].merge(right[cols], on=keys + shared, suffixes=("_a", "_b"))
@@ -564,16 +571,18 @@ class Context:
         """More than :data:`MANY_IMAGES` images: figures, lists and the per-image HTML go by image group."""
         return len(self.order.get("image", ())) > MANY_IMAGES
 
-    def images(self, names) -> str:
+    def images(self, names, counted: bool = True) -> str:
         """Images named in a sentence: their names, or past :data:`MANY_IMAGES`, their count by image group
-        (the three largest groups)."""
+        (the three largest groups): ``120 images (80 JPEG, < 0.01 MP; 40 ...)``, without ``120 images`` and
+        the brackets when not ``counted`` (the sentence has said how many)."""
         names = list(dict.fromkeys(names))
         if len(names) <= MANY_IMAGES:
             return fmt.listing(names)
         counts = pd.Series([self.group_of.get(n, "unknown") for n in names]).value_counts()
-        top = [f"{int(n)} {g}" for g, n in counts.head(3).items()]
-        more = len(counts) - 3
-        return f"{len(names)} images ({'; '.join(top)}" + (f"; {more} more groups)" if more > 0 else ")")
+        top = "; ".join(f"{int(n)} {g}" for g, n in counts.head(3).items())
+        if len(counts) > 3:
+            top += f"; {len(counts) - 3} more groups"
+        return f"{len(names)} images ({top})" if counted else top
 
     @property
     def baseline(self) -> str | None:

@@ -139,27 +139,10 @@ def contradictions(ctx: Context) -> str:
     hit = sorted(set().union(*[set(c[key]["image"]) for key in kinds])) if kinds else []
     if not hit:
         return "\n\n".join(out + ["This sweep measured no exception: every file followed it."])
-    rows = []
-    for image in hit:
-        cells = []
-        for key, (_, mask, ratio) in kinds.items():
-            g = c[key][c[key]["image"] == image]
-            n = int((mask & (f["image"] == image)).sum())
-            if g.empty:
-                cells.append(f"0 of {n}")
-                continue
-            r = ratio(g)
-            cells.append(f"{len(g)} of {n}: k={','.join(map(str, sorted(set(g['k']))))}, "
-                         f"{fmt.spread(r.median(), r.min(), r.max(), fmt.ratio)}")
-        rows.append((sum(len(c[key][c[key]["image"] == image]) for key in kinds), image,
-                     [f"{image} ({describe_original(f, image, ctx.kind(image))})", *cells]))
-    rows.sort(key=lambda r: (-r[0], r[1]))
-    shown, rest = rows[:MAX_CONTRADICTION_ROWS], rows[MAX_CONTRADICTION_ROWS:]
-    out.append("One row per image with an exception; each cell: how many of the image's files, at which k, and "
-               "the median size ratio (range over those files).")
-    out.append(fmt.table(["image (original)", *[v[0] for v in kinds.values()]], [r[2] for r in shown]))
-    if rest:
-        out.append(f"And {ctx.images(r[1] for r in rest)}.")
+    if ctx.grouped:
+        out += _contradictions_by_group(ctx, c, kinds)
+    else:
+        out += _contradictions_by_image(ctx, c, kinds)
     why = []
     hit_kinds = {ctx.kind(i) for i in hit}
     if "JPEG" in hit_kinds:
@@ -173,6 +156,63 @@ def contradictions(ctx: Context) -> str:
     if why:
         out.append("Why: " + "; ".join(why) + ".")
     return "\n\n".join(out)
+
+
+def _contradictions_by_group(ctx: Context, c: dict, kinds: dict) -> list[str]:
+    """A sweep of many images: one row per image group, each cell the files and images with that exception
+    and the median size ratio with its quartiles."""
+    f = ctx.files
+    group = f["image"].map(ctx.group_of)
+    rows = []
+    for g in ctx.group_order:
+        in_group = group == g
+        cells, any_hit = [], False
+        for key, (_, mask, ratio) in kinds.items():
+            hit = c[key][c[key]["image"].map(ctx.group_of) == g]
+            n = int((mask & in_group).sum())
+            if hit.empty:
+                cells.append(f"0 of {n}")
+                continue
+            any_hit = True
+            r = ratio(hit)
+            cells.append(f"{len(hit)} of {n} ({hit['image'].nunique()} images), "
+                         f"{fmt.spread(r.median(), r.quantile(0.25), r.quantile(0.75), fmt.ratio)}")
+        if any_hit:
+            rows.append([f"{g} ({f.loc[in_group, 'image'].nunique()} images)", *cells])
+    return ["One row per image group with an exception; each cell: how many of the group's files (in how many "
+            "images), and the median size ratio over those files (first to third quartile).",
+            fmt.table(["image group", *[v[0] for v in kinds.values()]], rows)]
+
+
+def _contradictions_by_image(ctx: Context, c: dict, kinds: dict) -> list[str]:
+    """One row per image with an exception (at most :data:`MAX_CONTRADICTION_ROWS`)."""
+    f = ctx.files
+    out = []
+    hit = sorted(set().union(*[set(c[key]["image"]) for key in kinds]))
+    by_image = {key: dict(list(c[key].groupby("image", sort=False))) for key in kinds}
+    n_files = {key: f.loc[mask, "image"].value_counts() for key, (_, mask, _) in kinds.items()}
+    total = {image: sum(len(by_image[key].get(image, ())) for key in kinds) for image in hit}
+    ranked = sorted(hit, key=lambda image: (-total[image], image))
+    shown, rest = ranked[:MAX_CONTRADICTION_ROWS], ranked[MAX_CONTRADICTION_ROWS:]
+    rows = []
+    for image in shown:
+        cells = []
+        for key, (_, _, ratio) in kinds.items():
+            g = by_image[key].get(image)
+            n = int(n_files[key].get(image, 0))
+            if g is None:
+                cells.append(f"0 of {n}")
+                continue
+            r = ratio(g)
+            cells.append(f"{len(g)} of {n}: k={','.join(map(str, sorted(set(g['k']))))}, "
+                         f"{fmt.spread(r.median(), r.min(), r.max(), fmt.ratio)}")
+        rows.append([f"{image} ({describe_original(f, image, ctx.kind(image))})", *cells])
+    out.append("One row per image with an exception; each cell: how many of the image's files, at which k, and "
+               "the median size ratio (range over those files).")
+    out.append(fmt.table(["image (original)", *[v[0] for v in kinds.values()]], rows))
+    if rest:
+        out.append(f"And {ctx.images(rest)}.")
+    return out
 
 
 def contact(sheet) -> str:

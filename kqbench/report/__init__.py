@@ -64,7 +64,7 @@ def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | 
     """
     sweep_dir = check_folder(sweep_dir) if not provisional else _folder(sweep_dir)
     # Imported here so that `python -m kqbench.report` and `import kqbench.report` stay light.
-    from . import answer, axes, data, findings, text
+    from . import answer, axes, data, findings, perceptual, text
     from .data import Context
     from .question import question as _question
 
@@ -90,12 +90,13 @@ def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | 
         sections.append("Every ok row is a lossy comparator: there are no quantized files to measure or plot.")
     else:
         axis_sections = axes.sections(ctx)
+        perceived = perceptual.perceptual(ctx)
         sections.append(answer.answer(ctx, question))
-        sections.append(text.in_short(ctx, [getattr(s, "headline", "") for s in axis_sections]))
+        sections.append(text.in_short(ctx, [getattr(s, "headline", "") for s in (perceived, *axis_sections)]))
         if question:
             sections.append(_question(ctx, question, paths.get("question")))
         sections += [text.by_group(ctx), text.sizes(ctx, paths.get("size")), text.png_terms(ctx),
-                     findings.quality(ctx, paths.get("quality")), findings.pareto(ctx, paths.get("rd")),
+                     findings.quality(ctx, paths.get("quality")), perceived, findings.pareto(ctx, paths.get("rd")),
                      findings.runtime(ctx, paths), findings.contradictions(ctx), *axis_sections]
     results = drawing.results()
     for (role, *_), result in zip(jobs, results):

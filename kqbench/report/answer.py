@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import data, fmt, snippet
 from .data import Context
+from .perceptual import against_recommendation
 
 # The snippet writes with Pillow (then pypng): the palette PNG whose measured files the saving quotes.
 SNIPPET_WRITERS = ("Pillow", "pypng")
@@ -207,7 +208,7 @@ def _recommend(ctx: Context, f: dict) -> str:
             c = totals.loc[fast]
             text += (f"; {fast}, the fastest, {_kb(c['bytes'])} ({fmt.signed(100 * (c['bytes'] / b['bytes'] - 1))}%) "
                      f"in {fmt.seconds(c['seconds'])} s")
-        text += "."
+        text += "." + against_recommendation(ctx, best, sorted(by_k))
         short = [f"{q} ({ctx.images(imgs)})" for q, imgs in r.get("short", {}).items() if imgs]
         if short:
             text += f" Left out, not reaching {r['threshold']:g} dB on every image: {fmt.listing(short)}."

@@ -490,6 +490,7 @@ class Measure:
 MANY_IMAGES = 12  # more images than this: figures and lists per image group, not per image
 SIZE_BINS = (10_000, 100_000, 1_000_000)  # pixels: below 0.01 MP, 0.01–0.1 MP, 0.1–1 MP, 1 MP and more
 FEW_COLOURS = 256  # an image with at most this many colours is its own group: a palette holds it exactly
+FEW_NAMED = 3  # in a sweep of many images, a sentence names at most this many images
 
 
 def _size_bin(pixels) -> tuple[int, str]:
@@ -571,12 +572,17 @@ class Context:
         """More than :data:`MANY_IMAGES` images: figures, lists and the per-image HTML go by image group."""
         return len(self.order.get("image", ())) > MANY_IMAGES
 
+    def named(self, n: int) -> bool:
+        """Whether a sentence names ``n`` images one by one (else it counts them by group)."""
+        return n <= (FEW_NAMED if self.grouped else MANY_IMAGES)
+
     def images(self, names, counted: bool = True) -> str:
-        """Images named in a sentence: their names, or past :data:`MANY_IMAGES`, their count by image group
-        (the three largest groups): ``120 images (80 JPEG, < 0.01 MP; 40 ...)``, without ``120 images`` and
-        the brackets when not ``counted`` (the sentence has said how many)."""
+        """Images named in a sentence: their names, or past :data:`MANY_IMAGES` (past :data:`FEW_NAMED` in a
+        sweep of many images), their count by image group (the three largest groups): ``120 images (80 JPEG,
+        < 0.01 MP; 40 ...)``, without ``120 images`` and the brackets when not ``counted`` (the sentence has
+        said how many)."""
         names = list(dict.fromkeys(names))
-        if len(names) <= MANY_IMAGES:
+        if self.named(len(names)):
             return fmt.listing(names)
         counts = pd.Series([self.group_of.get(n, "unknown") for n in names]).value_counts()
         top = "; ".join(f"{int(n)} {g}" for g, n in counts.head(3).items())

@@ -54,7 +54,7 @@ def quality(ctx: Context, figure: str | None = None) -> str:
     lossless = q[q["mse"] == 0] if "mse" in q.columns else q.iloc[0:0]
     if len(lossless):
         which = ([f"{img} (k={fmt.listing(sorted(set(g['k'])))})" for img, g in lossless.groupby("image", sort=True)]
-                 if lossless["image"].nunique() <= data.MANY_IMAGES else [ctx.images(lossless["image"])])
+                 if ctx.named(lossless["image"].nunique()) else [ctx.images(lossless["image"])])
         out.append(f"{len(lossless)} of {len(q)} quantizations were lossless (the image has no more colours than the "
                    f"palette): {fmt.listing(which)}.")
     return "\n\n".join(out)

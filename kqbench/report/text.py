@@ -65,7 +65,7 @@ def _by_kind(ctx: Context, rows: pd.DataFrame, of: pd.DataFrame) -> str:
         hit = rows[rows["image"].map(ctx.kind) == kind]
         imgs = sorted(set(hit["image"]))
         what = "generated images' lossless PNGs" if kind == "generated" else f"{kind} originals"
-        named = ", ".join(imgs) if len(imgs) <= data.MANY_IMAGES else f"{len(imgs)} images"
+        named = ", ".join(imgs) if ctx.named(len(imgs)) else f"{len(imgs)} images"
         parts.append(f"{len(hit)} of {n_of} against {what}" + (f" ({named})" if imgs else ""))
     return "; ".join(parts)
 

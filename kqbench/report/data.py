@@ -219,6 +219,19 @@ def _spread(values: pd.Series) -> dict:
             "n": int(values.notna().sum())}
 
 
+_HUGE = 1e300  # stands for infinity while quantiles interpolate
+
+
+def quantiles(values: pd.Series, by=None, q=(0.25, 0.75)) -> list:
+    """The quantiles ``q`` of ``values`` (per group of ``by`` when given: Series indexed by group) where infinity
+    (a lossless PSNR) stays infinite: interpolating towards it gives infinity, not NaN (∞ − ∞)."""
+    finite = values.clip(-_HUGE, _HUGE)
+    grouped = finite.groupby(by) if by is not None else finite
+    out = [grouped.quantile(p) for p in q]
+    return [np.where(np.abs(v) > _HUGE * 1e-100, np.sign(v) * np.inf, v) if np.ndim(v) == 0 else
+            v.mask(v > _HUGE * 1e-100, np.inf).mask(v < -_HUGE * 1e-100, -np.inf) for v in out]
+
+
 def size_summary(files: pd.DataFrame) -> pd.DataFrame:
     """Per (encoding, k): median and range across images of bits per pixel and ratio to rgb24.
 

@@ -141,9 +141,11 @@ def _marks_words(counts) -> str:
 
 
 def _quality_axis(ax, measure) -> None:
-    """Better quality upwards whatever the column's direction (the registry's ``better``)."""
+    """Better quality upwards whatever the column's direction (the registry's ``better``), the axis label
+    saying so when it is reversed."""
     if not measure.higher:
         ax.invert_yaxis()
+        ax.set_ylabel(ax.get_ylabel() + "\n(lower is better: axis reversed)", fontsize=8)
 
 
 def _panels_of(order: dict, groups: dict | None, group_order: list | None) -> list[tuple[str, list]]:
@@ -255,10 +257,10 @@ def quality_delta(delta: pd.DataFrame, order: dict, plots_dir: Path, baseline: s
             counts.append(len(v))
             _spread_marks(ax, j - 0.4 + width * (i + 0.5), v, col[q], width)
     ax.axhline(0, color="black", lw=0.8)
-    _quality_axis(ax, measure)
     ax.set_xticks(range(len(ks)), [f"k={k}" for k in ks])
     unit = f" ({measure.unit})" if measure.unit else ""
     ax.set_ylabel(f"{measure.shown} minus {baseline}'s{unit}", fontsize=8)
+    _quality_axis(ax, measure)
     ax.tick_params(labelsize=8)
     handles = [Line2D([], [], color=col[q], marker="o", lw=2.2) for q in others]
     _legend(fig, handles, others, "quantizer")
@@ -279,21 +281,22 @@ def quality_vs_k(quant: pd.DataFrame, order: dict, plots_dir: Path, threshold: f
     fig, (ax,) = _panels(1, width=4.5, height=2.6, legend=2.6 if groups else 1.9)
     for title, images in panels:
         values = quant[quant["image"].isin(images)]
-        values = values.assign(v=values[m].where(np.isfinite(values[m]), cap)).groupby("k")["v"]
-        g = values.median()
+        v = values[m].where(np.isfinite(values[m]), cap)
+        g = v.groupby(values["k"]).median()
         ax.plot(g.index, g, marker="o", ms=4, color=col[title])
         if groups:
-            ax.fill_between(g.index, values.quantile(0.25), values.quantile(0.75), color=col[title], alpha=0.15, lw=0)
+            lo, hi = data.quantiles(v, values["k"])
+            ax.fill_between(g.index, lo, hi, color=col[title], alpha=0.15, lw=0)
     handles = [Line2D([], [], color=col[n], marker="o", ms=4) for n in names]
     labels = list(names)
     if threshold is not None:
         ax.axhline(threshold, ls="--", lw=1, color="tab:red")
         handles.append(Line2D([], [], ls="--", color="tab:red"))
         labels.append(f"threshold {threshold:g} {measure.unit}".strip())
-    _quality_axis(ax, measure)
     _k_axis(ax, order["k"])
     ax.set_xlabel("k (palette colours)", fontsize=8)
     ax.set_ylabel(measure.words, fontsize=8)
+    _quality_axis(ax, measure)
     if (~np.isfinite(quant[m])).any():
         labels.append(f"(lossless: drawn at {cap:g} {measure.unit})")
         handles.append(Line2D([], [], lw=0))
@@ -316,10 +319,13 @@ def rd_points(files: pd.DataFrame, order: dict, measure, groups: dict | None = N
         return df.assign(panel=df["image"], x=df["bits_per_pixel"], y=df[m])[
             ["panel", "encoding", "quantizer", "k", "x", "y"]]
     df = df.assign(panel=df["image"].map(groups))
-    g = df.groupby(["panel", "encoding", "quantizer", "k"], sort=False)
-    out = pd.DataFrame({"x": g["bits_per_pixel"].median(), "y": g[m].median(),
-                        "x_lo": g["bits_per_pixel"].quantile(0.25), "x_hi": g["bits_per_pixel"].quantile(0.75),
-                        "y_lo": g[m].quantile(0.25), "y_hi": g[m].quantile(0.75), "images": g["image"].nunique()})
+    keys = ["panel", "encoding", "quantizer", "k"]
+    g = df.groupby(keys, sort=False)
+    by = [df[c] for c in keys]
+    x_lo, x_hi = data.quantiles(df["bits_per_pixel"], by)
+    y_lo, y_hi = data.quantiles(df[m], by)
+    out = pd.DataFrame({"x": g["bits_per_pixel"].median(), "y": g[m].median(), "x_lo": x_lo, "x_hi": x_hi,
+                        "y_lo": y_lo, "y_hi": y_hi, "images": g["image"].nunique()})
     return out.reset_index()
 
 
@@ -356,11 +362,11 @@ def rate_distortion(files: pd.DataFrame, order: dict, plots_dir: Path, measure, 
         ax.plot(front["x"], front["y_plot"], drawstyle="steps-post", color="black", lw=1, zorder=0)
         if (~np.isfinite(sub["y"])).any():
             ax.axhline(cap, ls=":", lw=1, color="0.4", zorder=0)
-        _quality_axis(ax, measure)
         ax.set_title(title, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.set_xlabel("bits per pixel (log scale)", fontsize=8)
         ax.set_ylabel(f"{measure.shown}" + (f" ({measure.unit})" if measure.unit else ""), fontsize=8)
+        _quality_axis(ax, measure)
     _log_axis(axes[0], "x")
     handles = [Line2D([], [], color=col[e], marker="o", lw=0, ms=5) for e in enc]
     labels = list(enc)

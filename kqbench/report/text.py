@@ -186,7 +186,7 @@ def _quartiles(values: pd.Series, f) -> str:
     v = values.dropna()
     if v.empty:
         return "–"
-    q1, q3 = v.quantile(0.25), v.quantile(0.75)
+    q1, q3 = (float(x) for x in data.quantiles(v))
     return fmt.spread(v.median(), q1, q3, f).replace(" to ", "–")
 
 

@@ -175,10 +175,10 @@ def _contradictions_by_group(ctx: Context, c: dict, kinds: dict) -> list[str]:
                 continue
             any_hit = True
             r = ratio(hit)
-            cells.append(f"{len(hit)} of {n} ({hit['image'].nunique()} images), "
+            cells.append(f"{len(hit)} of {n} ({fmt.count(hit['image'].nunique(), 'image')}), "
                          f"{fmt.spread(r.median(), r.quantile(0.25), r.quantile(0.75), fmt.ratio)}")
         if any_hit:
-            rows.append([f"{g} ({f.loc[in_group, 'image'].nunique()} images)", *cells])
+            rows.append([f"{g} ({fmt.count(f.loc[in_group, 'image'].nunique(), 'image')})", *cells])
     return ["One row per image group with an exception; each cell: how many of the group's files (in how many "
             "images), and the median size ratio over those files (first to third quartile).",
             fmt.table(["image group", *[v[0] for v in kinds.values()]], rows)]

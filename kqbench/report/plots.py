@@ -156,7 +156,8 @@ def _panels_of(order: dict, groups: dict | None, group_order: list | None) -> li
     members: dict = {}
     for image in order["image"]:
         members.setdefault(groups[image], []).append(image)
-    return [(f"{g} ({len(members[g])} images)", members[g]) for g in group_order if g in members]
+    return [(f"{g} ({len(members[g])} image{'s' if len(members[g]) > 1 else ''})", members[g])
+            for g in group_order if g in members]
 
 
 # --- file size --------------------------------------------------------------------------------------------

@@ -199,7 +199,7 @@ def _recommend(ctx: Context, f: dict) -> str:
         by_k = {}
         for img, k in ks.items():
             by_k.setdefault(int(k), []).append(img)
-        where = "; ".join(f"k={k} for {ctx.images(imgs)}" for k, imgs in sorted(by_k.items()))
+        where = "; ".join(f"k={k} for {ctx.images(imgs, groups=False)}" for k, imgs in sorted(by_k.items()))
         b = totals.loc[best]
         text += (f" With it, {best} needs {where}: {_kb(b['bytes'])} in all over {fmt.count(len(ks), 'image')}"
                  + (f", the smallest total of the {len(totals)} quantizers" if len(totals) > 1 else "")

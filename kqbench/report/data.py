@@ -589,14 +589,16 @@ class Context:
         """Whether a sentence names ``n`` images one by one (else it counts them by group)."""
         return n <= (FEW_NAMED if self.grouped else MANY_IMAGES)
 
-    def images(self, names, counted: bool = True) -> str:
+    def images(self, names, counted: bool = True, groups: bool = True) -> str:
         """Images named in a sentence: their names, or past :data:`MANY_IMAGES` (past :data:`FEW_NAMED` in a
         sweep of many images), their count by image group (the three largest groups): ``120 images (80 JPEG,
         < 0.01 MP; 40 ...)``, without ``120 images`` and the brackets when not ``counted`` (the sentence has
-        said how many)."""
+        said how many), only ``120 images`` without ``groups`` (for lists *By image group* breaks down)."""
         names = list(dict.fromkeys(names))
         if self.named(len(names)):
             return fmt.listing(names)
+        if not groups:
+            return fmt.count(len(names), "image")
         counts = pd.Series([self.group_of.get(n, "unknown") for n in names]).value_counts()
         top = "; ".join(f"{int(n)} {g}" for g, n in counts.head(3).items())
         if len(counts) > 3:

@@ -103,7 +103,7 @@ def in_short(ctx: Context, headlines: list[str] = ()) -> str:
     for img, k in reach.items():
         by_k.setdefault("none" if k != k else f"k={int(k)}", []).append(img)
     if by_k:
-        parts = [f"{k} for {ctx.images(imgs)}" for k, imgs in sorted(by_k.items(), key=lambda x: (x[0] == "none",
+        parts = [f"{k} for {ctx.images(imgs, groups=False)}" for k, imgs in sorted(by_k.items(), key=lambda x: (x[0] == "none",
                                                                                                    len(x[0]), x[0]))]
         bullets.append(f"Smallest k reaching PSNR ≥ {ctx.threshold:g} dB (any quantizer): " + "; ".join(parts) + ".")
     q = quantizer_headline(ctx)
@@ -324,8 +324,8 @@ def provenance(ctx: Context) -> str:
         o = ctx.order
         seeds = int(ctx.ok["seed"].nunique())
         enc = sweep_encodings(ctx)
-        images = (", ".join(f"{i}: {ctx.kind(i)}" for i in o["image"]) if not ctx.grouped else "by image group: "
-                  + "; ".join(f"{g} {n}" for g, n in pd.Series(ctx.group_of).value_counts()[ctx.group_order].items()))
+        images = (", ".join(f"{i}: {ctx.kind(i)}" for i in o["image"]) if not ctx.grouped else
+                  f"in {len(ctx.group_order)} groups, see *By image group*")
         lines += ["", f"Sweep: {len(o['image'])} images ({images}), k = {', '.join(map(str, o['k']))}, "
                   f"quantizers {', '.join(o['quantizer'])}, encodings {enc}"
                   + (f"; values are medians over {seeds} seeds." if seeds > 1 else ".")]

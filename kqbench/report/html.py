@@ -344,7 +344,8 @@ def telling_images(ctx: Context) -> list[tuple[str, list[str]]]:
         lo, hi = p.sort_values(["ratio_to_rgb24", "image"]).iloc[[0, -1]].itertuples()
         picks.setdefault(lo.image, []).append(f"the palette PNG saves the most against 24-bit RGB at k={mid} "
                                               f"({fmt.ratio(lo.ratio_to_rgb24)})")
-        picks.setdefault(hi.image, []).append(f"it saves the least ({fmt.ratio(hi.ratio_to_rgb24)})")
+        picks.setdefault(hi.image, []).append(f"the palette PNG saves the least against 24-bit RGB at k={mid} "
+                                              f"({fmt.ratio(hi.ratio_to_rgb24)})")
         worst = p.sort_values(["ratio_to_original", "image"], ascending=[False, True]).iloc[0]
         picks.setdefault(worst["image"], []).append(f"the palette PNG is largest against its original "
                                                    f"({fmt.ratio(worst['ratio_to_original'])} at k={mid})")

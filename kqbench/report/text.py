@@ -224,9 +224,10 @@ def by_group(ctx: Context) -> str:
         "## By image group",
         f"{len(ctx.order['image'])} images, grouped by what the table says of each (its original's kind, "
         f"transparency, and size in megapixels, or at most {data.FEW_COLOURS} colours): the figures summarise these "
-        f"groups. Each cell: the median over the group's images, the first and third quartiles in brackets; "
-        f"{m.shown} of {ctx.baseline}, the baseline; the last column counts the images some file of which "
-        f"reaches PSNR ≥ {ctx.threshold:g} dB. The HTML report's table has every file.",
+        f"groups. Each cell: the median, the first and third quartiles in brackets, over the group's "
+        + (f"{png8} files at k={mid} (every quantizer) or " if png8 else "")
+        + f"images ({m.shown} of {ctx.baseline}, the baseline); the last column counts the images some file of "
+        f"which reaches PSNR ≥ {ctx.threshold:g} dB. The HTML report's table has every file.",
         fmt.table(head, rows)])
 
 

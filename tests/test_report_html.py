@@ -178,3 +178,51 @@ def test_report_html_in_headless_chromium(sweep_dir, browser):
     with Image.open(sweep_dir / SCREENSHOT) as im:
         assert im.size[0] >= 1000 and len(im.getcolors(1 << 20) or range(1000)) > 50  # not a blank page
     assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+@pytest.fixture(scope="module")
+def many_dir(tmp_path_factory):
+    """A report of 60 images (480 files): its results table spans several pages."""
+    from test_report_many import many_images_table
+
+    from kqbench.report import render
+
+    sweep = tmp_path_factory.mktemp("many-html")
+    table = many_images_table()
+    table.to_parquet(sweep / "results.parquet", index=False)
+    render(sweep)
+    return sweep, table
+
+
+def test_paginated_results_table_in_headless_chromium(many_dir, browser):
+    from selenium.webdriver.common.by import By
+
+    from kqbench.report.html import PAGE_ROWS
+
+    sweep, table = many_dir
+    browser.get((sweep / "report.html").as_uri())
+    assert not [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+    for img in browser.find_elements(By.TAG_NAME, "img"):
+        assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img)
+
+    def rows():
+        return [[td.text for td in r.find_elements(By.TAG_NAME, "td")]
+                for r in browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")]
+
+    pages = -(-len(table) // PAGE_ROWS)
+    assert len(rows()) == PAGE_ROWS and browser.find_element(By.ID, "pages").text == str(pages)
+    headers = browser.find_elements(By.CSS_SELECTOR, "#results thead th")
+    column = [h.text for h in headers].index("bytes")
+    headers[column].click()  # sorts every row, not only the page shown
+    first = rows()
+    assert int(first[0][column]) == int(table["bytes"].min())
+    browser.find_element(By.ID, "next").click()
+    assert browser.find_element(By.ID, "page").text == "2"
+    second = rows()
+    assert len(second) == PAGE_ROWS and int(second[0][column]) >= int(first[-1][column])
+    box = browser.find_element(By.ID, "filter")
+    box.send_keys("img07")  # the filter searches every page, and the shown count says how many
+    expected = int(table["image"].str.startswith("img07").sum())
+    assert len(rows()) == expected == int(browser.find_element(By.ID, "shown").text)
+    assert browser.find_element(By.ID, "page").text == "1"
+    assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]

@@ -23,7 +23,8 @@ __all__ = ["render", "ReportError"]
 
 
 def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | None = None,
-           question: dict | None = None, provisional: str | None = None, figures: bool = True) -> Path:
+           question: dict | None = None, provisional: str | None = None, figures: bool = True,
+           quality: str = "psnr") -> Path:
     """Write the figures, ``report.md`` and ``report.html`` of a sweep folder.
 
     Parameters
@@ -45,6 +46,10 @@ def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | 
         a banner that says it is provisional and what is still to run. The final report replaces it.
     figures : bool
         Draw the figures (the final report); False writes the text only.
+    quality : str
+        The quality column (of the registry, with a direction ``better``) of the quality section and figures
+        and of the rate–distortion front: ``psnr`` (default), or e.g. ``ssimulacra2`` for a sweep run with
+        ``metrics=[ssimulacra2]``. The recommendation stays on PSNR (``psnr_threshold``).
 
     Returns
     -------
@@ -54,11 +59,12 @@ def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | 
     Raises
     ------
     ReportError
-        When the folder or its table is missing or unreadable.
+        When the folder or its table is missing or unreadable, or ``quality`` is not a quality column of
+        the registry and of the table.
     """
     sweep_dir = check_folder(sweep_dir) if not provisional else _folder(sweep_dir)
     # Imported here so that `python -m kqbench.report` and `import kqbench.report` stay light.
-    from . import answer, axes, data, findings, text
+    from . import answer, axes, data, findings, perceptual, text
     from .data import Context
     from .question import question as _question
 
@@ -70,7 +76,7 @@ def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | 
         table = data.load(sweep_dir)
     if question is None:
         question = sweep_question(sweep_dir)
-    ctx = Context(table, sweep_dir, psnr_threshold)
+    ctx = Context(table, sweep_dir, psnr_threshold, quality)
     draw = figures and not provisional and len(ctx.files) > 0
     jobs = plan(ctx, sweep_dir, contact_images, question) if draw else []
     drawing = Drawing([job[2:] for job in jobs])  # in the background: the text is written meanwhile
@@ -84,12 +90,13 @@ def render(sweep_dir, psnr_threshold: float = 30.0, contact_images: list[str] | 
         sections.append("Every ok row is a lossy comparator: there are no quantized files to measure or plot.")
     else:
         axis_sections = axes.sections(ctx)
+        perceived = perceptual.perceptual(ctx)
         sections.append(answer.answer(ctx, question))
-        sections.append(text.in_short(ctx, [getattr(s, "headline", "") for s in axis_sections]))
+        sections.append(text.in_short(ctx, [getattr(s, "headline", "") for s in (perceived, *axis_sections)]))
         if question:
             sections.append(_question(ctx, question, paths.get("question")))
-        sections += [text.sizes(ctx, paths.get("size")), text.png_terms(ctx),
-                     findings.quality(ctx, paths.get("quality")), findings.pareto(ctx, paths.get("rd")),
+        sections += [text.by_group(ctx), text.sizes(ctx, paths.get("size")), text.png_terms(ctx),
+                     findings.quality(ctx, paths.get("quality")), perceived, findings.pareto(ctx, paths.get("rd")),
                      findings.runtime(ctx, paths), findings.contradictions(ctx), *axis_sections]
     results = drawing.results()
     for (role, *_), result in zip(jobs, results):
@@ -131,7 +138,7 @@ def sweep_question(sweep_dir) -> dict | None:
 def plan(ctx, sweep_dir: Path, contact_images=None, question=None) -> list[tuple]:
     """The figures for this sweep, as ``(role, file name, function, *args)``, slowest first: none that would
     show a single point (see :mod:`.plots`)."""
-    from . import answer, plots, text
+    from . import answer, data, plots, text
     from .contact import contact_sheet
     from .question import chart
 
@@ -146,19 +153,22 @@ def plan(ctx, sweep_dir: Path, contact_images=None, question=None) -> list[tuple
                      contact_images or ([ex["image"]] if ex and ctx.kind(ex["image"]) not in ("generated", "unknown")
                                         else None), [fix] + [e for e in ctx.png8_refs if e != fix] if fix else [],
                      ctx.truecolour, ex["k"] if ex else None))
+    m = ctx.measure
+    groups = (ctx.group_of, ctx.group_order) if ctx.grouped else (None, None)
     if len(o["k"]) > 1:
-        jobs.append(("size", "size_vs_k", plots.size_vs_k, f, o, plots_dir))
+        jobs.append(("size", "size_vs_k", plots.size_vs_k, f, o, plots_dir, *groups))
     elif len(o["encoding"]) > 1 or len(o["image"]) > 1:
-        jobs.append(("size", "size_kb", plots.size_bars, f, o, plots_dir))
+        jobs.append(("size", "size_kb", plots.size_bars, f, o, plots_dir, *groups))
     if len(o["quantizer"]) > 1:
-        d = text.delta_psnr(ctx)
+        d = text.delta(ctx)
         if int((d["quantizer"] != ctx.baseline).sum()) >= 2:
-            jobs.append(("quality", "quality_delta", plots.quality_delta, d, o, plots_dir, ctx.baseline))
+            jobs.append(("quality", "quality_delta", plots.quality_delta, d, o, plots_dir, ctx.baseline, m))
         jobs.append(("runtime", "runtime_vs_k", plots.runtime_vs_k, q, o, plots_dir))
     elif len(o["k"]) > 1:
-        jobs.append(("quality", "quality_vs_k", plots.quality_vs_k, q, o, plots_dir, ctx.threshold))
-    if (f.groupby("image")["psnr"].nunique() > 1).any():
-        jobs.append(("rd", "rate_distortion", plots.rate_distortion, f, o, plots_dir))
+        threshold = ctx.threshold if m.name == data.THRESHOLD_COLUMN else None
+        jobs.append(("quality", "quality_vs_k", plots.quality_vs_k, q, o, plots_dir, threshold, m, *groups))
+    if (f.groupby("image")[m.name].nunique() > 1).any():
+        jobs.append(("rd", "rate_distortion", plots.rate_distortion, f, o, plots_dir, m, *groups))
     variants = ctx.variants
     names = list(dict.fromkeys(variants.sort_values(["encoding_rank", "encoding"])["encoding"]))
     if len(names) > 1 and "encode_s" in variants.columns and variants["encode_s"].notna().sum() >= 2:

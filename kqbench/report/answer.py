@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import data, fmt, snippet
 from .data import Context
+from .perceptual import against_recommendation
 
 # The snippet writes with Pillow (then pypng): the palette PNG whose measured files the saving quotes.
 SNIPPET_WRITERS = ("Pillow", "pypng")
@@ -198,7 +199,7 @@ def _recommend(ctx: Context, f: dict) -> str:
         by_k = {}
         for img, k in ks.items():
             by_k.setdefault(int(k), []).append(img)
-        where = "; ".join(f"k={k} for {fmt.listing(imgs)}" for k, imgs in sorted(by_k.items()))
+        where = "; ".join(f"k={k} for {ctx.images(imgs, groups=False)}" for k, imgs in sorted(by_k.items()))
         b = totals.loc[best]
         text += (f" With it, {best} needs {where}: {_kb(b['bytes'])} in all over {fmt.count(len(ks), 'image')}"
                  + (f", the smallest total of the {len(totals)} quantizers" if len(totals) > 1 else "")
@@ -207,12 +208,12 @@ def _recommend(ctx: Context, f: dict) -> str:
             c = totals.loc[fast]
             text += (f"; {fast}, the fastest, {_kb(c['bytes'])} ({fmt.signed(100 * (c['bytes'] / b['bytes'] - 1))}%) "
                      f"in {fmt.seconds(c['seconds'])} s")
-        text += "."
-        short = [f"{q} ({fmt.listing(imgs)})" for q, imgs in r.get("short", {}).items() if imgs]
+        text += "." + against_recommendation(ctx, best, sorted(by_k))
+        short = [f"{q} ({ctx.images(imgs)})" for q, imgs in r.get("short", {}).items() if imgs]
         if short:
             text += f" Left out, not reaching {r['threshold']:g} dB on every image: {fmt.listing(short)}."
     if r["missed"]:
-        text += f" No file reaches {r['threshold']:g} dB for {fmt.listing(r['missed'])}."
+        text += f" No file reaches {r['threshold']:g} dB for {ctx.images(r['missed'])}."
     return text
 
 

@@ -324,7 +324,7 @@ def transparency(ctx: Context) -> str:
     kept = lossless[lossless["has_alpha"].astype(bool)]
     images = sorted(set(kept["image"]))
     out = ["## Transparency (`alpha`)",
-           f"{fmt.count(len(images), 'image')} of this sweep have transparency ({fmt.listing(images)}). With "
+           f"{fmt.count(len(images), 'image')} of this sweep have transparency ({ctx.images(images, counted=False)}). With "
            "`alpha=keep` (the default) they are quantized in premultiplied RGBA (colour under full transparency "
            "counts nothing, and every fully transparent pixel shares one palette entry), PNG-8 files carry the "
            "palette's alphas in a tRNS chunk (1 byte per entry up to the last translucent one), truecolour PNGs "
@@ -469,6 +469,8 @@ def lossy_pairs(ctx: Context) -> tuple[pd.DataFrame, str | None]:
 
 
 def _where(rows: pd.DataFrame) -> str:
+    if rows["image"].nunique() > data.MANY_IMAGES:
+        return f"{rows['image'].nunique()} images"
     parts = [f"{img} (k={fmt.listing(sorted(set(g['k'])))})" for img, g in rows.groupby("image", sort=True)]
     return fmt.listing(parts)
 
@@ -536,7 +538,7 @@ def lossy(ctx: Context) -> str:
                    "quantizations (image, k, quantizer" + (", dithering" if "dither" in split else "")
                    + (", alpha" if "alpha" in split else "")
                    + ") where one reached the target")
-        verdict += (f"; the PNG-8 was the smaller file for {fmt.listing(png_wins)}." if png_wins else ".")
+        verdict += (f"; the PNG-8 was the smaller file for {ctx.images(png_wins)}." if png_wins else ".")
         verdict += (" The lossy files are of the original image, not of the quantized one: the same PSNR, but "
                     "other kinds of error (blocks and blur instead of palette steps).")
     headers = ["encoding", "k", *split, f"× {ref} size", "quality",

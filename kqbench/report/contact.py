@@ -28,6 +28,7 @@ TITLE_LINES = 2
 FONT_PX = 11
 CHECKER = 8  # pixels per checkerboard square behind transparent images
 MIN_CHANGE = 2.0  # a "smooth" region must vary by at least this (grey levels, standard deviation)
+MAX_IMAGES = 3  # images on one sheet: its height grows with each
 
 
 @dataclass
@@ -156,6 +157,9 @@ def contact_sheet(files: pd.DataFrame, order: dict, sweep_dir: Path, plots_dir: 
         sheet.notes.append("this sweep has no palette PNG files to show")
         return sheet
     images = list(images) if images else default_images(files, order, sweep_dir)
+    if len(images) > MAX_IMAGES:
+        sheet.notes.append(f"{len(images) - MAX_IMAGES} more images asked for (at most {MAX_IMAGES} on one sheet)")
+        images = images[:MAX_IMAGES]
     if not images:
         sheet.notes.append("no image of this sweep has an input file on disk (only generated images, "
                            "or the `source` files moved), so there is no original to show")

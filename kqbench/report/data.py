@@ -15,9 +15,11 @@ import pandas as pd
 
 from .. import columns
 from ..encoders import LABEL_PNG, PALETTE_PNG, TRUECOLOUR_PNG
+from . import fmt
 from .errors import ReportError, check_folder
 
 FILE_KEYS = ["image", "k", "quantizer", "encoding"]
+THRESHOLD_COLUMN = "psnr"  # the column ``report.psnr_threshold`` (dB) applies to: the recommendation's
 QUANT_KEYS = ["image", "k", "quantizer"]
 CHANNELS = {"grey": 1, "palette": 1, "grey+alpha": 2, "RGB": 3, "RGBA": 4}
 # Numbers the report reads (median over seeds per file): every numeric column the registry declares
@@ -178,8 +180,9 @@ def per_file(ok: pd.DataFrame) -> pd.DataFrame:
 def per_quantization(files: pd.DataFrame) -> pd.DataFrame:
     """One row per (image, k, quantizer): the encodings of one quantization share its quality
     and timings, so they are counted once here (median across encodings, which are equal)."""
-    cols = [c for c in ("psnr", "mse", "delta_e2000", "fit_s", "assign_s", "runtime_s", "label_entropy_bpp",
-                        "palette_size", "pixels", "original_bytes") if c in files.columns]
+    quality = [c.name for c in columns.quality_measures()]
+    cols = [c for c in (*quality, "fit_s", "assign_s", "runtime_s", "label_entropy_bpp", "palette_size", "pixels",
+                        "original_bytes") if c in files.columns]
     return files.groupby(QUANT_KEYS, sort=True)[cols].median().reset_index()
 
 
@@ -214,6 +217,19 @@ def order_of(files: pd.DataFrame) -> dict:
 def _spread(values: pd.Series) -> dict:
     return {"median": float(values.median()), "min": float(values.min()), "max": float(values.max()),
             "n": int(values.notna().sum())}
+
+
+_HUGE = 1e300  # stands for infinity while quantiles interpolate
+
+
+def quantiles(values: pd.Series, by=None, q=(0.25, 0.75)) -> list:
+    """The quantiles ``q`` of ``values`` (per group of ``by`` when given: Series indexed by group) where infinity
+    (a lossless PSNR) stays infinite: interpolating towards it gives infinity, not NaN (∞ − ∞)."""
+    finite = values.clip(-_HUGE, _HUGE)
+    grouped = finite.groupby(by) if by is not None else finite
+    out = [grouped.quantile(p) for p in q]
+    return [np.where(np.abs(v) > _HUGE * 1e-100, np.sign(v) * np.inf, v) if np.ndim(v) == 0 else
+            v.mask(v > _HUGE * 1e-100, np.inf).mask(v < -_HUGE * 1e-100, -np.inf) for v in out]
 
 
 def size_summary(files: pd.DataFrame) -> pd.DataFrame:
@@ -252,39 +268,49 @@ def runtime_summary(quant: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"median_s": g.median(), "total_s": g.sum(), "n": g.count()}).reset_index()
 
 
-def pareto_mask(bpp: np.ndarray, psnr: np.ndarray) -> np.ndarray:
-    """True for points no other point beats: none has fewer (or equal) bits and more (or equal) PSNR
-    with one of the two strictly better. Identical points are all kept."""
-    bpp, psnr = np.asarray(bpp, float), np.asarray(psnr, float)
-    keep = np.zeros(len(bpp), bool)
-    for i in range(len(bpp)):
-        dominated = (bpp <= bpp[i]) & (psnr >= psnr[i]) & ((bpp < bpp[i]) | (psnr > psnr[i]))
-        keep[i] = not dominated.any()
-    return keep
+def pareto_mask(bpp: np.ndarray, quality: np.ndarray, better: str = "higher") -> np.ndarray:
+    """True for points no other point beats: none has fewer (or equal) bits and better (or equal) quality
+    with one of the two strictly better; ``better`` is the quality's direction (``higher`` or ``lower``, the
+    registry's). Identical points are all kept."""
+    return pareto_masks(bpp, quality, np.zeros(len(np.asarray(bpp))), better)
 
 
-def pareto(files: pd.DataFrame) -> pd.DataFrame:
-    """Per image, the files on the rate-distortion front (min bits per pixel for max PSNR)."""
-    fronts = []
-    for image, g in files.dropna(subset=["bits_per_pixel", "psnr"]).groupby("image", sort=True):
-        front = g[pareto_mask(g["bits_per_pixel"].to_numpy(), g["psnr"].to_numpy())]
-        fronts.append(front.sort_values(["bits_per_pixel", "psnr", "quantizer", "encoding"]))
-    cols = ["image", "k", "quantizer", "encoding", "bits_per_pixel", "psnr"]
-    return pd.concat(fronts, ignore_index=True)[cols] if fronts else pd.DataFrame(columns=cols)
+def pareto_masks(bpp, quality, groups, better: str = "higher") -> np.ndarray:
+    """:func:`pareto_mask` within each group (e.g. image) at once, without a loop over the groups: a point is
+    on its group's front when its quality is the best at its bits per pixel and better than the best of
+    every point with fewer bits."""
+    q = np.asarray(quality, float) * (-1.0 if better == "lower" else 1.0)
+    df = pd.DataFrame({"g": np.asarray(groups), "x": np.asarray(bpp, float), "q": q})
+    best = df.groupby(["g", "x"], sort=True)["q"].max().reset_index()
+    best["before"] = best.groupby("g")["q"].cummax().groupby(best["g"]).shift()  # best of strictly fewer bits
+    df = df.merge(best.rename(columns={"q": "best"}), on=["g", "x"], how="left")
+    return ((df["q"] == df["best"]) & ~(df["before"] >= df["q"])).to_numpy(bool)
+
+
+def pareto(files: pd.DataFrame, measure: str = "psnr") -> pd.DataFrame:
+    """Per image, the files on the rate-distortion front (fewest bits per pixel for the best ``measure``, a
+    quality column of the registry)."""
+    better = columns.column(measure).better
+    f = files.dropna(subset=["bits_per_pixel", measure])
+    front = f[pareto_masks(f["bits_per_pixel"], f[measure], f["image"], better)]
+    cols = ["image", "k", "quantizer", "encoding", "bits_per_pixel", measure]
+    return front.sort_values(["image", "bits_per_pixel", measure, "quantizer", "encoding"]).reset_index(drop=True)[cols]
 
 
 def smallest_k(quant: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Per (image, quantizer): the smallest k whose PSNR reaches ``threshold`` (NaN when none does),
     and the best PSNR seen, so "none" can say how far it fell short."""
-    out = []
-    for (image, q), g in quant.groupby(["image", "quantizer"], sort=True):
-        reach = g[g["psnr"] >= threshold].sort_values("k")
-        best = g.sort_values(["psnr", "k"], ascending=[False, True]).iloc[0]
-        out.append({"image": image, "quantizer": q,
-                    "k": int(reach["k"].iloc[0]) if len(reach) else math.nan,
-                    "psnr": float(reach["psnr"].iloc[0]) if len(reach) else math.nan,
-                    "best_psnr": float(best["psnr"]), "best_k": int(best["k"]), "max_k": int(g["k"].max())})
-    return pd.DataFrame(out)
+    keys = ["image", "quantizer"]
+    cols = [*keys, "k", "psnr", "best_psnr", "best_k", "max_k"]
+    if quant.empty:
+        return pd.DataFrame(columns=cols)
+    q = quant[[*keys, "k", "psnr"]]
+    out = q.groupby(keys, sort=True)["k"].max().rename("max_k").to_frame()
+    best = q.sort_values([*keys, "psnr", "k"], ascending=[True, True, False, True]).groupby(keys).head(1)
+    out = out.join(best.set_index(keys).rename(columns={"psnr": "best_psnr", "k": "best_k"}))
+    reach = q[q["psnr"] >= threshold].sort_values([*keys, "k"]).groupby(keys).head(1)
+    out = out.join(reach.set_index(keys)).reset_index()
+    return out[cols].astype({"best_k": int, "max_k": int, "k": float})
 
 
 def contradictions(files: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -337,14 +363,16 @@ def _at_reference(files: pd.DataFrame, settings: list[str], but: list[str]) -> p
 def pair(files: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
     """Encodings ``a`` and ``b`` of the same quantization side by side (columns suffixed _a, _b).
 
-    ``a`` and ``b`` are labels or base names. Files are matched on the settings both encodings have
-    (e.g. ``compress_level``, ``order``); a setting only one of them has is held at its reference value
-    (:func:`reference_value`), e.g. pypng's ``bitdepth`` at 8.
+    ``a`` and ``b`` are labels or base names. Files are matched on the settings both encodings have and
+    sweep (e.g. ``compress_level``, ``order``); any other setting that varies is held at its reference value
+    (:func:`reference_value`), e.g. pypng's ``bitdepth`` at 8. A setting each side has at one value (its
+    own default, say zlib level 9 against 6) is not matched on.
     """
     left, right = _select(files, a), _select(files, b)
     keys = [*QUANT_KEYS, *(c for c in ("dither", "alpha") if c in files.columns)]
     settings = params(files, "encoding")
-    shared = [c for c in settings if _has(left, c) and _has(right, c)]
+    shared = [c for c in settings if _has(left, c) and _has(right, c)
+              and left[c].nunique() > 1 and right[c].nunique() > 1]
     left, right = _at_reference(left, settings, shared), _at_reference(right, settings, shared)
     cols = [*keys, *shared, "bytes", "bits_per_pixel", "bit_depth", "palette_size"]
     return left[cols].merge(right[cols], on=keys + shared, suffixes=("_a", "_b"))
@@ -431,6 +459,83 @@ def original_kind(source, mode) -> str:
                                                                                           or "unknown")
 
 
+class Measure:
+    """The quality column the report's quality section, figures and rate–distortion front use
+    (``report.quality``): its name, unit and direction come from the registry (``better``).
+
+    Raises :class:`ReportError` when ``name`` is not a quality column with a direction, or when the table
+    (given as its column names) has no value of it.
+    """
+
+    def __init__(self, name: str, table_columns=None):
+        col = columns.column(name)
+        choices = ", ".join(c.name for c in columns.quality_measures())
+        if col is None or col.better is None:
+            raise ReportError(f"quality {name!r} is not a quality column with a direction; choose from {choices}")
+        if table_columns is not None and name not in table_columns:
+            hint = f" (run the sweep with metrics=[{name}])" if col.optional else ""
+            raise ReportError(f"quality {name!r}: this sweep's table has no {name} column{hint}")
+        self.name, self.better, self.unit = name, col.better, col.unit
+        # an acronym column (psnr, mse, dssim) is written in capitals, a named one (ssimulacra2) as is
+        self.shown = name.upper() if name.isalpha() and len(name) <= 5 else name
+        self.higher = col.better == "higher"
+
+    @property
+    def words(self) -> str:
+        """``PSNR (dB, higher is better)``: the name, unit and direction, for a caption or an axis."""
+        unit = f"{self.unit}, " if self.unit else ""
+        return f"{self.shown} ({unit}{self.better} is better)"
+
+    def value(self, x) -> str:
+        """A value as the report prints it: 1 decimal in dB (``∞`` when lossless), else 3 significant digits."""
+        if self.unit == "dB":
+            return fmt.db(x)
+        return "–" if x is None or x != x else fmt.seconds(x)
+
+    def diff(self, x) -> str:
+        """A difference, signed: 1 decimal in dB, else 3 significant digits."""
+        if self.unit == "dB" or x is None or x != x or math.isinf(x) or x == 0:
+            return fmt.ddb(x)
+        return ("+" if x > 0 else "-") + fmt.seconds(abs(x))
+
+
+# Image groups: what a sweep of many images is summarised by, derived from the table's image columns.
+MANY_IMAGES = 12  # more images than this: figures and lists per image group, not per image
+SIZE_BINS = (10_000, 100_000, 1_000_000)  # pixels: below 0.01 MP, 0.01–0.1 MP, 0.1–1 MP, 1 MP and more
+FEW_COLOURS = 256  # an image with at most this many colours is its own group: a palette holds it exactly
+FEW_NAMED = 3  # in a sweep of many images, a sentence names at most this many images
+
+
+def _size_bin(pixels) -> tuple[int, str]:
+    edges = [e / 1e6 for e in SIZE_BINS]
+    i = int(np.searchsorted(SIZE_BINS, pixels, side="right")) if pixels == pixels else len(SIZE_BINS)
+    if i == 0:
+        return 0, f"< {edges[0]:g} MP"
+    if i == len(SIZE_BINS):
+        return i, f"≥ {edges[-1]:g} MP"
+    return i, f"{edges[i - 1]:g}–{edges[i]:g} MP"
+
+
+def image_groups(all_files: pd.DataFrame, kind) -> dict[str, tuple]:
+    """Per image, ``(sort key, group label)``: the kind of its original (``kind(image)``), with transparency
+    or not, and its size in megapixels, or ``≤ 256 colours`` for an image a 256-colour palette holds exactly
+    (``unique_colours``): e.g. ``JPEG, 0.01–0.1 MP``, ``truecolour PNG with alpha, < 0.01 MP``."""
+    first = all_files.groupby("image", sort=True).agg(
+        pixels=("pixels", "first"), has_alpha=("has_alpha", "max"),
+        colours=("unique_colours", "first") if "unique_colours" in all_files.columns else ("pixels", "first"))
+    if "unique_colours" not in all_files.columns:
+        first["colours"] = math.inf
+    out = {}
+    for image, r in first.iterrows():
+        what = kind(image) + (" with alpha" if bool(r["has_alpha"]) else "")
+        if r["colours"] == r["colours"] and r["colours"] <= FEW_COLOURS:
+            size = (-1, f"≤ {FEW_COLOURS} colours")
+        else:
+            size = _size_bin(r["pixels"])
+        out[image] = ((what, size[0]), f"{what}, {size[1]}")
+    return out
+
+
 def at_reference(files: pd.DataFrame, refs: dict[str, str]) -> pd.DataFrame:
     """The files of each encoding at its reference settings (``refs``: base name -> label), named by their
     base name; the label they had is kept in ``encoding_label``."""
@@ -451,10 +556,11 @@ class Context:
     core sections (answer, sizes, quality, rate-distortion, time, contradictions) and figures compare.
     """
 
-    def __init__(self, table: pd.DataFrame, sweep_dir, threshold: float):
+    def __init__(self, table: pd.DataFrame, sweep_dir, threshold: float, quality: str = "psnr"):
         self.table = table
         self.sweep_dir = Path(sweep_dir)
         self.threshold = float(threshold)
+        self.measure = Measure(quality, table.columns)
         self.ok = ok_rows(table)
         self.all_files = per_file(self.ok) if len(self.ok) else pd.DataFrame()
         self.variants = core(self.all_files) if len(self.ok) else pd.DataFrame()
@@ -470,6 +576,34 @@ class Context:
                                               if "original_mode" in g.columns else None)
                            for img, g in self.all_files.groupby("image", sort=True)}
                           if len(self.all_files) and "source" in self.all_files.columns else {})
+        groups = image_groups(self.all_files, self.kind) if len(self.all_files) else {}
+        self.group_of = {image: label for image, (_, label) in groups.items()}
+        self.group_order = [label for _, label in sorted(set(groups.values()))]
+
+    @property
+    def grouped(self) -> bool:
+        """More than :data:`MANY_IMAGES` images: figures, lists and the per-image HTML go by image group."""
+        return len(self.order.get("image", ())) > MANY_IMAGES
+
+    def named(self, n: int) -> bool:
+        """Whether a sentence names ``n`` images one by one (else it counts them by group)."""
+        return n <= (FEW_NAMED if self.grouped else MANY_IMAGES)
+
+    def images(self, names, counted: bool = True, groups: bool = True) -> str:
+        """Images named in a sentence: their names, or past :data:`MANY_IMAGES` (past :data:`FEW_NAMED` in a
+        sweep of many images), their count by image group (the three largest groups): ``120 images (80 JPEG,
+        < 0.01 MP; 40 ...)``, without ``120 images`` and the brackets when not ``counted`` (the sentence has
+        said how many), only ``120 images`` without ``groups`` (for lists *By image group* breaks down)."""
+        names = list(dict.fromkeys(names))
+        if self.named(len(names)):
+            return fmt.listing(names)
+        if not groups:
+            return fmt.count(len(names), "image")
+        counts = pd.Series([self.group_of.get(n, "unknown") for n in names]).value_counts()
+        top = "; ".join(f"{int(n)} {g}" for g, n in counts.head(3).items())
+        if len(counts) > 3:
+            top += f"; {len(counts) - 3} more groups"
+        return f"{len(names)} images ({top})" if counted else top
 
     @property
     def baseline(self) -> str | None:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from . import data, fmt
 from .data import Context
-from .text import delta_psnr
+from .text import delta
 
 MAX_CONTRADICTION_ROWS = 15
 
@@ -18,16 +18,18 @@ def _figure(alt: str, path: str | None) -> list[str]:
 
 
 def quality(ctx: Context, figure: str | None = None) -> str:
-    """PSNR per quantizer and k (median over images), and the difference from the baseline quantizer."""
+    """The report's quality column per quantizer and k (median over images), and the difference from the
+    baseline quantizer."""
     q = ctx.quant
     ks = ctx.order["k"]
-    base = ctx.baseline
-    d = delta_psnr(ctx)
+    base, m = ctx.baseline, ctx.measure
+    what = f"{m.shown} ({m.unit + ', ' if m.unit else ''}{m.better} is closer to the original)"
     if len(ks) == 1 and len(ctx.order["quantizer"]) == 1:
-        return "\n\n".join(["## Quality", f"{base} at k={ks[0]}: PSNR (dB, higher is closer to the original) "
-                             f"median {fmt.db(q['psnr'].median())} over the {fmt.count(len(q), 'image')} "
-                             f"({fmt.db(q['psnr'].min())} to {fmt.db(q['psnr'].max())})."])
+        return "\n\n".join(["## Quality", f"{base} at k={ks[0]}: {what} median {m.value(q[m.name].median())} over "
+                             f"the {fmt.count(len(q), 'image')} ({m.value(q[m.name].min())} to "
+                             f"{m.value(q[m.name].max())})."])
     several = len(ctx.order["quantizer"]) > 1
+    d = delta(ctx)
     rows = []
     for name in ctx.order["quantizer"]:
         cells = []
@@ -36,33 +38,37 @@ def quality(ctx: Context, figure: str | None = None) -> str:
             if g.empty:
                 cells.append("–")
                 continue
-            cell = fmt.db(g["psnr"].median())
+            cell = m.value(g[m.name].median())
             if several and name != base:
                 h = d[(d["quantizer"] == name) & (d["k"] == k)]
-                cell += f" ({fmt.ddb(h['d_psnr'].median())})"
+                cell += f" ({m.diff(h['d'].median())})"
             cells.append(cell)
         rows.append([name + (" (baseline)" if several and name == base else ""), *cells])
-    delta = (f"; in brackets, the median over the images of the difference from {base}, the baseline, on the "
-             "same image and k" if several else "")
+    delta_words = (f"; in brackets, the median over the images of the difference from {base}, the baseline, on the "
+                   "same image and k" if several else "")
+    unit = f" ({m.unit})" if m.unit else ""
     out = ["## Quality", *_figure("Quality", figure),
-           f"PSNR in dB (higher is closer to the original; the same for every encoding of a quantization): each "
-           f"cell is the median over the images{delta}.",
-           fmt.table(["quantizer", *[f"k={k} (dB)" for k in ks]], rows)]
-    lossless = q[q["mse"] == 0]
+           f"{m.shown}{' in ' + m.unit if m.unit else ''} ({m.better} is closer to the original; the same for every "
+           f"encoding of a quantization): each cell is the median over the images{delta_words}.",
+           fmt.table(["quantizer", *[f"k={k}{unit}" for k in ks]], rows)]
+    lossless = q[q["mse"] == 0] if "mse" in q.columns else q.iloc[0:0]
     if len(lossless):
-        which = [f"{img} (k={fmt.listing(sorted(set(g['k'])))})" for img, g in lossless.groupby("image", sort=True)]
-        out.append(f"{len(lossless)} of {len(q)} quantizations were lossless (PSNR = ∞: the image has no more "
-                   f"colours than the palette): {fmt.listing(which)}.")
+        which = ([f"{img} (k={fmt.listing(sorted(set(g['k'])))})" for img, g in lossless.groupby("image", sort=True)]
+                 if ctx.named(lossless["image"].nunique()) else [ctx.images(lossless["image"])])
+        out.append(f"{len(lossless)} of {len(q)} quantizations were lossless (the image has no more colours than the "
+                   f"palette): {fmt.listing(which)}.")
     return "\n\n".join(out)
 
 
 def pareto(ctx: Context, figure: str | None = None) -> str:
-    if not (ctx.files.groupby("image")["psnr"].nunique() > 1).any():
+    m = ctx.measure
+    if not (ctx.files.groupby("image")[m.name].nunique() > 1).any():
         return ""  # one quality level per image: the smallest file is the whole story (see the sizes)
-    front = data.pareto(ctx.files)
+    front = data.pareto(ctx.files, m.name)
     out = ["## Rate–distortion: which files are worth it", *_figure("Rate–distortion", figure),
-           "A file is on its image's front when no other file of that image is both at least as small and at least "
-           "as close to the original (PSNR): the best quality each size buys."]
+           f"A file is on its image's front when no other file of that image is both at least as small and at least as "
+           f"close to the original ({m.shown}): the best quality each size buys."
+           + (" The figure shows each image group's medians; the counts below are per image." if ctx.grouped else "")]
     parts = []
     for col in ("encoding", "quantizer"):
         counts = front.groupby(col)["image"].agg(["size", "nunique"])
@@ -133,27 +139,10 @@ def contradictions(ctx: Context) -> str:
     hit = sorted(set().union(*[set(c[key]["image"]) for key in kinds])) if kinds else []
     if not hit:
         return "\n\n".join(out + ["This sweep measured no exception: every file followed it."])
-    rows = []
-    for image in hit:
-        cells = []
-        for key, (_, mask, ratio) in kinds.items():
-            g = c[key][c[key]["image"] == image]
-            n = int((mask & (f["image"] == image)).sum())
-            if g.empty:
-                cells.append(f"0 of {n}")
-                continue
-            r = ratio(g)
-            cells.append(f"{len(g)} of {n}: k={','.join(map(str, sorted(set(g['k']))))}, "
-                         f"{fmt.spread(r.median(), r.min(), r.max(), fmt.ratio)}")
-        rows.append((sum(len(c[key][c[key]["image"] == image]) for key in kinds), image,
-                     [f"{image} ({describe_original(f, image, ctx.kind(image))})", *cells]))
-    rows.sort(key=lambda r: (-r[0], r[1]))
-    shown, rest = rows[:MAX_CONTRADICTION_ROWS], rows[MAX_CONTRADICTION_ROWS:]
-    out.append("One row per image with an exception; each cell: how many of the image's files, at which k, and "
-               "the median size ratio (range over those files).")
-    out.append(fmt.table(["image (original)", *[v[0] for v in kinds.values()]], [r[2] for r in shown]))
-    if rest:
-        out.append(f"And {len(rest)} more images: {fmt.listing(r[1] for r in rest)}.")
+    if ctx.grouped:
+        out += _contradictions_by_group(ctx, c, kinds)
+    else:
+        out += _contradictions_by_image(ctx, c, kinds)
     why = []
     hit_kinds = {ctx.kind(i) for i in hit}
     if "JPEG" in hit_kinds:
@@ -167,6 +156,63 @@ def contradictions(ctx: Context) -> str:
     if why:
         out.append("Why: " + "; ".join(why) + ".")
     return "\n\n".join(out)
+
+
+def _contradictions_by_group(ctx: Context, c: dict, kinds: dict) -> list[str]:
+    """A sweep of many images: one row per image group, each cell the files and images with that exception
+    and the median size ratio with its quartiles."""
+    f = ctx.files
+    group = f["image"].map(ctx.group_of)
+    rows = []
+    for g in ctx.group_order:
+        in_group = group == g
+        cells, any_hit = [], False
+        for key, (_, mask, ratio) in kinds.items():
+            hit = c[key][c[key]["image"].map(ctx.group_of) == g]
+            n = int((mask & in_group).sum())
+            if hit.empty:
+                cells.append(f"0 of {n}")
+                continue
+            any_hit = True
+            r = ratio(hit)
+            cells.append(f"{len(hit)} of {n} ({fmt.count(hit['image'].nunique(), 'image')}), "
+                         f"{fmt.spread(r.median(), r.quantile(0.25), r.quantile(0.75), fmt.ratio)}")
+        if any_hit:
+            rows.append([f"{g} ({fmt.count(f.loc[in_group, 'image'].nunique(), 'image')})", *cells])
+    return ["One row per image group with an exception; each cell: how many of the group's files (in how many "
+            "images), and the median size ratio over those files (first to third quartile).",
+            fmt.table(["image group", *[v[0] for v in kinds.values()]], rows)]
+
+
+def _contradictions_by_image(ctx: Context, c: dict, kinds: dict) -> list[str]:
+    """One row per image with an exception (at most :data:`MAX_CONTRADICTION_ROWS`)."""
+    f = ctx.files
+    out = []
+    hit = sorted(set().union(*[set(c[key]["image"]) for key in kinds]))
+    by_image = {key: dict(list(c[key].groupby("image", sort=False))) for key in kinds}
+    n_files = {key: f.loc[mask, "image"].value_counts() for key, (_, mask, _) in kinds.items()}
+    total = {image: sum(len(by_image[key].get(image, ())) for key in kinds) for image in hit}
+    ranked = sorted(hit, key=lambda image: (-total[image], image))
+    shown, rest = ranked[:MAX_CONTRADICTION_ROWS], ranked[MAX_CONTRADICTION_ROWS:]
+    rows = []
+    for image in shown:
+        cells = []
+        for key, (_, _, ratio) in kinds.items():
+            g = by_image[key].get(image)
+            n = int(n_files[key].get(image, 0))
+            if g is None:
+                cells.append(f"0 of {n}")
+                continue
+            r = ratio(g)
+            cells.append(f"{len(g)} of {n}: k={','.join(map(str, sorted(set(g['k']))))}, "
+                         f"{fmt.spread(r.median(), r.min(), r.max(), fmt.ratio)}")
+        rows.append([f"{image} ({describe_original(f, image, ctx.kind(image))})", *cells])
+    out.append("One row per image with an exception; each cell: how many of the image's files, at which k, and "
+               "the median size ratio (range over those files).")
+    out.append(fmt.table(["image (original)", *[v[0] for v in kinds.values()]], rows))
+    if rest:
+        out.append(f"And {ctx.images(rest)}.")
+    return out
 
 
 def contact(sheet) -> str:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 import re
 from pathlib import Path
+
+import numpy as np
 
 from . import fmt
 from .data import Context
@@ -38,37 +41,84 @@ blockquote{border-left:4px solid #e0a000;margin:0;padding:.3rem 1rem;background:
 SCRIPT = """
 (function(){
   function key(td){var v=td.getAttribute('data-v');if(v!==null&&v!==''){return parseFloat(v);}return td.textContent;}
-  document.querySelectorAll('table.sortable').forEach(function(table){
-    var heads=table.tHead.rows[0].cells;
-    Array.prototype.forEach.call(heads,function(th,col){
+  function compare(x,y,asc){
+    var nx=typeof x==='number'&&!isNaN(x),ny=typeof y==='number'&&!isNaN(y);
+    if(nx&&!ny){return -1;}if(ny&&!nx){return 1;}
+    var c=nx?(x-y):String(x).localeCompare(String(y));
+    return asc?c:-c;
+  }
+  function heads(table,sorter){
+    var cells=table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(cells,function(th,col){
       th.addEventListener('click',function(){
         var asc=th.getAttribute('aria-sort')!=='ascending';
-        Array.prototype.forEach.call(heads,function(h){h.removeAttribute('aria-sort');});
+        Array.prototype.forEach.call(cells,function(h){h.removeAttribute('aria-sort');});
         th.setAttribute('aria-sort',asc?'ascending':'descending');
-        var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);
-        rows.sort(function(a,b){
-          var x=key(a.cells[col]),y=key(b.cells[col]);
-          var nx=typeof x==='number'&&!isNaN(x),ny=typeof y==='number'&&!isNaN(y);
-          if(nx&&!ny){return -1;}if(ny&&!nx){return 1;}
-          var c=nx?(x-y):String(x).localeCompare(String(y));
-          return asc?c:-c;
-        });
-        rows.forEach(function(r){body.appendChild(r);});
+        sorter(col,asc);
       });
-    });
-  });
-  var input=document.getElementById('filter');
-  if(input){
-    var table=document.getElementById('results'),count=document.getElementById('shown');
-    input.addEventListener('input',function(){
-      var terms=input.value.toLowerCase().split(/\\s+/).filter(Boolean),n=0;
-      Array.prototype.forEach.call(table.tBodies[0].rows,function(r){
-        var text=r.textContent.toLowerCase(),ok=terms.every(function(t){return text.indexOf(t)>=0;});
-        r.style.display=ok?'':'none';if(ok){n++;}
-      });
-      count.textContent=n;
     });
   }
+  // small tables: sort the rows in place
+  document.querySelectorAll('table.sortable:not(#results)').forEach(function(table){
+    heads(table,function(col,asc){
+      var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);
+      rows.sort(function(a,b){return compare(key(a.cells[col]),key(b.cells[col]),asc);});
+      rows.forEach(function(r){body.appendChild(r);});
+    });
+  });
+  // the results table: every row is in the page's data; one page of it is shown
+  var source=document.getElementById('results-data');
+  if(!source){return;}
+  var spec=JSON.parse(source.textContent),cols=spec.columns,all=spec.rows,table=document.getElementById('results');
+  var shown=all.slice(),page=0,texts=null;
+  function num(v){if(v==='inf'){return Infinity;}if(v==='-inf'){return -Infinity;}return v===null?NaN:v;}
+  function show(v,c){
+    if(!c[2]){return String(v);}
+    var x=num(v);if(isNaN(x)){return '\\u2013';}if(!isFinite(x)){return x>0?'\\u221e':'-\\u221e';}
+    if(c[1]!==null){return x.toFixed(c[1]);}
+    if(x===0){return '0';}
+    return x.toFixed(Math.max(0,2-Math.floor(Math.log10(Math.abs(x)))));
+  }
+  function text(r){return r.slice(0,cols.length).map(function(v,i){return show(v,cols[i]);}).join(' ')+' '+
+    (r[cols.length]||'').split('/').pop();}
+  function render(){
+    var pages=Math.max(1,Math.ceil(shown.length/spec.page));page=Math.min(page,pages-1);
+    var body=document.createElement('tbody');
+    shown.slice(page*spec.page,(page+1)*spec.page).forEach(function(r){
+      var tr=document.createElement('tr');
+      cols.forEach(function(c,i){
+        var td=document.createElement('td');td.textContent=show(r[i],c);
+        if(c[2]){td.className='num';var x=num(r[i]);td.setAttribute('data-v',isNaN(x)?'':String(x));}
+        tr.appendChild(td);
+      });
+      var td=document.createElement('td'),path=r[cols.length];
+      if(path&&spec.links){var a=document.createElement('a');a.className='file';a.href=path;
+        a.textContent=path.split('/').pop();td.appendChild(a);}else{td.textContent='\\u2013';}
+      tr.appendChild(td);body.appendChild(tr);
+    });
+    table.replaceChild(body,table.tBodies[0]);
+    document.getElementById('shown').textContent=shown.length;
+    document.getElementById('page').textContent=page+1;
+    document.getElementById('pages').textContent=pages;
+    document.getElementById('prev').disabled=page===0;
+    document.getElementById('next').disabled=page>=pages-1;
+  }
+  var input=document.getElementById('filter');
+  function filter(){  // the rows holding every word typed, in the current order
+    var terms=input.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    if(!terms.length){shown=all.slice();return;}
+    if(texts===null){texts=new Map(all.map(function(r){return [r,text(r).toLowerCase()];}));}
+    shown=all.filter(function(r){var t=texts.get(r);return terms.every(function(w){return t.indexOf(w)>=0;});});
+  }
+  heads(table,function(col,asc){
+    var numeric=col<cols.length&&cols[col][2];
+    all.sort(function(a,b){return compare(numeric?num(a[col]):a[col],numeric?num(b[col]):b[col],asc);});
+    filter();page=0;render();
+  });
+  input.addEventListener('input',function(){filter();page=0;render();});
+  document.getElementById('prev').addEventListener('click',function(){page=Math.max(0,page-1);render();});
+  document.getElementById('next').addEventListener('click',function(){page=page+1;render();});
+  render();
 })();
 """
 
@@ -180,8 +230,9 @@ def _num(value, digits=None) -> tuple[str, str]:
     return f"{float(value):.7g}", shown
 
 
-def _link(path, sweep_dir: Path) -> str:
-    if isinstance(path, str) and path and (sweep_dir / path).is_file():
+def _link(path, sweep_dir: Path, checked: bool = False) -> str:
+    """A link to a kept file (``checked``: its existence is already known), else a dash."""
+    if isinstance(path, str) and path and (checked or (sweep_dir / path).is_file()):
         return f'<a class="file" href="{html.escape(path)}">{html.escape(Path(path).name)}</a>'
     return "–"
 
@@ -196,65 +247,156 @@ RESULT_COLUMNS = [  # header, column, digits (None: 3 significant), numeric
 ]
 
 
+PAGE_ROWS = 100  # rows of the results table on one page
+
+
+def _cell(value, digits, numeric) -> str:
+    """A table cell's text, as :func:`_num` (numbers) or the value as text."""
+    if numeric:
+        return _num(value, digits)[1]
+    return str(value).lower() if isinstance(value, (bool, np.bool_)) else str(value)
+
+
+def _json_number(value, digits):
+    """A number as the page's data holds it: rounded as shown (the script formats it again), ``"inf"`` for
+    infinity, None when missing."""
+    if value is None or value != value:
+        return None
+    value = float(value)
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if digits is not None:
+        return round(value, digits) if digits else int(round(value))
+    return float(fmt.seconds(value)) if value else 0
+
+
 def results_table(ctx: Context, sweep_dir: Path) -> str:
     """Every file of the sweep (dithered, lossy comparators and every setting included; medians over seeds), one
-    row each, sortable by any column and filterable by words."""
+    row each, sortable by any column, filterable by words and shown :data:`PAGE_ROWS` rows a page: the first
+    page is written into the page, the whole table is its data (JSON) for the script."""
     f = ctx.all_files.copy()
     f["kb"] = f["bytes"] / 1000
     cols = [c for c in RESULT_COLUMNS if c[1] in f.columns]
     head = "".join(f"<th>{html.escape(h)}</th>" for h, *_ in cols) + "<th>file</th>"
-    rows = []
-    for r in f.to_dict("records"):
-        cells = []
+    data_rows, static = [], []
+    values = {col: f[col].tolist() for _, col, *_ in cols}
+    paths = f["path"].tolist() if "path" in f.columns else [None] * len(f)
+    for i in range(len(f)):
+        row = []
         for _, col, digits, numeric in cols:
-            v = r[col]
-            if numeric:
-                key, shown = _num(float(v) if v == v and v is not None else math.nan, digits)
-                cells.append(f'<td class="num" data-v="{key}">{shown}</td>')
-            else:
-                text = str(v).lower() if isinstance(v, (bool,)) or col == "dither" else str(v)
-                cells.append(f"<td>{html.escape(text)}</td>")
-        cells.append(f"<td>{_link(r.get('path'), sweep_dir)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+            v = values[col][i]
+            row.append(_json_number(v, digits) if numeric else _cell(v, digits, False))
+        path = paths[i]
+        kept = isinstance(path, str) and bool(path) and (sweep_dir / path).is_file()
+        row.append(path if kept else "")
+        data_rows.append(row)
+        if i < PAGE_ROWS:
+            cells = []
+            for (_, col, digits, numeric), v in zip(cols, row):
+                if numeric:
+                    key, shown = _num(float(values[col][i]) if values[col][i] == values[col][i]
+                                      and values[col][i] is not None else math.nan, digits)
+                    cells.append(f'<td class="num" data-v="{key}">{shown}</td>')
+                else:
+                    cells.append(f"<td>{html.escape(v)}</td>")
+            cells.append(f"<td>{_link(path if kept else None, sweep_dir, checked=True)}</td>")
+            static.append("<tr>" + "".join(cells) + "</tr>")
+    spec = {"columns": [[h, digits, numeric] for h, _, digits, numeric in cols], "rows": data_rows,
+            "page": PAGE_ROWS, "links": True}
+    payload = json.dumps(spec, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    pages = max(1, math.ceil(len(f) / PAGE_ROWS))
     return "\n".join([
         '<h2 id="all-results">All results</h2>',
-        f"<p>Every file of this sweep, one row each ({len(f)} files; medians over seeds). Click a column to sort "
-        "it (again to reverse); type words to keep the rows holding all of them. <span class=\"files-note\">Links "
-        "open the files themselves, relative to the sweep folder.</span></p>",
+        f"<p>Every file of this sweep, one row each ({len(f)} files; medians over seeds), {PAGE_ROWS} to a page. "
+        "Click a column to sort it (again to reverse); type words to keep the rows holding all of them. "
+        "<span class=\"files-note\">Links open the files themselves, relative to the sweep folder.</span></p>",
         '<p><input id="filter" type="search" placeholder="filter, e.g. china 64 png8" aria-label="filter rows"> '
         f'<span id="shown">{len(f)}</span> rows shown</p>',
         f'<div class="scroll"><table id="results" class="sortable"><thead><tr>{head}</tr></thead><tbody>',
-        "\n".join(rows), "</tbody></table></div>"])
+        "\n".join(static), "</tbody></table></div>",
+        f'<p class="pager"><button type="button" id="prev" aria-label="previous page">◀</button> page '
+        f'<span id="page">1</span> of <span id="pages">{pages}</span> '
+        '<button type="button" id="next" aria-label="next page">▶</button></p>',
+        f'<script id="results-data" type="application/json">{payload}</script>'])
+
+
+MAX_IMAGE_SECTIONS = 6  # past data.MANY_IMAGES images: the few most telling ones get a section
+
+
+def telling_images(ctx: Context) -> list[tuple[str, list[str]]]:
+    """The images a sweep of many images shows one by one, each with why: the answer's example, where the
+    palette PNG saves the most and the least against the 24-bit RGB PNG, where it is largest against its
+    original, and the hardest to quantize (the worst quality at the largest k); at most
+    :data:`MAX_IMAGE_SECTIONS`."""
+    from .answer import example, fix_encoding
+
+    f, m = ctx.files, ctx.measure
+    picks: dict[str, list[str]] = {}
+    ex = example(ctx)
+    if ex:
+        picks.setdefault(ex["image"], []).append("the answer's example")
+    ks = ctx.order["k"]
+    mid, top = ks[len(ks) // 2], ks[-1]
+    png8 = fix_encoding(ctx)
+    base = f[f["quantizer"] == ctx.baseline]
+    p = base[(base["encoding"] == png8) & (base["k"] == mid)].dropna(subset=["ratio_to_rgb24"]) if png8 else base[:0]
+    if len(p):
+        lo, hi = p.sort_values(["ratio_to_rgb24", "image"]).iloc[[0, -1]].itertuples()
+        picks.setdefault(lo.image, []).append(f"the palette PNG saves the most against 24-bit RGB at k={mid} "
+                                              f"({fmt.ratio(lo.ratio_to_rgb24)})")
+        picks.setdefault(hi.image, []).append(f"the palette PNG saves the least against 24-bit RGB at k={mid} "
+                                              f"({fmt.ratio(hi.ratio_to_rgb24)})")
+        worst = p.sort_values(["ratio_to_original", "image"], ascending=[False, True]).iloc[0]
+        picks.setdefault(worst["image"], []).append(f"the palette PNG is largest against its original "
+                                                   f"({fmt.ratio(worst['ratio_to_original'])} at k={mid})")
+    q = ctx.quant[(ctx.quant["quantizer"] == ctx.baseline) & (ctx.quant["k"] == top)].dropna(subset=[m.name])
+    if len(q):
+        hard = q.sort_values([m.name, "image"], ascending=[m.higher, True]).iloc[0]
+        picks.setdefault(hard["image"], []).append(f"the hardest to quantize: the worst {m.shown} at k={top} "
+                                                  f"({m.value(hard[m.name])})")
+    return list(picks.items())[:MAX_IMAGE_SECTIONS]
 
 
 def per_image(ctx: Context, sweep_dir: Path) -> str:
     """Per image: what its original is, and its files at each k (the baseline quantizer): KB, KB saved against
-    the 24-bit RGB PNG of the same pixels, PSNR, and a link to the file."""
+    the 24-bit RGB PNG of the same pixels, PSNR, and a link to the file. Past ``data.MANY_IMAGES`` images,
+    only the few most telling ones (:func:`telling_images`); the table above has every file."""
+    m = ctx.measure
+    chosen = telling_images(ctx) if ctx.grouped else [(image, []) for image in ctx.order["image"]]
     out = ['<h2 id="per-image">Per image: the files</h2>',
            f"<p>Each image's files with {html.escape(str(ctx.baseline))} (the baseline quantizer), each encoding at its "
            "default settings: size, what it saves against the 24-bit RGB PNG of the same pixels, and the file "
            "itself.</p>"]
-    f = ctx.files[ctx.files["quantizer"] == ctx.baseline]
+    if ctx.grouped:
+        out.append(f"<p>{len(chosen)} of the {len(ctx.order['image'])} images, the most telling ones (why is said "
+                   'under each); filter <a href="#all-results">the table of every file</a> by an image\'s name '
+                   "for the others.</p>")
+    images = {image for image, _ in chosen}
+    f = ctx.files[(ctx.files["quantizer"] == ctx.baseline) & ctx.files["image"].isin(images)]
     tc = ctx.truecolour
     by = {key: r for key, r in zip(zip(f["image"], f["k"], f["encoding"]), f.to_dict("records"))}
-    for image in ctx.order["image"]:
+    for image, why in chosen:
         rows_of = [(k, enc, by[(image, k, enc)]) for k in ctx.order["k"] for enc in ctx.order["encoding"]
                    if (image, k, enc) in by]
         if not rows_of:
             continue
         first = rows_of[0][2]
         out.append(f'<h3 id="image-{_slug(image)}">{html.escape(image)}</h3>')
+        group = f", group {ctx.group_of[image]}" if ctx.grouped else ""
         out.append(f"<p>Original: {html.escape(ctx.kind(image))}, {fmt.kb(first['original_bytes'])} KB, "
-                   f"{int(first['width'])}×{int(first['height'])} px.</p>")
+                   f"{int(first['width'])}×{int(first['height'])} px{html.escape(group)}."
+                   + (f" Shown because {html.escape('; '.join(why))}." if why else "") + "</p>")
         rows = []
         for k, enc, r in rows_of:
             rgb = by.get((image, k, tc), {}).get("bytes") if tc else None
             saved = "–" if rgb is None or enc == tc else f"{fmt.kb(rgb - r['bytes'])} KB ({fmt.ratio(r['bytes'] / rgb)})"
             rows.append(f"<tr><td>{k}</td><td>{html.escape(enc)}</td><td class=\"num\">{fmt.kb(r['bytes'])}</td>"
-                        f"<td>{saved}</td><td class=\"num\">{fmt.db(r['psnr'])}</td>"
+                        f"<td>{saved}</td><td class=\"num\">{m.value(r[m.name])}</td>"
                         f"<td>{_link(r.get('path'), sweep_dir)}</td></tr>")
+        unit = f" {m.unit}" if m.unit else ""
         out.append("<table><thead><tr><th>k</th><th>encoding</th><th>KB</th><th>saved against 24-bit RGB</th>"
-                   "<th>PSNR dB</th><th>file</th></tr></thead><tbody>" + "\n".join(rows) + "</tbody></table>")
+                   f"<th>{html.escape(m.shown + unit)}</th><th>file</th></tr></thead><tbody>" + "\n".join(rows)
+                   + "</tbody></table>")
     return "\n".join(out)
 
 
@@ -293,6 +435,7 @@ def unlink_files(text: str) -> str:
     """The page with its links to the sweep's files turned into plain names (for a copy of the report kept
     without those files, such as ``results/reference/``)."""
     text = re.sub(r'<a class="file" href="[^"]*">([^<]*)</a>', r"\1", text)
+    text = text.replace(',"links":true}</script>', ',"links":false}</script>')
     return re.sub(r'<span class="files-note">[^<]*</span>',
                   "The files themselves are not kept with this copy of the report: the names are those the sweep "
                   "wrote.", text)

@@ -65,7 +65,8 @@ def _by_kind(ctx: Context, rows: pd.DataFrame, of: pd.DataFrame) -> str:
         hit = rows[rows["image"].map(ctx.kind) == kind]
         imgs = sorted(set(hit["image"]))
         what = "generated images' lossless PNGs" if kind == "generated" else f"{kind} originals"
-        parts.append(f"{len(hit)} of {n_of} against {what}" + (f" ({', '.join(imgs)})" if imgs else ""))
+        named = ", ".join(imgs) if ctx.named(len(imgs)) else f"{len(imgs)} images"
+        parts.append(f"{len(hit)} of {n_of} against {what}" + (f" ({named})" if imgs else ""))
     return "; ".join(parts)
 
 
@@ -102,7 +103,7 @@ def in_short(ctx: Context, headlines: list[str] = ()) -> str:
     for img, k in reach.items():
         by_k.setdefault("none" if k != k else f"k={int(k)}", []).append(img)
     if by_k:
-        parts = [f"{k} for {fmt.listing(imgs)}" for k, imgs in sorted(by_k.items(), key=lambda x: (x[0] == "none",
+        parts = [f"{k} for {ctx.images(imgs, groups=False)}" for k, imgs in sorted(by_k.items(), key=lambda x: (x[0] == "none",
                                                                                                    len(x[0]), x[0]))]
         bullets.append(f"Smallest k reaching PSNR ≥ {ctx.threshold:g} dB (any quantizer): " + "; ".join(parts) + ".")
     q = quantizer_headline(ctx)
@@ -120,34 +121,37 @@ def _rgba(ctx: Context) -> str:
 
 
 def quantizer_headline(ctx: Context) -> str:
-    """How far the quantizers' quality is from the baseline's, and how much faster the fastest one was."""
+    """How far the quantizers' quality (the report's quality column) is from the baseline's, and how much faster
+    the fastest one was."""
     q = ctx.quant
     if len(ctx.order["quantizer"]) < 2:
         return ""
-    base = ctx.baseline
-    d = delta_psnr(ctx)
+    base, m = ctx.baseline, ctx.measure
+    d = delta(ctx)
     others = d[d["quantizer"] != base]
     if others.empty:
         return ""
     totals = q.groupby("quantizer")["runtime_s"].sum()
     fast = totals.idxmin()
-    text = (f"Quantizers against {base} (same image and k): PSNR median {fmt.ddb(others['d_psnr'].median())} dB "
-            f"({fmt.ddb(others['d_psnr'].min())} to {fmt.ddb(others['d_psnr'].max())} over "
-            f"{fmt.count(len(others), 'quantization')})")
+    unit = f" {m.unit}" if m.unit else ""
+    text = (f"Quantizers against {base} (same image and k): {m.shown} median {m.diff(others['d'].median())}{unit} "
+            f"({m.diff(others['d'].min())} to {m.diff(others['d'].max())} over "
+            f"{fmt.count(len(others), 'quantization')}" + ("" if m.unit == "dB" else f"; {m.better} is better") + ")")
     if fast != base and totals[fast] > 0:
         text += (f"; {fast} quantized {fmt.factor(totals[base] / totals[fast])} faster than {base} in total "
                  f"({fmt.seconds(totals[fast])} s against {fmt.seconds(totals[base])} s)")
     return text + "."
 
 
-def delta_psnr(ctx: Context) -> pd.DataFrame:
-    """Each quantization's PSNR minus the baseline quantizer's on the same image and k (``d_psnr``; 0 when
-    both are lossless)."""
+def delta(ctx: Context, column: str | None = None) -> pd.DataFrame:
+    """Each quantization's ``column`` (default: the report's quality column) minus the baseline quantizer's on
+    the same image and k (``d``; 0 when both are equal, e.g. both lossless)."""
+    column = column or ctx.measure.name
     q = ctx.quant
-    base = q[q["quantizer"] == ctx.baseline][["image", "k", "psnr"]]
+    base = q[q["quantizer"] == ctx.baseline][["image", "k", column]]
     d = q.merge(base, on=["image", "k"], suffixes=("", "_base"))
-    diff = d["psnr"] - d["psnr_base"]
-    d["d_psnr"] = diff.mask((d["psnr"] == d["psnr_base"]), 0.0)
+    diff = d[column] - d[f"{column}_base"]
+    d["d"] = diff.mask((d[column] == d[f"{column}_base"]), 0.0)
     return d
 
 
@@ -175,6 +179,56 @@ def sizes(ctx: Context, figure: str | None) -> str:
             f"24-bit RGB image is 24 bpp) and of the file's size over the 24-bit RGB PNG of the same pixels{rgba}.",
             fmt.table(["encoding", *[f"k={k}: bpp, × RGB" for k in ks]], rows)]
     return "\n\n".join(out)
+
+
+def _quartiles(values: pd.Series, f) -> str:
+    """``median (first quartile–third quartile)``."""
+    v = values.dropna()
+    if v.empty:
+        return "–"
+    q1, q3 = (float(x) for x in data.quantiles(v))
+    return fmt.spread(v.median(), q1, q3, f).replace(" to ", "–")
+
+
+def by_group(ctx: Context) -> str:
+    """A sweep of many images, summarised per image group (the kind of original, transparency, size, or few
+    colours; :func:`data.image_groups`): the palette PNG's bits per pixel and its size against 24-bit RGB, the
+    quality of the baseline quantizer at each k, and how many images reach the PSNR threshold."""
+    if not ctx.grouped:
+        return ""
+    f, q, m = ctx.files, ctx.quant, ctx.measure
+    from .answer import fix_encoding
+
+    png8 = fix_encoding(ctx)
+    ks = ctx.order["k"]
+    mid = ks[len(ks) // 2]
+    base = q[q["quantizer"] == ctx.baseline]
+    reach = data.smallest_k(ctx.quant, ctx.threshold).groupby("image")["k"].min()
+    groups = pd.Series(ctx.group_of)
+    rows = []
+    for g in ctx.group_order:
+        images = set(groups.index[groups == g])
+        cells = [g, str(len(images))]
+        if png8:
+            p = f[(f["encoding"] == png8) & (f["k"] == mid) & f["image"].isin(images)]
+            cells += [_quartiles(p["bits_per_pixel"], fmt.bpp), _quartiles(p["ratio_to_rgb24"], fmt.ratio)]
+        for k in ks:
+            cells.append(_quartiles(base.loc[(base["k"] == k) & base["image"].isin(images), m.name], m.value))
+        r = reach[reach.index.isin(images)]
+        cells.append(f"{int(r.notna().sum())} of {len(r)}")
+        rows.append(cells)
+    unit = f" {m.unit}" if m.unit else ""
+    head = ["image group", "images"] + ([f"{png8} bpp, k={mid}", "× 24-bit RGB"] if png8 else []) + \
+        [f"{m.shown}{unit}, k={k}" for k in ks] + [f"reach {ctx.threshold:g} dB"]
+    return "\n\n".join([
+        "## By image group",
+        f"{len(ctx.order['image'])} images, grouped by what the table says of each (its original's kind, "
+        f"transparency, and size in megapixels, or at most {data.FEW_COLOURS} colours): the figures summarise these "
+        f"groups. Each cell: the median, the first and third quartiles in brackets, over the group's "
+        + (f"{png8} files at k={mid} (every quantizer) or " if png8 else "")
+        + f"images ({m.shown} of {ctx.baseline}, the baseline); the last column counts the images some file of "
+        f"which reaches PSNR ≥ {ctx.threshold:g} dB. The HTML report's table has every file.",
+        fmt.table(head, rows)])
 
 
 def _layout(g: pd.DataFrame) -> str:
@@ -271,8 +325,9 @@ def provenance(ctx: Context) -> str:
         o = ctx.order
         seeds = int(ctx.ok["seed"].nunique())
         enc = sweep_encodings(ctx)
-        lines += ["", f"Sweep: {len(o['image'])} images ("
-                  + ", ".join(f"{i}: {ctx.kind(i)}" for i in o["image"]) + f"), k = {', '.join(map(str, o['k']))}, "
+        images = (", ".join(f"{i}: {ctx.kind(i)}" for i in o["image"]) if not ctx.grouped else
+                  f"in {len(ctx.group_order)} groups, see *By image group*")
+        lines += ["", f"Sweep: {len(o['image'])} images ({images}), k = {', '.join(map(str, o['k']))}, "
                   f"quantizers {', '.join(o['quantizer'])}, encodings {enc}"
                   + (f"; values are medians over {seeds} seeds." if seeds > 1 else ".")]
         ex = excluded(ctx)

@@ -148,15 +148,20 @@ def _differing_pairs(original_rgb: np.ndarray, quantized_rgb: np.ndarray) -> tup
     import pandas as pd
     from pandas._libs.hashtable import Int64HashTable
 
-    index = Int64HashTable(BAND_PIXELS)
+    step = BAND_PIXELS // 4  # (each band's temporaries: 11 MB)
+    n_pixels = original_rgb.size // original_rgb.shape[-1]
+    index = Int64HashTable(min(n_pixels, BAND_PIXELS))  # sized for the image: small ones are the common case
     found, n_found = [], 0
-    counts = np.zeros(BAND_PIXELS // 4)
-    for a, b in _bands(original_rgb, quantized_rgb, step=BAND_PIXELS // 4):  # (each band's temporaries: 11 MB)
+    counts = np.zeros(min(n_pixels, step))
+    for a, b in _bands(original_rgb, quantized_rgb, step=step):
         if a.shape[-1] == 4:
             a, b = composite_on_black(a), composite_on_black(b)
         pa, pb = pack_rgb(a), pack_rgb(b)
         differ = pa != pb
         pairs = (pa[differ].astype(np.int64) << 24) | pb[differ]
+        if n_pixels <= step:  # one band: factorize it directly (same pairs, same order)
+            codes, new = pd.factorize(pairs)
+            return np.asarray(new, np.int64).view(np.uint64), np.bincount(codes, minlength=len(new)).astype(float)
         codes = index.lookup(pairs)
         if (codes < 0).any():
             new = pd.unique(pairs[codes < 0])  # in order of first appearance
@@ -166,7 +171,7 @@ def _differing_pairs(original_rgb: np.ndarray, quantized_rgb: np.ndarray) -> tup
             codes = index.lookup(pairs)
             if n_found > len(counts):  # room for twice as many: grown a few times, not every band
                 counts = np.pad(counts, (0, 2 * n_found - len(counts)))
-        np.add.at(counts, codes, 1)
+        counts[:n_found] += np.bincount(codes, minlength=n_found)
     return np.concatenate([np.empty(0, np.int64), *found]).view(np.uint64), counts[:n_found]
 
 

@@ -262,11 +262,11 @@ class SweepCallback(Callback):
         now = time.time()
         wall = now - self._t0
         timed = timed_seconds(df)
-        out = {"wall_s": wall, "timed_s": timed, "harness_s": wall - timed,
-               "harness_share": (wall - timed) / wall if wall > 0 else math.nan}
-        if self._first_job is not None:  # jobs ran in this process: where the harness time went
-            out.update(start_s=self._first_job - self._t0, in_jobs_s=self._jobs_s,
-                       between_jobs_s=end_of_jobs - self._first_job - self._jobs_s, end_s=now - end_of_jobs)
+        out = {"wall_s": wall, "timed_s": timed, "end_s": now - end_of_jobs}
+        if self._first_job is not None:  # jobs ran one at a time in this process: where the harness time went
+            out.update(harness_s=wall - timed, harness_share=(wall - timed) / wall if wall > 0 else math.nan,
+                       start_s=self._first_job - self._t0, in_jobs_s=self._jobs_s,
+                       between_jobs_s=end_of_jobs - self._first_job - self._jobs_s)
         return out
 
     @staticmethod
@@ -310,10 +310,11 @@ def _duration(seconds: float) -> str:
 
 
 def _describe(b: dict) -> str:
-    text = (f"timed work {b['timed_s']:.1f} s (fit, assign, encode), harness {b['harness_s']:.1f} s "
-            f"({100 * b['harness_share']:.0f}%)")
-    if "start_s" in b:
-        text += (f": {b['start_s']:.1f} s before the first job, {b['in_jobs_s'] - b['timed_s']:.1f} s in jobs "
-                 f"around the timed calls, {b['between_jobs_s']:.1f} s between jobs, {b['end_s']:.1f} s for "
-                 f"the table and report")
-    return text
+    if "harness_s" not in b:  # the launcher ran the jobs elsewhere, maybe side by side: no one harness figure
+        return (f"timed work {b['timed_s']:.1f} s (fit, assign, encode) in the launcher's jobs, "
+                f"{b['timed_s'] / b['wall_s']:.2f} s per second of wall time; {b['end_s']:.1f} s for the table "
+                f"and report")
+    return (f"timed work {b['timed_s']:.1f} s (fit, assign, encode), harness {b['harness_s']:.1f} s "
+            f"({100 * b['harness_share']:.0f}%): {b['start_s']:.1f} s before the first job, "
+            f"{b['in_jobs_s'] - b['timed_s']:.1f} s in jobs around the timed calls, {b['between_jobs_s']:.1f} s "
+            f"between jobs, {b['end_s']:.1f} s for the table and report")

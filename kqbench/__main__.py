@@ -29,12 +29,12 @@ if (_checkout_plugins / "hydra_kqbench").is_dir() and str(_checkout_plugins) not
 
 # kqbench <tool> [args]: module (with a main(argv) -> exit status) and what it does
 TOOLS = {
-    "report": ("kqbench.report.__main__", "re-render report.md and the plots of a sweep folder"),
+    "report": ("kqbench.report.__main__", "re-render report.md, report.html and the plots of a sweep folder"),
     "verify": ("kqbench.verify", "re-check every row of a sweep from its kept files, with independent decoders"),
     "explain": ("kqbench.explain", "why is this image file this size, and what would PNG-8 weigh"),
     "table": ("kqbench.table", "(re)build a sweep's results table from its jobs' rows"),
     "images": ("kqbench.datasets", "write a folder of N varied images for a large study"),
-    "bench": ("kqbench.bench", "the quantizer and encoder benchmarks against their peers"),
+    "bench": ("kqbench.bench", "the quantizer, encoder and 24 MP benchmarks against their peers"),
     "reference": ("kqbench.reference", "regenerate the curated reference results in results/reference/"),
     "columns": ("kqbench.columns", "the results table's columns, as README.md shows them"),
     "compare": ("kqbench.compare", "what changed from sweep A to sweep B, per configuration; regressions flagged"),

@@ -519,7 +519,9 @@ def test_provisional_report_answers_first_without_figures(tmp_path):
     report = render(tmp_path, provisional="1/3 quantizer=fast (2 configurations)")
     text = report.read_text()
     first = "\n".join(text.splitlines()[:25])
-    assert "> **Provisional:** 1 of 3 configurations" in first and "## The answer" in first
+    rows = int((t["status"] == "ok").sum())
+    assert f"> **Provisional:** 1 of 3 configurations finished so far ({rows} rows," in first
+    assert "## The answer" in first
     assert "```python" in first and "KB" in first
     assert "![" not in text and not (tmp_path / "plots").exists() and not (tmp_path / "report.html").exists()
 

@@ -27,7 +27,8 @@ def provisional(ctx: Context, progress: str) -> str:
     """The banner of a report rendered while its sweep still runs."""
     counts, _, pending = progress.partition(" ")
     done, _, total = counts.partition("/")
-    return (f"> **Provisional:** {done} of {total} configurations measured so far"
+    return (f"> **Provisional:** {done} of {total} configurations finished so far ({len(ctx.table)} rows, those "
+            "of a configuration still running included)"
             + (f"; still to run: {pending}" if pending else "") + ". This report is rewritten as rows arrive "
             "(without figures) and replaced by the final one when the sweep ends; its numbers cover the rows "
             "measured so far only.")

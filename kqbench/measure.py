@@ -31,7 +31,7 @@ from sklearn.base import clone
 from . import columns, metrics
 from .datasets import SourceImage
 from .encoders import RGB24PNG, png_header
-from .pixels import BAND_PIXELS, as_channels
+from .pixels import as_channels, row_bands
 from .quantizers import compact_palette
 from .quantizers.dither import floyd_steinberg
 from .settings import default_params, init_params
@@ -319,11 +319,10 @@ def _mismatch(decoded: np.ndarray, encoder, labels: np.ndarray, palette: np.ndar
     those rows), so the expected image is never whole in memory."""
     if decoded.shape[:2] != labels.shape:
         return "shape differs"
-    rows = max(1, BAND_PIXELS // max(labels.shape[1], 1))
     differing = 0
-    for top in range(0, len(labels), rows):
-        expected = encoder.expected(labels[top:top + rows], palette)
-        got = decoded[top:top + rows]
+    for rows in row_bands(*labels.shape):
+        expected = encoder.expected(labels[rows], palette)
+        got = decoded[rows]
         if expected.ndim == 3:  # an RGB file holds an RGBA image whose every pixel is opaque
             got = as_channels(got, expected.shape[-1])
         if got.shape != expected.shape:

@@ -35,9 +35,9 @@ def mse(original: np.ndarray, quantized: np.ndarray) -> float:
 
 def _premultiplied_mse(a: np.ndarray, b: np.ndarray) -> float:
     """Premultiplied RGBA MSE on the 0-255 scale, summed as integers: (c·A - c'·A')² / 255² per colour channel."""
-    total, step = 0, BAND_PIXELS // 4
-    for i in range(0, len(a), step):
-        x, y = a[i:i + step].astype(np.int64), b[i:i + step].astype(np.int64)
+    total = 0
+    for x, y in _bands(a, b, step=BAND_PIXELS // 4):
+        x, y = x.astype(np.int64), y.astype(np.int64)
         colour = x[:, :3] * x[:, 3:] - y[:, :3] * y[:, 3:]
         alpha = (x[:, 3] - y[:, 3]) * 255
         total += int(np.vdot(colour, colour)) + int(np.vdot(alpha, alpha))
@@ -136,6 +136,16 @@ def mean_delta_e2000(original_rgb: np.ndarray, quantized_rgb: np.ndarray) -> flo
 _LAB_PAIRS = 1 << 16
 
 
+def _packed_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The (a colour, b colour) pairs of the pixels where ``a`` and ``b`` differ, packed as int64
+    ``0xRRGGBB << 24 | 0xRRGGBB``; RGBA composited on black first."""
+    if a.shape[-1] == 4:
+        a, b = composite_on_black(a), composite_on_black(b)
+    pa, pb = pack_rgb(a), pack_rgb(b)
+    differ = pa != pb
+    return (pa[differ].astype(np.int64) << 24) | pb[differ]
+
+
 def _differing_pairs(original_rgb: np.ndarray, quantized_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct (original colour, quantized colour) pairs of the pixels that differ, packed as
     ``0xRRGGBB << 24 | 0xRRGGBB`` (uint64) in the order they first appear (as ``pd.factorize`` orders
@@ -149,19 +159,14 @@ def _differing_pairs(original_rgb: np.ndarray, quantized_rgb: np.ndarray) -> tup
     from pandas._libs.hashtable import Int64HashTable
 
     step = BAND_PIXELS // 4  # (each band's temporaries: 11 MB)
-    n_pixels = original_rgb.size // original_rgb.shape[-1]
-    index = Int64HashTable(min(n_pixels, BAND_PIXELS))  # sized for the image: small ones are the common case
+    bands = (_packed_pairs(a, b) for a, b in _bands(original_rgb, quantized_rgb, step=step))
+    if original_rgb.size // original_rgb.shape[-1] <= step:  # one band, the common case: factorize it
+        codes, pairs = pd.factorize(next(bands))
+        return np.asarray(pairs, np.int64).view(np.uint64), np.bincount(codes, minlength=len(pairs)).astype(float)
+    index = Int64HashTable(BAND_PIXELS)
     found, n_found = [], 0
-    counts = np.zeros(min(n_pixels, step))
-    for a, b in _bands(original_rgb, quantized_rgb, step=step):
-        if a.shape[-1] == 4:
-            a, b = composite_on_black(a), composite_on_black(b)
-        pa, pb = pack_rgb(a), pack_rgb(b)
-        differ = pa != pb
-        pairs = (pa[differ].astype(np.int64) << 24) | pb[differ]
-        if n_pixels <= step:  # one band: factorize it directly (same pairs, same order)
-            codes, new = pd.factorize(pairs)
-            return np.asarray(new, np.int64).view(np.uint64), np.bincount(codes, minlength=len(new)).astype(float)
+    counts = np.zeros(step)
+    for pairs in bands:
         codes = index.lookup(pairs)
         if (codes < 0).any():
             new = pd.unique(pairs[codes < 0])  # in order of first appearance

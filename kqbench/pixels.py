@@ -19,22 +19,29 @@ def has_transparency(im: Image.Image) -> bool:
 BAND_PIXELS = 1 << 20
 
 
+def row_bands(height: int, width: int) -> list[slice]:
+    """Slices of consecutive rows, about :data:`BAND_PIXELS` pixels each, covering ``height`` rows of
+    ``width`` pixels: what the band-at-a-time loops here and in :mod:`kqbench.measure` walk."""
+    rows = max(1, BAND_PIXELS // max(width, 1))
+    return [slice(top, min(top + rows, height)) for top in range(0, height, rows)]
+
+
 def as_array(im: Image.Image, mode: str | None = None) -> np.ndarray:
     """``np.asarray(im.convert(mode))`` (``mode`` None: ``im``'s own), converted and copied a band of rows
     at a time: the image's array plus a few MB, where converting it whole would add Pillow's converted
     copy (4 bytes a pixel for RGB) and numpy's two (``tobytes`` then its join) of the array."""
     im.load()
     width, height = im.size
-    rows = max(1, BAND_PIXELS // max(width, 1))
-    if height <= rows:
+    bands = row_bands(height, width)
+    if len(bands) == 1:
         return np.asarray(im if mode in (None, im.mode) else im.convert(mode))
     out = None
-    for top in range(0, height, rows):
-        band = im.crop((0, top, width, min(height, top + rows)))  # keeps the palette and transparency
+    for rows in bands:
+        band = im.crop((0, rows.start, width, rows.stop))  # keeps the palette and transparency
         band = np.asarray(band if mode in (None, im.mode) else band.convert(mode))
         if out is None:
             out = np.empty((height, *band.shape[1:]), band.dtype)
-        out[top:top + len(band)] = band
+        out[rows] = band
     return out
 
 
@@ -50,9 +57,8 @@ def quantized_image(labels: np.ndarray, palette: np.ndarray) -> Image.Image:
     mode = pillow_mode(palette)
     height, width = np.shape(labels)
     image = Image.new(mode, (width, height))
-    rows = max(1, BAND_PIXELS // max(width, 1))
-    for top in range(0, height, rows):
-        image.paste(Image.fromarray(palette[labels[top:top + rows]], mode), (0, top))
+    for rows in row_bands(height, width):
+        image.paste(Image.fromarray(palette[labels[rows]], mode), (0, rows.start))
     return image
 
 

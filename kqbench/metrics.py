@@ -159,10 +159,11 @@ def _differing_pairs(original_rgb: np.ndarray, quantized_rgb: np.ndarray) -> tup
     from pandas._libs.hashtable import Int64HashTable
 
     step = BAND_PIXELS // 4  # (each band's temporaries: 11 MB)
-    bands = (_packed_pairs(a, b) for a, b in _bands(original_rgb, quantized_rgb, step=step))
-    if original_rgb.size // original_rgb.shape[-1] <= step:  # one band, the common case: factorize it
-        codes, pairs = pd.factorize(next(bands))
+    if original_rgb.size // original_rgb.shape[-1] <= BAND_PIXELS:  # the common case: factorize at once
+        # (4x faster than the band loop's hash table on a 0.27 MP photo; temporaries at most 44 MB)
+        codes, pairs = pd.factorize(_packed_pairs(*(im.reshape(-1, im.shape[-1]) for im in (original_rgb, quantized_rgb))))
         return np.asarray(pairs, np.int64).view(np.uint64), np.bincount(codes, minlength=len(pairs)).astype(float)
+    bands = (_packed_pairs(a, b) for a, b in _bands(original_rgb, quantized_rgb, step=step))
     index = Int64HashTable(BAND_PIXELS)
     found, n_found = [], 0
     counts = np.zeros(step)

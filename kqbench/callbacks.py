@@ -1,8 +1,8 @@
 """Hydra callbacks: what happens around the jobs of a sweep.
 
 - At the start: ``environment.json``, and work that would otherwise make a job wait is started in
-  the background at idle priority (``SCHED_IDLE``: it only runs on a core nothing else wants, so it
-  never slows a timed call): compiling the quantizers that compile on first use (numba).
+  the background: compiling the quantizers that compile on first use (numba), paused while anything
+  is timed (:meth:`SweepCallback._compile_ahead`).
 - While jobs run: a progress line per job with an estimate of the time left, and a provisional
   ``report.md`` rendered in the background from the rows measured so far (marked provisional, with
   what is still to run), so the first answer does not wait for the slowest configuration.
@@ -35,7 +35,8 @@ from .table import aggregate, timed_seconds
 log = logging.getLogger("kqbench")
 
 _N_JOBS_ENV = "KQBENCH_N_JOBS"  # inherited by launcher worker processes
-COMPILE_LOCK_ENV = "KQBENCH_COMPILE_LOCK"  # held while the background compile runs (see kqbench.measure)
+# launchers that run the jobs one at a time in this process
+IN_PROCESS_LAUNCHERS = ("KqbenchLauncher", "BasicLauncher")
 PROVISIONAL_EVERY_S = 20.0  # a provisional report at most this often (it renders in the background)
 STARTUP_LIMIT_S = 30.0  # a process older than this when the sweep is configured was not started for it
 
@@ -68,9 +69,9 @@ _IDLE = ("import contextlib, os\ntry:\n    os.sched_setscheduler(0, os.SCHED_IDL
          "except (AttributeError, OSError):\n    with contextlib.suppress(OSError):\n        os.nice(19)\n")
 
 
-def _background(code: str, args: list[str], **kwargs) -> subprocess.Popen:
-    """``python -c CODE ARGS`` at idle priority, detached from this process's output."""
-    return subprocess.Popen([sys.executable, "-c", _IDLE + code, *args], stdin=subprocess.DEVNULL,
+def _background(code: str, args: list[str], idle: bool = True, **kwargs) -> subprocess.Popen:
+    """``python -c CODE ARGS`` (at idle priority unless ``idle`` is false), detached from this process's output."""
+    return subprocess.Popen([sys.executable, "-c", (_IDLE if idle else "") + code, *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
 
 
@@ -82,6 +83,12 @@ def _quantizer_classes(config: DictConfig, values: dict[str, list[str]] | None) 
         with contextlib.suppress(Exception):  # an unknown option fails its own jobs, later
             targets.append(OmegaConf.load(_option_file(config, "quantizer", name))._target_)
     return targets
+
+
+def _compiles(path: str) -> bool:
+    with contextlib.suppress(Exception):  # an unknown class fails its own jobs, later
+        return bool(get_class(path).compile_stages)
+    return False
 
 
 def _option_file(config: DictConfig, group: str, name: str) -> Path:
@@ -134,29 +141,35 @@ class SweepCallback(Callback):
         self._total = math.prod(len(v) for v in values.values()) if values else None
         if self._total:
             os.environ[_N_JOBS_ENV] = str(self._total)
-        self._compile_ahead(sweep_dir, _quantizer_classes(config, values))
+        self._compile_ahead(config, sweep_dir, list(dict.fromkeys(_quantizer_classes(config, values))))
         log.info("kqbench sweep: %s configurations -> %s", self._total or "?", sweep_dir)
 
-    def _compile_ahead(self, sweep_dir: Path, classes: list[str]) -> None:
+    def _compile_ahead(self, config: DictConfig, sweep_dir: Path, classes: list[str]) -> None:
         """Start compiling, in the background, every quantizer class of the sweep that compiles on first
-        use; a job that needs one waits for the lock (kqbench.measure) instead of compiling it again."""
-        needed = []
-        for path in dict.fromkeys(classes):
-            with contextlib.suppress(Exception):
-                if getattr(get_class(path), "compiles", False):
-                    needed.append(path)
-        if not needed:
+        use; a job that needs one waits for its stage (kqbench.measure) instead of compiling it again.
+
+        With an in-process launcher the compile runs at normal priority and is paused while anything is
+        timed (:func:`kqbench.measure.pause_while_timed`). With a launcher that runs jobs side by side or
+        elsewhere, whose pauses would not add up, it runs at idle priority."""
+        classes = [path for path in classes if _compiles(path)]
+        if not classes:
             return
         try:
             import fcntl
         except ImportError:  # no file locks here (Windows): each job compiles on first use, as before
             return
+        from .measure import COMPILE_LOCK_ENV, pause_while_timed
+
         lock = sweep_dir / ".compiling"
+        Path(f"{lock}.done").unlink(missing_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX)  # held by the child (it inherits the descriptor) until it exits
-        code = ("import sys\nfrom hydra.utils import get_class\n"
-                "for path in sys.argv[1:]:\n    get_class(path).compile_ahead()\n")
-        self._compiling = _background(code, needed, pass_fds=(fd,))
+        code = ("import sys\nfrom hydra.utils import get_class\nfrom kqbench.measure import compile_in_background\n"
+                "compile_in_background(sys.argv[1], [get_class(path) for path in sys.argv[2:]])\n")
+        in_process = str(config.hydra.launcher.get("_target_", "")).endswith(IN_PROCESS_LAUNCHERS)
+        self._compiling = _background(code, [str(lock), *classes], idle=not in_process, pass_fds=(fd,))
+        if in_process:
+            pause_while_timed(self._compiling)
         os.ftruncate(fd, 0)
         os.write(fd, str(self._compiling.pid).encode())  # a waiting job checks that it gets CPU time
         os.close(fd)
@@ -231,10 +244,13 @@ class SweepCallback(Callback):
     def _finish(self, out_dir: Path, config: DictConfig) -> None:
         for proc in (self._provisional, self._compiling):  # nothing may write after the final report
             if proc is not None and proc.poll() is None:
-                proc.terminate()
+                proc.kill()  # (SIGKILL: a compile paused by an interrupted job would not act on SIGTERM)
                 proc.wait()
         if self._compiling is not None:
-            (out_dir / ".compiling").unlink(missing_ok=True)
+            from .measure import COMPILE_LOCK_ENV
+
+            for path in (out_dir / ".compiling", out_dir / ".compiling.done"):
+                path.unlink(missing_ok=True)
             os.environ.pop(COMPILE_LOCK_ENV, None)
         end_of_jobs = time.time()
         df, parquet = aggregate(out_dir)

@@ -199,7 +199,7 @@ class _Warm(threading.Thread):
             from .quantizers import FastKMeansQuantizer
 
             if not self.alpha:
-                FastKMeansQuantizer.compile_ahead()
+                FastKMeansQuantizer.compile_ahead("fast-rgb")
         except BaseException as exc:  # re-raised in the main thread
             self.error = exc
 

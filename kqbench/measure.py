@@ -15,11 +15,13 @@ C code allocates with ``malloc`` (Pillow's images: the Pillow quantizers; Cython
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import io
 import logging
 import os
+import signal
 import statistics
 import time
 from dataclasses import dataclass, replace
@@ -113,12 +115,15 @@ _LIBC = _glibc()
 
 
 def median_time(fn, repeats: int) -> tuple[object, float]:
-    """Call ``fn`` ``repeats`` times; its last result and the median seconds of a call."""
+    """Call ``fn`` ``repeats`` times; its last result and the median seconds of a call. The sweep's
+    background processes are paused meanwhile (:func:`pause_while_timed`): nothing else of the sweep
+    runs beside a timed call."""
     times, result = [], None
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
+    with _background_paused():
+        for _ in range(max(1, repeats)):
+            t0 = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - t0)
     return result, statistics.median(times)
 
 
@@ -142,11 +147,63 @@ def _sample(channels: int) -> np.ndarray:
     return pixels
 
 
-def _wait_for_background_compile() -> None:
-    """Block until the sweep's background compile (:mod:`kqbench.callbacks`) releases its lock, if any,
-    while it makes progress: on a machine too busy to give that idle-priority process a fifth of a core,
+# The sweep's background compile (kqbench.callbacks starts it, compile_in_background runs in it): the
+# process holds an flock on the file named by COMPILE_LOCK_ENV, whose content is its pid, and appends
+# each stage it has compiled to that file's ".done" sibling.
+COMPILE_LOCK_ENV = "KQBENCH_COMPILE_LOCK"
+
+
+def compile_in_background(lock: str, classes) -> None:
+    """Compile every stage of each quantizer class in ``classes`` (:attr:`compile_stages`, in order),
+    recording each in ``lock`` + ".done" as soon as it is compiled."""
+    done: set = set()
+    for cls in classes:
+        for stage in cls.compile_stages:
+            if stage not in done:
+                cls.compile_ahead(stage)
+                done.add(stage)
+                with open(f"{lock}.done", "a") as f:
+                    f.write(stage + "\n")
+
+
+# Processes the sweep runs beside its jobs in this process (the background compile, the launcher's
+# config composition): stopped while anything is timed.
+_PAUSED_WHILE_TIMED: list = []
+
+
+def pause_while_timed(process) -> None:
+    """Stop ``process`` (a child of this process: ``subprocess.Popen`` or ``multiprocessing.Process``)
+    during every timed call (:func:`median_time`) from now until it ends. A sweep's helpers can then run
+    at normal priority, on the core the single-threaded harness leaves free between timed calls (at idle
+    priority they got almost none: scikit-learn's fits keep both cores busy), and never beside a timed
+    call, which may use every core."""
+    _PAUSED_WHILE_TIMED.append(process)
+
+
+@contextlib.contextmanager
+def _background_paused():
+    stopped = []
+    for process in list(_PAUSED_WHILE_TIMED):
+        running = process.poll() is None if hasattr(process, "poll") else process.is_alive()
+        if not running:  # (reaped: its pid may be reused)
+            _PAUSED_WHILE_TIMED.remove(process)
+            continue
+        with contextlib.suppress(OSError):
+            os.kill(process.pid, signal.SIGSTOP)
+            stopped.append(process.pid)
+    try:
+        yield
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def _wait_for_background_compile(stages=()) -> None:
+    """Block until the sweep's background compile has compiled ``stages`` (or has ended: its lock is
+    released), while it makes progress: on a machine too busy to give that process a fifth of a core,
     return at once, so the caller compiles here (untimed) instead of waiting for a core to free up."""
-    path = os.environ.get("KQBENCH_COMPILE_LOCK")
+    path = os.environ.get(COMPILE_LOCK_ENV)
     if not path:
         return
     try:
@@ -160,6 +217,8 @@ def _wait_for_background_compile() -> None:
                     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     return
                 except BlockingIOError:
+                    if stages and set(stages) <= _compiled_stages(path):
+                        return
                     time.sleep(0.05)
                 if time.monotonic() - last_check >= 1.0:
                     cpu = _cpu_seconds(pid)
@@ -169,6 +228,14 @@ def _wait_for_background_compile() -> None:
                     last_check, last_cpu = time.monotonic(), cpu
     except (ImportError, OSError):  # no lock to wait for: compile here, untimed, as usual
         pass
+
+
+def _compiled_stages(path: str) -> set:
+    try:
+        with open(f"{path}.done") as f:
+            return set(f.read().split())
+    except OSError:
+        return set()
 
 
 def _cpu_seconds(pid: str) -> float | None:
@@ -254,8 +321,9 @@ def quantize(image: SourceImage, quantizer, repeats: int = 1, requested=()) -> Q
         small = clone(quantizer).set_params(n_colors=min(int(quantizer.n_colors), 256))
         small.fit(sample).predict(sample)
 
-    if quantizer.compiles:  # compiled in the background since the sweep started: wait for it, once
-        warm_up(("compiled", type(quantizer)), _wait_for_background_compile)
+    needs = quantizer.compile_needs()
+    if needs:  # compiled in the background since the sweep started: wait for it, once
+        warm_up(("compiled", needs), lambda: _wait_for_background_compile(needs))
     warm_up(("quantizer", type(quantizer), channels, getattr(quantizer, "colour_space", None)), warm)
     with PeakMemory() as memory:
         fitted, fit_s = median_time(lambda: clone(quantizer).fit(pixels), repeats)
@@ -302,7 +370,7 @@ def measure_file(image: SourceImage, q: Quantized, encoder, path: Path, repeats:
             lambda: encoder.write(np.arange(16, dtype=np.uint8).reshape(4, 4) % 4, _sample(channels)[0, :4], path))
     _, encode_s = median_time(lambda: encoder.write(q.labels, q.palette, path), repeats)
     size = path.stat().st_size
-    differ = _mismatch(encoder.decode(path), encoder, q.labels, q.palette)
+    differ = encoder.mismatch(path, q.labels, q.palette)
     ok = differ is None
     header = png_header(path) if path.suffix == ".png" else {}
     row = {"bytes": size, "bit_depth": header.get("bit_depth"),
@@ -311,25 +379,6 @@ def measure_file(image: SourceImage, q: Quantized, encoder, path: Path, repeats:
     if not ok:
         row.update(status="failed", error=f"round-trip mismatch: decoding {path.name} gives other pixels ({differ})")
     return row
-
-
-def _mismatch(decoded: np.ndarray, encoder, labels: np.ndarray, palette: np.ndarray) -> str | None:
-    """How ``decoded`` differs from what ``encoder`` must give back for ``(labels, palette)`` ("shape differs",
-    "N pixels differ"), or None when it does not. Compared a band of rows at a time (``encoder.expected`` of
-    those rows), so the expected image is never whole in memory."""
-    if decoded.shape[:2] != labels.shape:
-        return "shape differs"
-    differing = 0
-    for rows in row_bands(*labels.shape):
-        expected = encoder.expected(labels[rows], palette)
-        got = decoded[rows]
-        if expected.ndim == 3:  # an RGB file holds an RGBA image whose every pixel is opaque
-            got = as_channels(got, expected.shape[-1])
-        if got.shape != expected.shape:
-            return "shape differs"
-        unequal = got != expected
-        differing += int((np.any(unequal, axis=-1) if unequal.ndim == 3 else unequal).sum())
-    return f"{differing} pixels differ" if differing else None
 
 
 def measure_lossy(image: SourceImage, q: Quantized, encoder, path: Path, repeats: int, requested=()) -> dict:

@@ -140,8 +140,20 @@ def test_quantized_image_and_the_files_are_the_whole_arrays(tmp_path):
     assert (tmp_path / "whole.png").read_bytes() == (tmp_path / "banded.png").read_bytes()
 
 
-class _OffByOne(PillowPalettePNG):
-    """Decodes its file with the first ``wrong`` pixels of every row changed: a round trip that fails."""
+class _OffByOnePalette(PillowPalettePNG):
+    """Writes the first ``wrong`` pixels of every row with the next palette index: a round trip that fails
+    (checked by palette index)."""
+
+    wrong = 2
+
+    def _write_indices(self, labels, palette, path):
+        labels = labels.copy()
+        labels[:, :self.wrong] = (labels[:, :self.wrong] + 1) % len(palette)
+        super()._write_indices(labels, palette, path)
+
+
+class _OffByOneColour(RGB24PNG):
+    """Decodes its file with the first ``wrong`` pixels of every row changed (checked by colour)."""
 
     wrong = 2
 
@@ -158,5 +170,6 @@ def test_the_banded_round_trip_check_counts_every_differing_pixel(tmp_path):
     q = Quantized(labels.reshape(37, 53), palette, 0.0, 0.0, {"mse": 1.0})
     for encoder in (SmallestPalettePNG(), RGB24PNG()):
         assert measure_file(image, q, encoder, tmp_path / "ok.png", 1)["roundtrip_ok"]
-    row = measure_file(image, q, _OffByOne(), tmp_path / "bad.png", 1)
-    assert not row["roundtrip_ok"] and row["error"].endswith(f"({37 * 2} pixels differ)")
+    for bad in (_OffByOnePalette(), _OffByOneColour()):
+        row = measure_file(image, q, bad, tmp_path / "bad.png", 1)
+        assert not row["roundtrip_ok"] and row["error"].endswith(f"({37 * 2} pixels differ)")

@@ -1,11 +1,14 @@
-"""A job that needs code the sweep compiles in the background never waits on a compile that cannot run."""
+"""The sweep's background compile: a job waits for the stage it needs, never on a compile that cannot run,
+and no background process runs while anything is timed."""
 
 import fcntl
 import os
 import subprocess
 import sys
 import threading
+import time
 
+from kqbench import measure
 from kqbench.measure import _wait_for_background_compile
 
 
@@ -27,3 +30,57 @@ def test_a_job_does_not_wait_for_a_background_compile_that_gets_no_cpu(tmp_path,
         holder.kill()
         holder.wait()
 
+
+
+def _busy_holder(lock):
+    """A process that holds ``lock`` (its pid in it, as the sweep's compile) and uses a whole core."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    holder = subprocess.Popen([sys.executable, "-c", "while True: pass"], pass_fds=(fd,))
+    os.write(fd, str(holder.pid).encode())
+    os.close(fd)
+    return holder
+
+
+def test_a_job_waits_only_for_the_stage_it_needs(tmp_path, monkeypatch):
+    lock = tmp_path / ".compiling"
+    holder = _busy_holder(lock)
+    monkeypatch.setenv("KQBENCH_COMPILE_LOCK", str(lock))
+    (tmp_path / ".compiling.done").write_text("fast-rgb\n")
+    try:
+        compiled = threading.Thread(target=_wait_for_background_compile, args=(("fast-rgb",),), daemon=True)
+        compiled.start()
+        compiled.join(timeout=30)
+        assert not compiled.is_alive(), "waited for a stage already compiled"
+        pending = threading.Thread(target=_wait_for_background_compile, args=(("fast-oklab",),), daemon=True)
+        pending.start()
+        pending.join(timeout=2.5)
+        assert pending.is_alive(), "did not wait for a stage still compiling"
+    finally:
+        holder.kill()
+        holder.wait()
+    pending.join(timeout=30)
+    assert not pending.is_alive(), "kept waiting after the compile ended"
+
+
+def test_background_processes_are_stopped_while_anything_is_timed(monkeypatch):
+    monkeypatch.setattr(measure, "_PAUSED_WHILE_TIMED", [])
+    worker = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        measure.pause_while_timed(worker)
+        before = measure._cpu_seconds(str(worker.pid))
+        during = {}
+
+        def timed():
+            time.sleep(1.0)
+            during["cpu"] = measure._cpu_seconds(str(worker.pid))
+
+        measure.median_time(timed, 1)
+        assert during["cpu"] - before < 0.1, "a background process ran beside a timed call"
+        time.sleep(1.0)
+        assert measure._cpu_seconds(str(worker.pid)) - during["cpu"] > 0.3, "not resumed after the timed call"
+    finally:
+        worker.kill()
+        worker.wait()
+    measure.median_time(lambda: None, 1)  # an ended process is dropped, never signalled again
+    assert measure._PAUSED_WHILE_TIMED == []

@@ -10,8 +10,8 @@ job runs, as with the basic sweeper, at the cost of a handful of compositions ra
 
 ``KqbenchLauncher`` (``hydra/launcher=kqbench``, the default) runs the jobs in this process one after
 the other, as the basic launcher does, but composes each job's config ahead of time in a forked
-process at idle priority (``SCHED_IDLE``: it only runs on a core nothing else wants, so no timed call
-is slowed); a job whose config is not ready yet is composed here, as the basic launcher would.
+process, stopped while anything is timed (so no timed call is slowed); a job whose config is not
+ready yet is composed here, as the basic launcher would.
 """
 
 # No "from __future__ import annotations": Hydra's plugin scanner runs this module before it is in
@@ -31,6 +31,11 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job
 from omegaconf import open_dict
 
 log = logging.getLogger(__name__)
+
+# Below the jobs' process and the background compile, above the idle-priority provisional report: the
+# composing process is stopped while anything is timed (kqbench.measure.pause_while_timed), and otherwise
+# takes what the single-threaded harness leaves of the cores.
+COMPOSE_NICENESS = 10
 
 
 @dataclass
@@ -67,17 +72,10 @@ class KqbenchSweeper(BasicSweeper):
         super().validate_batch_is_legal(representatives(batch))
 
 
-def _idle() -> None:
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        with contextlib.suppress(OSError):
-            os.nice(19)
-
-
 def _compose_ahead(loader, config, jobs, conn, wanted) -> None:
     """In the forked process: compose each job's config in order, skipping those already launched."""
-    _idle()
+    with contextlib.suppress(OSError):
+        os.nice(COMPOSE_NICENESS)
     for idx, overrides in enumerate(jobs):
         if idx < wanted.value:
             continue
@@ -104,6 +102,9 @@ class _Ahead:
         self.wanted = ctx.Value("i", 1, lock=False)  # the first job is composed here, at once
         self.proc = ctx.Process(target=_compose_ahead, args=(loader, config, jobs, child, self.wanted), daemon=True)
         self.proc.start()
+        from kqbench.measure import pause_while_timed
+
+        pause_while_timed(self.proc)
         child.close()
 
     def get(self, idx: int):

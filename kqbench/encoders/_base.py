@@ -10,7 +10,7 @@ from PIL import Image
 
 from ..columns import JPEG, LABEL_PNG, PALETTE_PNG, TRUECOLOUR_PNG, WEBP  # noqa: F401 - re-exported
 from ..errors import ConfigurationError
-from ..pixels import decoded_pixels
+from ..pixels import as_channels, decoded_pixels, row_bands
 
 
 
@@ -57,3 +57,26 @@ class Encoder:
         """The file's pixels, decoded by Pillow: RGB, or RGBA when the file has transparency."""
         with Image.open(path) as im:
             return decoded_pixels(im)
+
+    def mismatch(self, path: Path, labels: np.ndarray, palette: np.ndarray) -> str | None:
+        """How the file at ``path`` decodes differently from :meth:`expected` for ``(labels, palette)``
+        ("shape differs", "N pixels differ"), or None when it does not. Compared a band of rows at a
+        time, so the expected image is never whole in memory."""
+        decoded = self.decode(path)
+        if decoded.shape[:2] != labels.shape:
+            return "shape differs"
+        differing = 0
+        for rows in row_bands(*labels.shape):
+            expected = self.expected(labels[rows], palette)
+            got = decoded[rows]
+            if expected.ndim == 3:  # an RGB file holds an RGBA image whose every pixel is opaque
+                got = as_channels(got, expected.shape[-1])
+            if got.shape != expected.shape:
+                return "shape differs"
+            unequal = got != expected
+            differing += int((np.any(unequal, axis=-1) if unequal.ndim == 3 else unequal).sum())
+        return _differ(differing)
+
+
+def _differ(pixels: int) -> str | None:
+    return f"{pixels} pixels differ" if pixels else None

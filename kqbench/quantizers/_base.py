@@ -145,16 +145,21 @@ class Quantizer(BaseEstimator):
     # of algorithm, and where it comes in the report's order (the question's KMeans first).
     family = "k-means"
     rank = 100
-    # True when the first fit in a process compiles code (numba): the sweep then calls compile_ahead in
-    # a background process at idle priority, and jobs reuse what it compiled.
-    compiles = False
+    # What the first fit in a process compiles (numba), in stages the sweep compiles ahead in a
+    # background process, in this order (kqbench.measure.compile_in_background); () compiles nothing.
+    compile_stages: tuple[str, ...] = ()
 
     @classmethod
-    def compile_ahead(cls) -> None:
-        """Compile what this quantizer compiles on first use, on a small image (a no-op by default)."""
-        if cls.compiles:
+    def compile_ahead(cls, stage: str | None = None) -> None:
+        """Compile ``stage`` of :attr:`compile_stages` (None: every stage) on a small image, or load it
+        from numba's cache (a no-op for a quantizer that compiles nothing)."""
+        if cls.compile_stages:
             pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
             cls(n_colors=16).fit(pixels).predict(pixels)
+
+    def compile_needs(self) -> tuple[str, ...]:
+        """The stages of :attr:`compile_stages` that a fit and predict with these parameters use."""
+        return self.compile_stages
 
     @property
     def takes_alpha(self) -> bool:

@@ -1415,11 +1415,15 @@ class FastKMeansQuantizer(Quantizer):
 
     alpha_support = "premultiplied"
     rank = 60
-    compiles = True
+    compile_stages = ("fast-rgb", "fast-oklab", "fast-wu")  # precompile's stages
 
     @classmethod
-    def compile_ahead(cls) -> None:
-        precompile()
+    def compile_ahead(cls, stage: str | None = None) -> None:
+        precompile(stage)
+
+    def compile_needs(self) -> tuple[str, ...]:
+        space = "fast-rgb" if self.colour_space == "rgb" else "fast-oklab"
+        return (space, "fast-wu") if self.init == "wu" else (space,)
 
     def __init__(self, n_colors=16, max_iter=300, tol=1e-3, bin_bits=6, random_state=0, n_threads=None,
                  init="kmeans++", colour_space="rgb"):
@@ -1575,7 +1579,27 @@ def _fixed_point(coords, counts):
         scale /= 2.0
 
 
-def precompile() -> None:
+def _compile_rgb(pixels, rng) -> None:
+    FastKMeansQuantizer(4, n_threads=1).fit(pixels).predict(pixels)
+    FastKMeansQuantizer(4, n_threads=1).fit(pixels[:32])  # few colours per centre: Hartigan's moves
+    rgba = np.hstack([pixels, rng.integers(0, 256, (len(pixels), 1), dtype=np.uint8)])
+    FastKMeansQuantizer(4, n_threads=1).fit(rgba).predict(rgba)
+
+
+def _compile_oklab(pixels, rng) -> None:  # Lab too: the same kernels on other coordinates
+    FastKMeansQuantizer(4, n_threads=1, colour_space="oklab").fit(pixels).predict(pixels)
+
+
+def _compile_wu(pixels, rng) -> None:
+    WuQuantizer.compile_ahead()
+    FastKMeansQuantizer(4, n_threads=1, init="wu").fit(pixels)
+
+
+# precompile's stages, in the order a sweep's background compile runs them (the most used first)
+_STAGES = dict(zip(FastKMeansQuantizer.compile_stages, (_compile_rgb, _compile_oklab, _compile_wu)))
+
+
+def precompile(stage: str | None = None) -> None:
     """Compile every numba function that ``fit`` and ``predict`` (and :func:`nearest_index`)
     use, for the argument types they get in real use, or load them from numba's cache.
 
@@ -1586,17 +1610,16 @@ def precompile() -> None:
 
         python -c "from kqbench.quantizers.fast import precompile; precompile()"
 
-    It runs fits and predicts on a small generated image, in RGB, in Oklab, from Wu's palette
-    and with transparency: every kernel is called, with the same types as for any image, any
-    k, bin_bits, seed, thread count, init and colour space. Once compiled, it takes a fraction
-    of a second.
+    It runs fits and predicts on a small generated image, in RGB and with transparency
+    (stage ``"fast-rgb"``), in Oklab (``"fast-oklab"``), from Wu's palette (``"fast-wu"``), or
+    all three (``stage=None``): every kernel is called, with the same types as for any image,
+    any k, bin_bits, seed, thread count, init and colour space. Once compiled, it takes a
+    fraction of a second.
     """
+    if stage is not None and stage not in _STAGES:
+        raise ValueError(f"stage must be one of {', '.join(_STAGES)} or None, got {stage!r}")
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (2048, 3), dtype=np.uint8)  # more colours than k: the whole fit runs
-    FastKMeansQuantizer(4, n_threads=1).fit(pixels).predict(pixels)
-    FastKMeansQuantizer(4, n_threads=1, colour_space="oklab").fit(pixels).predict(pixels)
-    FastKMeansQuantizer(4, n_threads=1, init="wu").fit(pixels)
-    FastKMeansQuantizer(4, n_threads=1).fit(pixels[:32])  # few colours per centre: Hartigan's moves
-    WuQuantizer(2, n_threads=1).fit(np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], np.uint8))  # few cells: Wu's other path
-    rgba = np.hstack([pixels, rng.integers(0, 256, (2048, 1), dtype=np.uint8)])
-    FastKMeansQuantizer(4, n_threads=1).fit(rgba).predict(rgba)
+    for name, compile_stage in _STAGES.items():
+        if stage in (None, name):
+            compile_stage(pixels, rng)

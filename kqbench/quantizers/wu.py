@@ -477,7 +477,13 @@ class WuQuantizer(Quantizer):
     alpha_support = None  # the histogram and the cuts are 3-D (RGB)
     family = "Wu"
     rank = 65
-    compiles = True  # numba: compiled ahead in the background by a sweep
+    compile_stages = ("wu",)  # numba: compiled ahead in the background by a sweep
+
+    @classmethod
+    def compile_ahead(cls, stage: str | None = None) -> None:
+        pixels = np.random.default_rng(0).integers(0, 256, (2048, 3), dtype=np.uint8)
+        cls(4, n_threads=1).fit(pixels).predict(pixels)
+        cls(2, n_threads=1).fit(np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], np.uint8))  # few cells: the other path
 
     def __init__(self, n_colors=16, bits=5, random_state=0, n_threads=None):
         self.n_colors = n_colors

@@ -13,7 +13,7 @@ Oklab, ``init="wu"``), Pillow's median cut, libimagequant at speed 1, 4 (its def
 * seconds: sum over the images; per image the median of ``--repeats`` runs (one run for the
   scikit-learn ``KMeans`` rows on all pixels, which are slow). A run is ``fit`` on the image
   plus mapping every pixel to its nearest palette colour with the same exact mapper for every
-  method (:func:`kqbench.quantizers.fast.nearest_index`; fast's Oklab mapper for the Oklab
+  method (:func:`kqbench.quantizers.wu.nearest_labels`; fast's Oklab mapper for the Oklab
   rows), so the times compare how the palettes are made. ``pngquant`` is the whole
   command-line run (reading and writing PNGs included), and its quality is that of its output.
 * quality of the quantized image (``palette[labels]``) against the original, per image:
@@ -68,7 +68,7 @@ from kqbench.quantizers import (
     WuQuantizer,
     to_space,
 )
-from kqbench.quantizers.fast import nearest_index
+from kqbench.quantizers.wu import nearest_labels
 
 PHOTOS = ("china", "flower", "astronaut", "coffee", "chelsea")
 NOT_INSTALLED = "not installed"
@@ -130,7 +130,7 @@ def load_images(quick: bool) -> dict[str, np.ndarray]:
 def nearest(palette: np.ndarray, image: np.ndarray, space: str) -> np.ndarray:
     """Exact nearest palette colour of every pixel in ``space``, by fast's mappers whoever made the palette."""
     if space == "rgb":
-        return nearest_index(palette, image)
+        return nearest_labels(palette, image)
     mapper = FastKMeansQuantizer(len(palette), colour_space=space)
     mapper.palette_ = palette
     return mapper.predict(image)

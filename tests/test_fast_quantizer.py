@@ -26,7 +26,6 @@ from kqbench.quantizers import (
 from kqbench.quantizers._base import clear_transparent
 from kqbench.quantizers.colour import to_space
 from kqbench.quantizers import fast
-from kqbench.quantizers.fast import nearest_index
 
 
 def _mse(image, palette, labels):
@@ -73,8 +72,6 @@ def test_fast_same_result_with_one_and_two_threads(k, monkeypatch):
     np.testing.assert_array_equal(one.palette_, two.palette_)
     assert one.n_iter_ == two.n_iter_
     np.testing.assert_array_equal(one.predict(image), two.predict(image))
-    np.testing.assert_array_equal(nearest_index(one.palette_, image, n_threads=1),
-                                  nearest_index(one.palette_, image, n_threads=2))
 
 
 def _fit_in_child(queue):
@@ -129,7 +126,6 @@ read_only.setflags(write=False)
 for image, k, threads, bits in ((photo, 256, 2, 6), (read_only, 16, 1, 5), (photo[:50], 64, None, 7)):
     q = fast.FastKMeansQuantizer(k, n_threads=threads, bin_bits=bits, random_state=k).fit(image)
     q.predict(image)
-fast.nearest_index(q.palette_[::-1], photo.reshape(-1, 3), n_threads=2)
 rgba = np.dstack([photo[:120, :160], np.linspace(0, 255, 160, dtype=np.uint8)[None, :].repeat(120, 0)])
 for image, k, threads, kwargs in ((photo, 64, 2, {"colour_space": "oklab"}),
                                   (read_only, 16, 1, {"colour_space": "lab"}),
@@ -152,7 +148,7 @@ def test_precompile_leaves_nothing_to_compile():
     result = json.loads(out.stdout.splitlines()[-1])
     assert result["compiled"] == []
     assert result["after"] == result["before"]
-    assert {"_histogram", "_octree", "_kmeanspp", "_walk_lane", "_remap_lane"} <= set(result["before"])
+    assert {"_histogram", "_octree", "_kmeanspp", "_walk_lane"} <= set(result["before"])
     assert all(len(signatures) == 1 for signatures in result["before"].values()), result["before"]
 
 
@@ -232,21 +228,6 @@ def test_fast_rejects_bad_parameters(params):
 def test_fast_predict_before_fit():
     with pytest.raises(RuntimeError):
         FastKMeansQuantizer(4).predict(IMAGES["gradient"])
-
-
-@pytest.mark.parametrize("m", [1, 2, 7, 256])
-def test_nearest_index_is_exact(m):
-    rng = np.random.default_rng(m)
-    pixels = np.concatenate([rng.integers(0, 256, (5000, 3)), IMAGES["china"].reshape(-1, 3)]).astype(np.uint8)
-    palette = np.unique(rng.integers(0, 256, (m, 3)).astype(np.uint8), axis=0)
-    palette = palette[rng.permutation(len(palette))]
-    np.testing.assert_array_equal(nearest_index(palette, pixels), nearest_palette_index(palette, pixels))
-
-
-def test_nearest_index_ties_go_to_the_lower_index():
-    palette = np.array([[2, 2, 2], [0, 0, 0], [1, 1, 3]], np.uint8)
-    pixels = np.array([[1, 1, 1], [1, 1, 2]], np.uint8)  # distances (3, 3, 4) and (2, 6, 1)
-    np.testing.assert_array_equal(nearest_index(palette, pixels), [0, 2])
 
 
 @pytest.mark.parametrize("method", ["mediancut", "maxcoverage", "fastoctree"])

@@ -22,9 +22,11 @@ RGB errors), reached with far less work:
    (a colour that weighs in its cluster holds its centre near itself) and Hartigan's
    single-colour moves follow (:func:`_hartigan`, m k distances a pass), then Lloyd again:
    each move lowers the error too (3-5% lower at k=256 on the icons of alpha_samples).
-4. ``predict`` is exact: each occupied cell of the colour cube gets the short list of
-   palette colours that can be nearest to a point inside it, and each pixel is compared
-   with that list only (integer arithmetic, ties to the lower index).
+4. ``predict`` is exact, Wu's quantizer's (:func:`kqbench.quantizers.wu.nearest_labels`):
+   each occupied cell of the colour cube gets the short list of palette colours that can be
+   nearest to a point inside it; on large images every colour of those cells is answered
+   once (an inverse colour map) and each pixel is a table look-up. Labels are uint8 up to
+   256 colours (integer arithmetic, ties to the lower index).
 
 Other spaces, transparency, other seeds. The tree is a hierarchy of the colours, the boxes
 are where they lie: nothing above needs RGB. With ``colour_space="oklab"`` (or ``"lab"``) the
@@ -75,7 +77,7 @@ from numba import njit
 
 from ._base import Quantizer, centres_to_palette, check_pixels, clear_transparent, pack_rgb, unique_colours
 from .colour import PREMULTIPLIED, from_space, to_space
-from .wu import WuQuantizer
+from .wu import WuQuantizer, nearest_labels
 from ..errors import ConfigurationError
 
 # Over-relaxation factor: 1 is plain Lloyd; 2 moves each centre to its mean plus the last
@@ -945,7 +947,7 @@ class _Pace:
     """
 
     #: Whether several threads beat one in the last comparison (shared by the process:
-    #: used by fits that have not compared yet, and by :func:`nearest_index`).
+    #: used by fits that have not compared yet, and by ``predict``).
     threads_pay = True
     #: Passes run so far by the process, offset so that its third pass is a probe.
     clock = 30
@@ -977,122 +979,6 @@ class _Pace:
                     _Pace.threads_pay = self.best[self.n] < self.best[1]
             _Pace.clock += 1
         self.passes += 1
-
-
-# --------------------------------------------------------------------------- exact remap
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _cell_candidates(pr, pg, pb, lo0, lo1, lo2, side, parent, out):
-    """Write to ``out`` the palette entries of ``parent`` that can be nearest to some point
-    of the integer box [lo, lo + side - 1]^3 (distance to the box at most the smallest
-    farthest-corner distance); return how many. Ascending order is kept."""
-    hi0, hi1, hi2 = lo0 + side - 1, lo1 + side - 1, lo2 + side - 1
-    limit = np.int32(2**30)
-    for j in parent:
-        f0, f1, f2 = max(pr[j] - lo0, hi0 - pr[j]), max(pg[j] - lo1, hi1 - pg[j]), max(pb[j] - lo2, hi2 - pb[j])
-        limit = min(limit, f0 * f0 + f1 * f1 + f2 * f2)
-    m = 0
-    for j in parent:
-        e0 = max(lo0 - pr[j], 0, pr[j] - hi0)
-        e1 = max(lo1 - pg[j], 0, pg[j] - hi1)
-        e2 = max(lo2 - pb[j], 0, pb[j] - hi2)
-        if e0 * e0 + e1 * e1 + e2 * e2 <= limit:
-            out[m] = j
-            m += 1
-    return m
-
-
-def _remap(pixels, palette, n_threads):
-    """Exact nearest palette index per pixel (squared RGB distance, ties to the lower index).
-
-    Each occupied cell of side 8 of the colour cube gets the list of palette entries that
-    can be nearest to a point in it, filtered from its side-32 cell's list, itself filtered
-    from the whole palette. A pixel is then compared with its cell's list only. Integer
-    arithmetic; the minimum of (distance << 24 | index) picks the nearest entry and, among
-    equals, the lowest index, so the result equals a brute-force argmin -- and does not
-    depend on how the pixels are shared among ``n_threads`` threads (:func:`_run_lanes`).
-    """
-    pr, pg, pb = (np.ascontiguousarray(palette[:, c], dtype=np.int32) for c in range(3))
-    lanes = np.arange(n_threads + 1, dtype=np.int64) * pixels.shape[0] // n_threads
-    flags = np.zeros((n_threads, 32768), np.uint8)
-    _run_lanes(n_threads, _used_cells_lane, pixels, lanes, flags)
-    start, size, lists = _candidate_lists(pr, pg, pb, flags)
-    out = np.empty(pixels.shape[0], np.intp)
-    _run_lanes(n_threads, _remap_lane, pixels, lanes, pr, pg, pb, start, size, lists, out)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _candidate_lists(pr, pg, pb, flags):
-    """The candidate lists of :func:`_remap` for the side-8 cells flagged in some row of
-    ``flags``: cell c's list is ``lists[start[c]:start[c] + size[c]]``."""
-    m = pr.shape[0]
-    used = flags[0]
-    for t in range(1, flags.shape[0]):
-        for c in range(32768):
-            used[c] |= flags[t, c]
-    # Coarse cell c32 at start[c32], fine cell c8 at start[512 + c8].
-    everyone = np.empty(m, np.int32)
-    for j in range(m):
-        everyone[j] = j
-    start = _zeros(np.empty(512 + 32768, np.int64))
-    size = _zeros(np.empty(512 + 32768, np.int64))
-    lists = np.empty(16 * m + 4096, np.int32)
-    used_len = 0
-    for c8 in range(32768):
-        if not used[c8]:
-            continue
-        if used_len + 2 * m > lists.shape[0]:
-            lists = _grow(lists)
-        r8, g8, b8 = c8 >> 10, (c8 >> 5) & 31, c8 & 31
-        c32 = ((r8 >> 2) << 6) | ((g8 >> 2) << 3) | (b8 >> 2)
-        if size[c32] == 0:  # every list has at least one entry
-            start[c32] = used_len
-            size[c32] = _cell_candidates(pr, pg, pb, (r8 >> 2) << 5, (g8 >> 2) << 5, (b8 >> 2) << 5, 32,
-                                         everyone, lists[used_len:])
-            used_len += size[c32]
-        start[512 + c8] = used_len
-        size[512 + c8] = _cell_candidates(pr, pg, pb, r8 << 3, g8 << 3, b8 << 3, 8,
-                                          lists[start[c32]:start[c32] + size[c32]], lists[used_len:])
-        used_len += size[512 + c8]
-    return start[512:], size[512:], lists
-
-
-@njit(cache=True, inline="always")
-def _cell8(pixels, i):
-    """Index of the side-8 cell of the colour cube that pixel i is in."""
-    return ((np.int32(pixels[i, 0]) >> 3) << 10) | ((np.int32(pixels[i, 1]) >> 3) << 5) | (np.int32(pixels[i, 2]) >> 3)
-
-
-@njit(cache=True, nogil=True)
-def _used_cells_lane(t, pixels, lanes, flags):
-    """flags[t, c] = 1 if a pixel of lane t is in side-8 cell c (one row per lane: no two
-    threads write to the same byte)."""
-    for i in range(lanes[t], lanes[t + 1]):
-        flags[t, _cell8(pixels, i)] = 1
-
-
-@njit(cache=True, nogil=True)
-def _remap_lane(t, pixels, lanes, pr, pg, pb, start, size, lists, out):
-    """The per-pixel part of :func:`_remap` for the pixels of lane t."""
-    last_key = -1
-    last_idx = 0
-    for i in range(lanes[t], lanes[t + 1]):
-        r, g, b = np.int32(pixels[i, 0]), np.int32(pixels[i, 1]), np.int32(pixels[i, 2])
-        key = (r << 16) | (g << 8) | b
-        if key == last_key:  # runs of one colour are common in images
-            out[i] = last_idx
-            continue
-        cell = _cell8(pixels, i)
-        best = np.int64(1) << 62
-        for s in range(start[cell], start[cell] + size[cell]):
-            j = lists[s]
-            d = (r - pr[j]) ** 2 + (g - pg[j]) ** 2 + (b - pb[j]) ** 2
-            best = min(best, (np.int64(d) << 24) | j)
-        last_key = key
-        last_idx = best & 0xFFFFFF
-        out[i] = last_idx
 
 
 # --------------------------------------------------------------------------- exact remap in another space
@@ -1304,13 +1190,6 @@ def _run_lanes(n_lanes, lane, *args):
             future.result()
 
 
-def _pixels(pixels) -> np.ndarray:
-    """``check_pixels``, plus a copy of read-only input: numba compiles read-only arrays as
-    another type, and that compilation (seconds) would otherwise happen on first use."""
-    pixels = check_pixels(pixels)
-    return pixels if pixels.flags.writeable else pixels.copy()
-
-
 def _thread_count(n_threads) -> int:
     """Threads to use: ``n_threads``, or if None all the cores this process may run on
     (``os.sched_getaffinity``, not the machine's count), never more than numba allows
@@ -1320,23 +1199,6 @@ def _thread_count(n_threads) -> int:
     elif isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral) or n_threads < 1:
         raise ValueError(f"n_threads must be None or a whole number >= 1, got {n_threads!r}")
     return max(1, min(int(n_threads), numba.get_num_threads()))
-
-
-def nearest_index(palette, pixels, n_threads=None) -> np.ndarray:
-    """Exact index of the nearest ``palette`` colour for each pixel (ties to the lower index).
-
-    Same result as :func:`kqbench.quantizers.nearest_palette_index` in RGB, several times
-    faster: candidate lists per cell of the colour cube instead of all pairwise distances.
-    ``n_threads``: threads for the per-pixel part (None: all available cores); the result
-    does not depend on it.
-    """
-    palette = np.array(palette, dtype=np.uint8, order="C")  # writable, see _pixels
-    if palette.ndim != 2 or palette.shape[1] != 3 or len(palette) == 0:
-        raise ValueError(f"palette must have shape (m, 3) with m >= 1, got {palette.shape}")
-    pixels = _pixels(pixels)
-    count = _thread_count(n_threads)
-    # One thread if the last fit found threads slower (a busy machine, see _Pace).
-    return _remap(pixels, palette, count if _Pace.threads_pay else 1)
 
 
 # --------------------------------------------------------------------------- estimator
@@ -1473,7 +1335,7 @@ class FastKMeansQuantizer(Quantizer):
             order, bin_key, bin_start = _rgba_bins(coords)
             coords, counts, B = coords[order], counts[order], _RGBA_BITS
         else:
-            pixels = pixels if pixels.flags.writeable else pixels.copy()  # see _pixels
+            pixels = pixels if pixels.flags.writeable else pixels.copy()  # see wu._pixels
             # The base class's np.unique sort costs more than this whole fit; the histogram
             # gives the same distinct colours and counts in one pass over the pixels.
             colours, counts, bin_key, bin_start = _histogram(pixels, self.bin_bits)
@@ -1545,11 +1407,11 @@ class FastKMeansQuantizer(Quantizer):
             raise ValueError(f"pixels have {pixels.shape[1]} channels, the palette {self.palette_.shape[1]}")
         space = self._colour_space()
         threads = _thread_count(self.n_threads)
-        threads = threads if _Pace.threads_pay else 1  # as nearest_index
+        threads = threads if _Pace.threads_pay else 1  # one if the last fit found threads slower
         if pixels.shape[1] == 4:
             return _labels_rgba(self.palette_, pixels, threads)
         if space == "rgb":
-            return nearest_index(self.palette_, pixels, self.n_threads)
+            return nearest_labels(self.palette_, pixels, threads)
         return _labels_in_space(self.palette_, pixels if pixels.flags.writeable else pixels.copy(), space, threads)
 
 
@@ -1581,6 +1443,8 @@ def _fixed_point(coords, counts):
 
 def _compile_rgb(pixels, rng) -> None:
     FastKMeansQuantizer(4, n_threads=1).fit(pixels).predict(pixels)
+    # Many pixels in few cells of the colour cube: predict's inverse colour map (large images).
+    FastKMeansQuantizer(4, n_threads=1).fit(pixels).predict(pixels >> 5)
     FastKMeansQuantizer(4, n_threads=1).fit(pixels[:32])  # few colours per centre: Hartigan's moves
     rgba = np.hstack([pixels, rng.integers(0, 256, (len(pixels), 1), dtype=np.uint8)])
     FastKMeansQuantizer(4, n_threads=1).fit(rgba).predict(rgba)
@@ -1600,8 +1464,8 @@ _STAGES = dict(zip(FastKMeansQuantizer.compile_stages, (_compile_rgb, _compile_o
 
 
 def precompile(stage: str | None = None) -> None:
-    """Compile every numba function that ``fit`` and ``predict`` (and :func:`nearest_index`)
-    use, for the argument types they get in real use, or load them from numba's cache.
+    """Compile every numba function that ``fit`` and ``predict`` use, for the argument types
+    they get in real use, or load them from numba's cache.
 
     The first fit in a fresh installation compiles for several seconds (see the module
     docstring); numba keeps the result in its cache, so later processes only load it. A

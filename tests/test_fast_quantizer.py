@@ -363,10 +363,12 @@ def test_predict_ties_in_another_space_go_to_the_lower_index():
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has a single thread here")
-@pytest.mark.parametrize("kwargs", [{"colour_space": "oklab"}, {"init": "wu"}, {"alpha": True}],
-                         ids=["oklab", "wu", "rgba"])
+@pytest.mark.parametrize("kwargs", [{"colour_space": "oklab"}, {"init": "wu"}, {"alpha": True}, {"coarse": True}],
+                         ids=["oklab", "wu", "rgba", "coarse-to-fine"])
 def test_fast_same_result_with_one_and_two_threads_in_every_mode(kwargs, monkeypatch):
     monkeypatch.setattr(fast._Pace, "threads_pay", True)
+    if kwargs.pop("coarse", False):  # Lloyd on the cubes of side 2 first, as on large photos
+        monkeypatch.setattr(fast, "_COLOURS_PER_CUBE", 0)
     image = np.ascontiguousarray(load_sample_image("china.jpg")[::2, ::2])
     if kwargs.pop("alpha", False):
         image = np.dstack([image, np.tile(np.linspace(0, 255, image.shape[1]).astype(np.uint8), (image.shape[0], 1))])
@@ -377,13 +379,17 @@ def test_fast_same_result_with_one_and_two_threads_in_every_mode(kwargs, monkeyp
     np.testing.assert_array_equal(one.predict(image), two.predict(image))
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"colour_space": "oklab"}, {"init": "wu"}, {"alpha": True}],
-                         ids=["rgb", "oklab", "wu", "rgba"])
+@pytest.mark.parametrize("kwargs", [{}, {"colour_space": "oklab"}, {"init": "wu"}, {"alpha": True}, {"coarse": True}],
+                         ids=["rgb", "oklab", "wu", "rgba", "coarse-to-fine"])
 def test_fast_error_never_rises(kwargs, monkeypatch):
     # Every assignment pass of Lloyd's loop, recorded as (error at its centres, error at its means), and
     # its decisions replayed: an over-relaxed step is kept only if it lowers the error, and the plain
     # step from the same means that replaces it never raises it. The sums are exact integers (fixed
     # point outside RGB), so the errors are exact but for the final rounding: 1e-12 of allowance.
+    # Coarse to fine: the passes on the cubes of side 2, then on the colours from the cubes' means,
+    # whose first assignment lowers the error again.
+    if kwargs.pop("coarse", False):
+        monkeypatch.setattr(fast, "_COLOURS_PER_CUBE", 0)
     calls = []
     assign = fast._assign_sums
 

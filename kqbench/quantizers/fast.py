@@ -22,6 +22,10 @@ RGB errors), reached with far less work:
    (a colour that weighs in its cluster holds its centre near itself) and Hartigan's
    single-colour moves follow (:func:`_hartigan`, m k distances a pass), then Lloyd again:
    each move lowers the error too (3-5% lower at k=256 on the icons of alpha_samples).
+   With many colours to each cube of side 2 (upscaled or large photos), Lloyd runs on those
+   cubes first, each a point at its pixels' mean with their exact sums, then on the colours
+   from the cubes' means (:data:`_COLOURS_PER_CUBE`): a few passes on the colours instead of
+   dozens, and the error still never rises.
 4. ``predict`` is exact, Wu's quantizer's (:func:`kqbench.quantizers.wu.nearest_labels`):
    each occupied cell of the colour cube gets the short list of palette colours that can be
    nearest to a point inside it; on large images every colour of those cells is answered
@@ -124,7 +128,8 @@ def _histogram(pixels, bin_bits, table, used):
     colours' pages take memory and time (about 17 MB on a 24 MP photo) -- and one table, not
     one per thread: two didn't fit the shared cache with the rest and were slower. Returns
     colours (m, 3) uint8, counts (m,) int64, bin_key (n_bins,) Morton keys ascending,
-    bin_start (n_bins + 1,) offsets into colours.
+    bin_start (n_bins + 1,) offsets into colours, and cube_start likewise for the occupied
+    cubes of side 2 (see :data:`_COLOURS_PER_CUBE`).
     """
     spread = _morton_spread(8)
     for i in range(pixels.shape[0]):
@@ -134,7 +139,9 @@ def _histogram(pixels, bin_bits, table, used):
     shift = 3 * (8 - bin_bits)
     m = 0
     n_bins = 0
+    n_cubes = 0
     prev = -1
+    prev_cube = -1
     for blk in range(used.shape[0]):  # count first: exact sizes, not a slot per pixel
         if used[blk]:
             for key in range(blk << 6, (blk + 1) << 6):
@@ -142,13 +149,18 @@ def _histogram(pixels, bin_bits, table, used):
                     m += 1
                     n_bins += key >> shift != prev
                     prev = key >> shift
+                    n_cubes += key >> 3 != prev_cube
+                    prev_cube = key >> 3
     colours = np.empty((m, 3), np.uint8)
     counts = np.empty(m, np.int64)
     bin_key = np.empty(n_bins, np.int64)
     bin_start = np.empty(n_bins + 1, np.int64)
+    cube_start = np.empty(n_cubes + 1, np.int64)
     m = 0
     nb = 0
+    nc = 0
     prev = -1
+    prev_cube = -1
     for blk in range(used.shape[0]):
         if not used[blk]:
             continue
@@ -167,13 +179,18 @@ def _histogram(pixels, bin_bits, table, used):
                 bin_key[nb] = prev
                 bin_start[nb] = m
                 nb += 1
+            if key >> 3 != prev_cube:
+                prev_cube = key >> 3
+                cube_start[nc] = m
+                nc += 1
             colours[m, 0] = (hr << 2) | (((s >> 5) & 1) << 1) | ((s >> 2) & 1)
             colours[m, 1] = (hg << 2) | (((s >> 4) & 1) << 1) | ((s >> 1) & 1)
             colours[m, 2] = (hb << 2) | (((s >> 3) & 1) << 1) | (s & 1)
             counts[m] = table[key]
             m += 1
     bin_start[nb] = m
-    return colours, counts, bin_key, bin_start
+    cube_start[nc] = m
+    return colours, counts, bin_key, bin_start, cube_start
 
 
 def _colour_histogram(pixels, bin_bits):
@@ -242,18 +259,23 @@ def _space_bins(X, bits):
 
 
 @njit(cache=True, nogil=True)
-def _octree(X, counts, bin_key, bin_start, bin_bits):
+def _octree(X, counts, group_start, bin_key, bin_start, bin_bits):
     """Tree cells of levels 0 (whole space) .. bin_bits (bins), flat, level by level, over the
-    distinct colours' coordinates X (m, D) in the space the clustering runs in; with their
-    pixel counts and count * squared norm (for the error).
+    points to cluster: groups of consecutive distinct colours (group g: rows
+    group_start[g]:group_start[g + 1] of X, the colours' coordinates (m, D) in the space the
+    clustering runs in; one colour a group, or the colours of a small cube), each at its
+    pixels' mean.
 
     The hierarchy comes from the bins' Morton keys (D bits per level: an octree for RGB keys,
-    16 children per cell for RGBA keys), the boxes from X: a cell's box bounds the coordinates
-    of its colours, whatever space they are in. Returns ``(tree, xw, xq)``. tree: cell i of
-    level L < bin_bits has child cells first[i]:last[i] (flat indices); a bin's first:last
-    are its colours. Each cell stores the bounding box of its colours (lo, hi), pixel count
-    W, coordinate sum S and sum of squared norms Q, and its colours' range
-    first_col[i]:last_col[i]. level_start[L] is where level L begins.
+    16 children per cell for RGBA keys; bin b holds colours bin_start[b]:bin_start[b + 1],
+    whole groups), the boxes from the points: a cell's box bounds the coordinates of its
+    points, whatever space they are in. Returns ``(tree, P, pw, ps, pq)``: the points' means P,
+    pixel counts pw, coordinate sums ps and sums of squared norms pq -- sums of integers, exact
+    in float64 (a group's error about any centre is pq - 2 c.ps + pw |c|^2, the error of its
+    pixels). tree: cell i of level L < bin_bits has child cells first[i]:last[i] (flat
+    indices); a bin's first:last are its points. Each cell stores the bounding box of its
+    points (lo, hi), pixel count W, coordinate sum S and sum of squared norms Q, and its
+    points' range first_col[i]:last_col[i]. level_start[L] is where level L begins.
     """
     B = bin_bits
     D = X.shape[1]
@@ -281,27 +303,36 @@ def _octree(X, counts, bin_key, bin_start, bin_bits):
     W = _zeros(np.empty(N))
     S = _zeros(np.empty((N, D)))
     Q = _zeros(np.empty(N))
-    m = X.shape[0]
-    xw = np.empty(m)
-    xq = np.empty(m)
+    n = group_start.shape[0] - 1
+    P = X if n == X.shape[0] else np.empty((n, D))  # single colours: their own coordinates
+    pw = _zeros(np.empty(n))
+    ps = _zeros(np.empty((n, D)))
+    pq = _zeros(np.empty(n))
+    g = 0
     for j in range(n_bins):
         i = level_start[B] + j
         key[i] = bin_key[j]
-        first[i] = bin_start[j]
-        last[i] = bin_start[j + 1]
-        for t in range(first[i], last[i]):
-            w = float(counts[t])
-            q = 0.0
+        first[i] = g
+        while g < n and group_start[g] < bin_start[j + 1]:
+            for t in range(group_start[g], group_start[g + 1]):
+                w = float(counts[t])
+                q = 0.0
+                for c in range(D):
+                    v = X[t, c]
+                    ps[g, c] += w * v
+                    q += v * v
+                pw[g] += w
+                pq[g] += w * q
             for c in range(D):
-                v = X[t, c]
-                lo[i, c] = min(lo[i, c], v)
-                hi[i, c] = max(hi[i, c], v)
-                S[i, c] += w * v
-                q += v * v
-            xw[t] = w
-            xq[t] = w * q
-            W[i] += w
-            Q[i] += w * q
+                if n < X.shape[0]:
+                    P[g, c] = ps[g, c] / pw[g]
+                lo[i, c] = min(lo[i, c], P[g, c])
+                hi[i, c] = max(hi[i, c], P[g, c])
+                S[i, c] += ps[g, c]
+            W[i] += pw[g]
+            Q[i] += pq[g]
+            g += 1
+        last[i] = g
     for L in range(B - 1, -1, -1):
         p = level_start[L] - 1
         prev = -1
@@ -323,7 +354,7 @@ def _octree(X, counts, bin_key, bin_start, bin_bits):
     last_col = last.copy()
     for i in range(level_start[B] - 1, -1, -1):
         first_col[i], last_col[i] = first_col[first[i]], last_col[last[i] - 1]
-    return (level_start, first, last, lo, hi, W, S, Q, first_col, last_col), xw, xq
+    return (level_start, first, last, lo, hi, W, S, Q, first_col, last_col), P, pw, ps, pq
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -526,32 +557,27 @@ def _give(Wc, Sc, Qc, j, W, S, Q, cell):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _move(LW, LS, LQ, j, sign, w, x0, x1, x2, x3, q):
-    """Add (sign 1) or remove (sign -1) a colour's sums to centre j's colour-by-colour sums
-    (x3 only if the coordinates are 4-D)."""
-    dw = sign * w
-    LW[j] += dw
-    LQ[j] += sign * q
-    LS[j, 0] += dw * x0
-    LS[j, 1] += dw * x1
-    LS[j, 2] += dw * x2
-    if LS.shape[1] == 4:
-        LS[j, 3] += dw * x3
+def _move(LW, LS, LQ, j, sign, xw, xs, xq, p):
+    """Add (sign 1) or remove (sign -1) point p's sums to centre j's point-by-point sums."""
+    LW[j] += sign * xw[p]
+    LQ[j] += sign * xq[p]
+    for c in range(LS.shape[1]):
+        LS[j, c] += sign * xs[p, c]
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _uncount(cell, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, X, xw, xq, LW, LS, LQ):
+def _uncount(cell, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, xw, xs, xq, LW, LS, LQ):
     """Cell ``cell`` went to one centre as a whole: take the colours of its side-8 cells that
     were counted colour by colour out of the kept sums (the cell's own sums replace them)."""
     for c in range(leaf_lo[cell], leaf_hi[cell]):
         if counted[c]:
             counted[c] = False
             for t in range(first_col[leaf0 + c], last_col[leaf0 + c]):
-                _move(LW, LS, LQ, col_lab[t], -1.0, xw[t], X[t, 0], X[t, 1], X[t, 2], X[t, X.shape[1] - 1], xq[t])
+                _move(LW, LS, LQ, col_lab[t], -1.0, xw, xs, xq, t)
                 col_lab[t] = -1
 
 
-def _assign_sums(C, tree, X, xw, xq, state, n_threads):
+def _assign_sums(C, tree, points, state, n_threads):
     """Exact Lloyd assignment of every distinct colour to its nearest centre in C. From the
     per-centre count, colour sum and sum of squares it returns the error of the assignment,
     its means M (a centre without pixels stays where it is) and the error at M; and the
@@ -581,11 +607,12 @@ def _assign_sums(C, tree, X, xw, xq, state, n_threads):
     and a first use would pay for that.
     """
     level_start, first, last, lo, hi, W, S, Q, first_col, last_col = tree
+    X, xw, xs, xq = points
     col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ, cell_work, owner, lane_work, Wt, St, Qt, cand, stack, cbuf, leaf = state
     _share_cells(level_start, first_col, last_col, C.shape[0], cell_work, owner, lane_work, Wt, St, Qt, n_threads)
     _run_lanes(n_threads, _walk_lane, n_threads, owner, cell_work, lane_work, C, level_start, first, last, lo, hi,
-               W, S, Q, first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt, LW, LS, LQ,
-               cand, stack, cbuf, leaf)
+               W, S, Q, first_col, last_col, X, xw, xs, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt, LW, LS,
+               LQ, cand, stack, cbuf, leaf)
     return _assign_totals(C, lane_work, Wt, St, Qt, LW, LS, LQ)
 
 
@@ -667,7 +694,7 @@ def _assign_totals(C, lane_work, Wt, St, Qt, LW, LS, LQ):
 
 @njit(cache=True, nogil=True)
 def _walk_lane(t, n_lanes, owner, cell_work, lane_work, C, level_start, first, last, lo, hi, W, S, Q,
-               first_col, last_col, X, xw, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt, LW, LS, LQ,
+               first_col, last_col, X, xw, xs, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt, LW, LS, LQ,
                cand, stack, cbuf, leaf):
     """Lane t of ``n_lanes`` in :func:`_assign_sums`: exact assignment of the colours below the
     cells of side 64 that are the lane's (``owner``), adding into slot t of the sums and using
@@ -724,7 +751,7 @@ def _walk_lane(t, n_lanes, owner, cell_work, lane_work, C, level_start, first, l
                 if ch < unit1 and ch >= unit0:
                     cell_work[ch] = 0.0
                 _give(Wc, Sc, Qc, cand[top], W, S, Q, ch)
-                _uncount(ch, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, X, xw, xq,
+                _uncount(ch, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, xw, xs, xq,
                          LW, LS, LQ)
             continue
         for q in range(n):  # the list's centres, one array per axis
@@ -755,8 +782,8 @@ def _walk_lane(t, n_lanes, owner, cell_work, lane_work, C, level_start, first, l
             j, was = cand[off + best], col_lab[p]
             if j != was:
                 if was >= 0:
-                    _move(LW, LS, LQ, was, -1.0, xw[p], x0, x1, x2, x3, xq[p])
-                _move(LW, LS, LQ, j, 1.0, xw[p], x0, x1, x2, x3, xq[p])
+                    _move(LW, LS, LQ, was, -1.0, xw, xs, xq, p)
+                _move(LW, LS, LQ, j, 1.0, xw, xs, xq, p)
                 col_lab[p] = j
     if unit >= 0:
         cell_work[unit] = work
@@ -825,7 +852,7 @@ def _means(C, Wc, Sc):
     return M
 
 
-def _lloyd(C, tree, X, xw, xq, max_iter, tol_shift, n_threads, leaf):
+def _lloyd(C, tree, points, max_iter, tol_shift, n_threads, leaf):
     """Over-relaxed Lloyd from centres C; returns the final means and the passes made.
 
     Each step tries P = M + (RELAX - 1) (M - C), M the means of the current assignment and C
@@ -836,14 +863,14 @@ def _lloyd(C, tree, X, xw, xq, max_iter, tol_shift, n_threads, leaf):
     A Python loop (a call costs microseconds; a pass, a millisecond or more) so that each
     pass can be timed: see :class:`_Pace`.
     """
-    state = _lloyd_state(tree, X.shape[0], C.shape[0], n_threads, leaf)
+    state = _lloyd_state(tree, points[0].shape[0], C.shape[0], n_threads, leaf)
     pace = _Pace(n_threads)
 
     def assign(centres):
         """The assignment to ``centres``: its error, its means M and the error at M."""
         lanes = pace.lanes()
         start = time.perf_counter()
-        err, M, err_m, work = _assign_sums(centres, tree, X, xw, xq, state, lanes)
+        err, M, err_m, work = _assign_sums(centres, tree, points, state, lanes)
         pace.record(lanes, time.perf_counter() - start, work)
         return err, M, err_m
 
@@ -1116,7 +1143,7 @@ def _labels_in_space(palette, pixels, space, n_threads) -> np.ndarray:
     each gets its nearest palette entry (:func:`_nearest_in_space`); a table of 64 labels per
     occupied bin then gives each pixel its colour's label in one look-up (:func:`_look_up_lane`).
     """
-    colours, _, bin_key, bin_start = _colour_histogram(pixels, 6)
+    colours, _, bin_key, bin_start, _ = _colour_histogram(pixels, 6)
     labels = _nearest_in_space(to_space(colours, space), bin_start, bin_key, 3, to_space(palette, space), n_threads)
     c = colours.astype(np.int64)
     n_bins = len(bin_key)
@@ -1246,7 +1273,8 @@ class FastKMeansQuantizer(Quantizer):
     n_colors : int, default=16
         Largest palette size (k).
     max_iter : int, default=300
-        Most assignment passes of Lloyd's algorithm.
+        Most assignment passes of Lloyd's algorithm, in each of its phases (on cubes of side
+        2, on the colours, after Hartigan's moves).
     tol : float, default=1e-3
         Stop when the summed squared shift of the centres in one step is at most ``tol``
         times the mean per-channel variance of the pixels (scikit-learn's convention and
@@ -1345,7 +1373,7 @@ class FastKMeansQuantizer(Quantizer):
             pixels = pixels if pixels.flags.writeable else pixels.copy()  # see wu._pixels
             # The base class's np.unique sort costs more than this whole fit; the histogram
             # gives the same distinct colours and counts in one pass over the pixels.
-            colours, counts, bin_key, bin_start = _colour_histogram(pixels, self.bin_bits)
+            colours, counts, bin_key, bin_start, cubes = _colour_histogram(pixels, self.bin_bits)
             if len(colours) <= k:
                 # Lossless: the palette is the image's colours, in the base class's order.
                 self.palette_ = colours[np.argsort(pack_rgb(colours))]
@@ -1361,7 +1389,13 @@ class FastKMeansQuantizer(Quantizer):
             coords, counts = coords[order], counts[order]
         self.scale_ = scale
 
-        tree, xw, xq = _octree(coords, counts, bin_key, bin_start, B)
+        # Coarse to fine: with many colours to a cube of side 2 of RGB (large photos), Lloyd
+        # runs first on the cubes, each a point at its pixels' mean, then from its means on the
+        # colours themselves (see _COLOURS_PER_CUBE); else on the colours only.
+        phases = [np.arange(len(coords) + 1)]
+        if space == "rgb" and (len(cubes) - 1) * _COLOURS_PER_CUBE <= len(coords):
+            phases.insert(0, cubes)
+        tree, *points = _octree(coords, counts, phases[0], bin_key, bin_start, B)
         # Lloyd resolves the cells of this level colour by colour: in RGB those of side 8 (with
         # transparency, the bins), in Lab/Oklab those of two bins a side -- 30% less time for
         # Lloyd at k=256 on the bench's photos than the bins themselves or cells of four.
@@ -1395,11 +1429,15 @@ class FastKMeansQuantizer(Quantizer):
             P = tree[6][cells] / tree[5][cells, None]
             C = _kmeanspp(tree, P, tree[5][cells], L - 1, level_start[L], k, uniforms, given)
         else:
-            C = _kmeanspp(tree, coords, xw, B, 0, k, uniforms, given)
-        C, self.n_iter_ = _lloyd(C, tree, coords, xw, xq, self.max_iter, self.tol * variance, threads, leaf)
+            C = _kmeanspp(tree, points[0], points[1], B, 0, k, uniforms, given)
+        for phase, group_start in enumerate(phases):
+            if phase > 0:
+                tree, *points = _octree(coords, counts, group_start, bin_key, bin_start, B)
+            C, passes = _lloyd(C, tree, points, self.max_iter, self.tol * variance, threads, leaf)
+            self.n_iter_ += passes
         if len(coords) <= _HARTIGAN_COLOURS_PER_CENTRE * k:
-            C, _, passes = _hartigan(C, coords, xw, self.max_iter)
-            C, more = _lloyd(C, tree, coords, xw, xq, self.max_iter, self.tol * variance, threads, leaf)
+            C, _, passes = _hartigan(C, coords, points[1], self.max_iter)
+            C, more = _lloyd(C, tree, points, self.max_iter, self.tol * variance, threads, leaf)
             self.n_iter_ += passes + more
         self.palette_ = centres_to_palette(C if space == "rgb" else from_space(C / scale, space))
         return self
@@ -1430,6 +1468,15 @@ _SPACE_BITS = {"oklab": 7, "lab": 5}
 # Hartigan's moves (:func:`_hartigan`) follow Lloyd's when there are at most this many distinct
 # colours per centre: there single colours weigh in their clusters, and a pass costs m k <= 16 k^2.
 _HARTIGAN_COLOURS_PER_CENTRE = 16
+# Coarse to fine. With at least this many distinct colours to an occupied cube of side 2 of RGB,
+# ``fit`` runs Lloyd's passes on the cubes first, each a point at its pixels' mean with their exact
+# sums (the error of an assignment is its pixels' own), then from their means on the colours. Each
+# phase's passes are exact for its points, so the error never rises within a phase, and the first
+# assignment of the colours -- each to its own nearest centre, where its cube went to the one
+# nearest to the cube's mean -- can only lower it. On the 24 MP benchmark (1.9 million colours in
+# 390 thousand cubes) the colours then take 3 passes instead of 27, and Lloyd half the time, for
+# an error 0.05% above (cubes of side 4 first as well took longer: the colours needed 12 passes).
+_COLOURS_PER_CUBE = 3
 
 
 def _fixed_point(coords, counts):

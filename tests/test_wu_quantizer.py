@@ -215,3 +215,18 @@ def test_threads_do_not_change_the_result(photo):
     np.testing.assert_array_equal(labels, two.predict(big))
     sample = np.random.default_rng(0).integers(0, len(labels), 5000)
     np.testing.assert_array_equal(labels[sample], brute_force_nearest(one.palette_, big.reshape(-1, 3)[sample]))
+
+
+@pytest.mark.parametrize("cls", [WuQuantizer, FastKMeansQuantizer])
+def test_predict_on_the_fitted_pixels_is_exact_after_they_change_in_place(cls, photo, monkeypatch):
+    """predict on the pixels of the last fit takes the cells the fit found occupied instead of
+    finding them again; a pixel changed in place since, into a cell the fit never saw, is still
+    answered exactly (and so is every other pixel)."""
+    monkeypatch.setattr(wu, "_MAP_PIXELS_PER_CELL", 0)  # the inverse colour map: where the hint is used
+    pixels = photo.reshape(-1, 3).copy()
+    q = cls(16).fit(pixels)
+    np.testing.assert_array_equal(q.predict(pixels), brute_force_nearest(q.palette_, pixels))
+    occupied = set(((pixels[:, 0] >> 3).astype(int) << 10) | ((pixels[:, 1] >> 3).astype(int) << 5) | (pixels[:, 2] >> 3))
+    new = next(c for c in range(32768) if c not in occupied)
+    pixels[len(pixels) // 2] = ((new >> 10) << 3, ((new >> 5) & 31) << 3, (new & 31) << 3)
+    np.testing.assert_array_equal(q.predict(pixels), brute_force_nearest(q.palette_, pixels))

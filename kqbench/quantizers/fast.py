@@ -81,7 +81,7 @@ from numba import njit
 
 from ._base import Quantizer, centres_to_palette, check_pixels, clear_transparent, pack_rgb, unique_colours
 from .colour import PREMULTIPLIED, from_space, to_space
-from .wu import WuQuantizer, nearest_labels
+from .wu import WuQuantizer, nearest_labels, same_pixels_key
 from ..errors import ConfigurationError
 
 # Over-relaxation factor: 1 is plain Lloyd; 2 moves each centre to its mean plus the last
@@ -1360,6 +1360,7 @@ class FastKMeansQuantizer(Quantizer):
         threads = _thread_count(self.n_threads)  # check it before the work
         self.n_iter_ = 0
         self.scale_ = 1.0
+        self._fit_cells = None  # predict's hint in RGB (see wu.nearest_labels)
         if pixels.shape[1] == 4:
             space = PREMULTIPLIED
             colours, counts = unique_colours(clear_transparent(pixels))  # the base class's order
@@ -1370,10 +1371,13 @@ class FastKMeansQuantizer(Quantizer):
             order, bin_key, bin_start = _rgba_bins(coords)
             coords, counts, B = coords[order], counts[order], _RGBA_BITS
         else:
+            key = same_pixels_key(pixels)
             pixels = pixels if pixels.flags.writeable else pixels.copy()  # see wu._pixels
             # The base class's np.unique sort costs more than this whole fit; the histogram
             # gives the same distinct colours and counts in one pass over the pixels.
             colours, counts, bin_key, bin_start, cubes = _colour_histogram(pixels, self.bin_bits)
+            if space == "rgb":
+                self._fit_cells = key, _side8_cells(bin_key, self.bin_bits)
             if len(colours) <= k:
                 # Lossless: the palette is the image's colours, in the base class's order.
                 self.palette_ = colours[np.argsort(pack_rgb(colours))]
@@ -1456,7 +1460,8 @@ class FastKMeansQuantizer(Quantizer):
         if pixels.shape[1] == 4:
             return _labels_rgba(self.palette_, pixels, threads)
         if space == "rgb":
-            return nearest_labels(self.palette_, pixels, threads)
+            key, cells = getattr(self, "_fit_cells", None) or (None, None)
+            return nearest_labels(self.palette_, pixels, threads, cells if key == same_pixels_key(pixels) else None)
         return _labels_in_space(self.palette_, pixels if pixels.flags.writeable else pixels.copy(), space, threads)
 
 
@@ -1477,6 +1482,15 @@ _HARTIGAN_COLOURS_PER_CENTRE = 16
 # 390 thousand cubes) the colours then take 3 passes instead of 27, and Lloyd half the time, for
 # an error 0.05% above (cubes of side 4 first as well took longer: the colours needed 12 passes).
 _COLOURS_PER_CUBE = 3
+
+
+def _side8_cells(bin_key, bin_bits):
+    """(32768,) uint8 flags of the cells of side 8 of the RGB cube (r >> 3, g >> 3, b >> 3,
+    flattened) that hold the bins with these Morton keys."""
+    r, g, b = (sum(((bin_key >> (3 * i + c)) & 1) << i for i in range(bin_bits)) >> (bin_bits - 5) for c in (2, 1, 0))
+    cells = np.zeros(32768, np.uint8)
+    cells[(r << 10) | (g << 5) | b] = 1
+    return cells
 
 
 def _fixed_point(coords, counts):

@@ -326,13 +326,17 @@ def _fill_cells(palette, start, lists, cells, answers, sub):
 
 
 @njit(cache=True, nogil=True)
-def _look_up(pixels, answers, out):
-    """out[i] = the inverse colour map's answer for pixel i (see :func:`_fill_cells`). (32-bit
-    index arithmetic: a third faster than 64-bit on 24 MP.)"""
+def _look_up(pixels, used, answers, out):
+    """out[i] = the inverse colour map's answer for pixel i (see :func:`_fill_cells`); returns
+    how many pixels are in cells not flagged in ``used`` (whose answers were not computed).
+    (32-bit index arithmetic: a third faster than 64-bit on 24 MP.)"""
+    outside = 0
     for i in range(pixels.shape[0]):
         r, g, b = np.uint32(pixels[i, 0]), np.uint32(pixels[i, 1]), np.uint32(pixels[i, 2])
         cell = ((r >> 3) << 10) | ((g >> 3) << 5) | (b >> 3)
+        outside += used[cell] == 0
         out[i] = answers[(cell << 9) | ((r & 7) << 6) | ((g & 7) << 3) | (b & 7)]
+    return outside
 
 
 def _pixels(pixels) -> np.ndarray:
@@ -358,6 +362,14 @@ def _lanes(n, n_threads) -> list:
     return [(n * t // lanes, n * (t + 1) // lanes) for t in range(lanes)]
 
 
+def same_pixels_key(pixels) -> tuple:
+    """What tells ``predict`` that its (checked, (n, 3)) pixels are those of the last fit, whose
+    occupied cells it may then take as :func:`nearest_labels`' hint: their memory and shape.
+    (Pixels changed in place since, or another array at the same address, are still answered
+    exactly: the hint is checked.)"""
+    return pixels.__array_interface__["data"][0], pixels.shape
+
+
 def _run(tasks) -> list:
     """[task() for task in tasks], on threads (the compiled functions release the GIL); this
     thread runs the first."""
@@ -368,7 +380,7 @@ def _run(tasks) -> list:
         return [tasks[0]()] + [f.result() for f in others]
 
 
-def nearest_labels(palette, pixels, n_threads=None) -> np.ndarray:
+def nearest_labels(palette, pixels, n_threads=None, cells=None) -> np.ndarray:
     """Index of the exactly nearest ``palette`` colour of each pixel (squared RGB distance,
     ties to the lower index), as the smallest unsigned integer type that holds it (uint8 up
     to 256 colours).
@@ -382,13 +394,18 @@ def nearest_labels(palette, pixels, n_threads=None) -> np.ndarray:
     computations than pixels, and no branches per pixel. Passes over the pixels are split
     among ``n_threads`` threads (None: all available cores); the result does not depend on
     it.
+
+    ``cells``, optional: (32768,) uint8 flags of the side-8 cells (r >> 3, g >> 3, b >> 3,
+    flattened) that hold the pixels, from a fit on the same pixels, which saves the pass that
+    finds them. A hint only: a pixel outside them is counted by the look-up, and if there is
+    any, the labels are all made again without it -- exact either way.
     """
     palette = np.asarray(palette)
     if palette.ndim != 2 or palette.shape[1] != 3 or len(palette) == 0 or palette.dtype != np.uint8:
         raise ValueError(f"palette must be uint8 of shape (m, 3) with m >= 1, got {palette.dtype} {palette.shape}")
     threads = _thread_count(n_threads)
     pixels = _pixels(pixels)
-    palette = palette.astype(np.int64)
+    entries = palette.astype(np.int64)
     m, n = len(palette), len(pixels)
     lanes = _lanes(n, threads)
 
@@ -397,14 +414,18 @@ def nearest_labels(palette, pixels, n_threads=None) -> np.ndarray:
         _used_cells(pixels[lo:hi], used)
         return used
 
-    used = np.bitwise_or.reduce(_run([partial(used_cells, lo, hi) for lo, hi in lanes]))
+    # (Only the look-up checks that each pixel's cell is flagged: the hint is for the map.)
+    if cells is not None and n >= _MAP_PIXELS_PER_CELL * np.count_nonzero(cells):
+        used = np.ascontiguousarray(cells, np.uint8)
+    else:
+        used = np.bitwise_or.reduce(_run([partial(used_cells, lo, hi) for lo, hi in lanes]))
     used32 = used.reshape(8, 4, 8, 4, 8, 4).any(axis=(1, 3, 5)).ravel()
     start = np.empty(32769, np.int64)
-    lists = _candidates(palette, used, used32, start, np.arange(m), np.empty(513, np.int64))
+    lists = _candidates(entries, used, used32, start, np.arange(m), np.empty(513, np.int64))
     out = np.empty(n, np.uint8 if m <= 256 else np.uint16 if m <= 65536 else np.uint32)
-    cells = np.flatnonzero(used)
-    if n < _MAP_PIXELS_PER_CELL * len(cells):
-        _run([partial(_remap, pixels[lo:hi], palette, start, lists, out[lo:hi]) for lo, hi in lanes])
+    occupied = np.flatnonzero(used)
+    if n < _MAP_PIXELS_PER_CELL * len(occupied):
+        _run([partial(_remap, pixels[lo:hi], entries, start, lists, out[lo:hi]) for lo, hi in lanes])
         return out
     # indexed by the cell directly (a slot per occupied cell would cost the look-up a dependent load); only
     # the occupied cells' pages are written, so only they take memory
@@ -412,9 +433,11 @@ def nearest_labels(palette, pixels, n_threads=None) -> np.ndarray:
     longest = int(np.diff(start).max())
     # Cells dealt out among the threads in turn: neighbouring cells have lists of similar
     # lengths. Each thread writes the answers of its own cells only.
-    _run([partial(_fill_cells, palette, start, lists, np.ascontiguousarray(cells[t::len(lanes)]), answers,
+    _run([partial(_fill_cells, entries, start, lists, np.ascontiguousarray(occupied[t::len(lanes)]), answers,
                   np.empty(longest, np.int64)) for t in range(len(lanes))])
-    _run([partial(_look_up, pixels[lo:hi], answers, out[lo:hi]) for lo, hi in lanes])
+    outside = sum(_run([partial(_look_up, pixels[lo:hi], used, answers, out[lo:hi]) for lo, hi in lanes]))
+    if outside:  # the hint missed some pixels' cells: made again from the pixels' own cells
+        return nearest_labels(palette, pixels, n_threads)
     return out
 
 
@@ -516,6 +539,11 @@ class WuQuantizer(Quantizer):
         moments, *others = _run([partial(histogram, lo, hi) for lo, hi in lanes])
         for m in others:
             moments += m
+        self._fit_cells = None  # predict's hint (see nearest_labels): the occupied cells of side 8
+        if bits >= 5:
+            f = 1 << (bits - 5)
+            cells = moments[1:, 1:, 1:, 0].reshape(32, f, 32, f, 32, f).any(axis=(1, 3, 5)).ravel()
+            self._fit_cells = same_pixels_key(pixels), cells.astype(np.uint8)
         occupied = _cumulate(moments)
         if occupied <= k:  # (more occupied cells than k means more than k colours)
             colours = np.empty((min(k, len(pixels)) + 1, 3), np.uint8)
@@ -542,4 +570,6 @@ class WuQuantizer(Quantizer):
         """Index of the exactly nearest palette colour of each pixel (ties to the lower index)."""
         if not hasattr(self, "palette_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit first")
-        return nearest_labels(self.palette_, pixels, self.n_threads)
+        pixels = check_pixels(pixels)
+        key, cells = getattr(self, "_fit_cells", None) or (None, None)
+        return nearest_labels(self.palette_, pixels, self.n_threads, cells if key == same_pixels_key(pixels) else None)

@@ -272,7 +272,8 @@ def _octree(X, counts, group_start, bin_key, bin_start, bin_bits):
     points, whatever space they are in. Returns ``(tree, P, pw, ps, pq)``: the points' means P,
     pixel counts pw, coordinate sums ps and sums of squared norms pq -- sums of integers, exact
     in float64 (a group's error about any centre is pq - 2 c.ps + pw |c|^2, the error of its
-    pixels). tree: cell i of level L < bin_bits has child cells first[i]:last[i] (flat
+    pixels). When every group is one colour, P is X and ps has no rows: a colour's sums are
+    pw * X, exact, and not kept (45 MB fewer to write for 1.9 million colours). tree: cell i of level L < bin_bits has child cells first[i]:last[i] (flat
     indices); a bin's first:last are its points. Each cell stores the bounding box of its
     points (lo, hi), pixel count W, coordinate sum S and sum of squared norms Q, and its
     points' range first_col[i]:last_col[i]. level_start[L] is where level L begins.
@@ -304,33 +305,41 @@ def _octree(X, counts, group_start, bin_key, bin_start, bin_bits):
     S = _zeros(np.empty((N, D)))
     Q = _zeros(np.empty(N))
     n = group_start.shape[0] - 1
-    P = X if n == X.shape[0] else np.empty((n, D))  # single colours: their own coordinates
-    pw = _zeros(np.empty(n))
-    ps = _zeros(np.empty((n, D)))
-    pq = _zeros(np.empty(n))
+    single = n == X.shape[0]  # single colours: their own coordinates, and no sums kept
+    P = X if single else np.empty((n, D))
+    pw = np.empty(n)
+    ps = np.empty((0 if single else n, D))
+    pq = np.empty(n)
+    acc = np.empty(D)
     g = 0
     for j in range(n_bins):
         i = level_start[B] + j
         key[i] = bin_key[j]
         first[i] = g
         while g < n and group_start[g] < bin_start[j + 1]:
+            w = q = 0.0
+            for c in range(D):
+                acc[c] = 0.0
             for t in range(group_start[g], group_start[g + 1]):
-                w = float(counts[t])
-                q = 0.0
+                wt = float(counts[t])
+                qt = 0.0
                 for c in range(D):
                     v = X[t, c]
-                    ps[g, c] += w * v
-                    q += v * v
-                pw[g] += w
-                pq[g] += w * q
+                    acc[c] += wt * v
+                    qt += v * v
+                w += wt
+                q += wt * qt
+            pw[g] = w
+            pq[g] = q
             for c in range(D):
-                if n < X.shape[0]:
-                    P[g, c] = ps[g, c] / pw[g]
+                if not single:
+                    ps[g, c] = acc[c]
+                    P[g, c] = acc[c] / w
                 lo[i, c] = min(lo[i, c], P[g, c])
                 hi[i, c] = max(hi[i, c], P[g, c])
-                S[i, c] += ps[g, c]
-            W[i] += pw[g]
-            Q[i] += pq[g]
+                S[i, c] += acc[c]
+            W[i] += w
+            Q[i] += q
             g += 1
         last[i] = g
     for L in range(B - 1, -1, -1):
@@ -557,23 +566,25 @@ def _give(Wc, Sc, Qc, j, W, S, Q, cell):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _move(LW, LS, LQ, j, sign, xw, xs, xq, p):
-    """Add (sign 1) or remove (sign -1) point p's sums to centre j's point-by-point sums."""
-    LW[j] += sign * xw[p]
+def _move(LW, LS, LQ, j, sign, X, xw, xs, xq, p):
+    """Add (sign 1) or remove (sign -1) point p's sums to centre j's point-by-point sums (its
+    coordinate sums xs[p], or xw[p] X[p] if xs has no rows: see :func:`_octree`)."""
+    w = sign * xw[p]
+    LW[j] += w
     LQ[j] += sign * xq[p]
     for c in range(LS.shape[1]):
-        LS[j, c] += sign * xs[p, c]
+        LS[j, c] += w * X[p, c] if xs.shape[0] == 0 else sign * xs[p, c]
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _uncount(cell, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, xw, xs, xq, LW, LS, LQ):
+def _uncount(cell, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, X, xw, xs, xq, LW, LS, LQ):
     """Cell ``cell`` went to one centre as a whole: take the colours of its side-8 cells that
     were counted colour by colour out of the kept sums (the cell's own sums replace them)."""
     for c in range(leaf_lo[cell], leaf_hi[cell]):
         if counted[c]:
             counted[c] = False
             for t in range(first_col[leaf0 + c], last_col[leaf0 + c]):
-                _move(LW, LS, LQ, col_lab[t], -1.0, xw, xs, xq, t)
+                _move(LW, LS, LQ, col_lab[t], -1.0, X, xw, xs, xq, t)
                 col_lab[t] = -1
 
 
@@ -751,7 +762,7 @@ def _walk_lane(t, n_lanes, owner, cell_work, lane_work, C, level_start, first, l
                 if ch < unit1 and ch >= unit0:
                     cell_work[ch] = 0.0
                 _give(Wc, Sc, Qc, cand[top], W, S, Q, ch)
-                _uncount(ch, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, xw, xs, xq,
+                _uncount(ch, leaf0, first_col, last_col, col_lab, counted, leaf_lo, leaf_hi, X, xw, xs, xq,
                          LW, LS, LQ)
             continue
         for q in range(n):  # the list's centres, one array per axis
@@ -782,8 +793,8 @@ def _walk_lane(t, n_lanes, owner, cell_work, lane_work, C, level_start, first, l
             j, was = cand[off + best], col_lab[p]
             if j != was:
                 if was >= 0:
-                    _move(LW, LS, LQ, was, -1.0, xw, xs, xq, p)
-                _move(LW, LS, LQ, j, 1.0, xw, xs, xq, p)
+                    _move(LW, LS, LQ, was, -1.0, X, xw, xs, xq, p)
+                _move(LW, LS, LQ, j, 1.0, X, xw, xs, xq, p)
                 col_lab[p] = j
     if unit >= 0:
         cell_work[unit] = work

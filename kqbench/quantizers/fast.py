@@ -115,27 +115,38 @@ def _zeros(a):
 
 
 @njit(cache=True, nogil=True)
-def _histogram(pixels, bin_bits, table, used):
-    """Distinct colours of ``pixels`` and their counts, grouped by bin, bins in Morton order
-    (and colours in Morton order inside them).
-
-    A bin is the set of colours sharing the top ``bin_bits`` bits of each channel. One pass
-    over the pixels counts each colour in ``table`` (2**24 uint32, zeros), indexed by the
-    colour's 24-bit Morton key, so that every bin of any size is a range of the table, and
-    flags each block of 64 keys (a cube of side 4) it touches in ``used`` (2**18 uint8, zeros);
-    then only the flagged blocks are read, in order. Let the caller allocate the table with
-    ``np.zeros``: the system gives zeroed pages as they are first touched, so only the
-    colours' pages take memory and time (about 17 MB on a 24 MP photo) -- and one table, not
-    one per thread: two didn't fit the shared cache with the rest and were slower. Returns
-    colours (m, 3) uint8, counts (m,) int64, bin_key (n_bins,) Morton keys ascending,
-    bin_start (n_bins + 1,) offsets into colours, and cube_start likewise for the occupied
-    cubes of side 2 (see :data:`_COLOURS_PER_CUBE`).
-    """
+def _count_lane(t, pixels, lanes, table, used):
+    """Count the colours of pixels lanes[t]:lanes[t + 1] in ``table[t]``, indexed by their
+    24-bit Morton keys, and flag each block of 64 keys (a cube of side 4) touched in
+    ``used[t]``: see :func:`_histogram`."""
     spread = _morton_spread(8)
-    for i in range(pixels.shape[0]):
+    counts, flags = table[t], used[t]
+    for i in range(lanes[t], lanes[t + 1]):
         key = (spread[pixels[i, 0]] << 2) | (spread[pixels[i, 1]] << 1) | spread[pixels[i, 2]]
-        table[key] += 1
-        used[key >> 6] = 1
+        counts[key] += 1
+        flags[key >> 6] = 1
+
+
+@njit(cache=True, nogil=True)
+def _histogram(table, used, bin_bits):
+    """Distinct colours and their counts from :func:`_count_lane`'s tables, grouped by bin,
+    bins in Morton order (and colours in Morton order inside them).
+
+    A bin is the set of colours sharing the top ``bin_bits`` bits of each channel. The
+    tables, one a lane, count each colour at its 24-bit Morton key, so that every bin of any
+    size is a range of keys: the lanes' counts are added into the first table, then its
+    flagged blocks of 64 keys are read, in order. Returns colours (m, 3) uint8, counts (m,)
+    int64, bin_key (n_bins,) Morton keys ascending, bin_start (n_bins + 1,) offsets into
+    colours, and cube_start likewise for the occupied cubes of side 2 (see
+    :data:`_COLOURS_PER_CUBE`).
+    """
+    for t in range(1, table.shape[0]):
+        for blk in range(used.shape[1]):
+            if used[t, blk]:
+                used[0, blk] = 1
+                for key in range(blk << 6, (blk + 1) << 6):
+                    table[0, key] += table[t, key]
+    table, used = table[0], used[0]
     shift = 3 * (8 - bin_bits)
     m = 0
     n_bins = 0
@@ -193,10 +204,17 @@ def _histogram(pixels, bin_bits, table, used):
     return colours, counts, bin_key, bin_start, cube_start
 
 
-def _colour_histogram(pixels, bin_bits):
-    """:func:`_histogram` of (n, 3) uint8 pixels, with its tables. (Counts are uint32: images of
-    up to 4 billion pixels.)"""
-    return _histogram(pixels, bin_bits, np.zeros(1 << 24, np.uint32), np.zeros(1 << 18, np.uint8))
+def _colour_histogram(pixels, bin_bits, n_threads=1):
+    """:func:`_histogram` of (n, 3) uint8 pixels, counted by ``n_threads`` lanes
+    (:func:`_run_lanes`; one below 2**20 pixels). The tables (2**24 uint32 a lane, zeros) come
+    from ``np.zeros``: the system gives zeroed pages as they are first touched, so only the
+    pages of the image's colours take memory and time (about 17 MB a lane on a 24 MP photo).
+    (Counts are uint32: images of up to 4 billion pixels.)"""
+    n_lanes = max(1, min(n_threads, len(pixels) >> 20))
+    lanes = np.arange(n_lanes + 1, dtype=np.int64) * len(pixels) // n_lanes
+    table, used = np.zeros((n_lanes, 1 << 24), np.uint32), np.zeros((n_lanes, 1 << 18), np.uint8)
+    _run_lanes(n_lanes, _count_lane, pixels, lanes, table, used)
+    return _histogram(table, used, bin_bits)
 
 
 @njit(cache=True, nogil=True)
@@ -1154,7 +1172,7 @@ def _labels_in_space(palette, pixels, space, n_threads) -> np.ndarray:
     each gets its nearest palette entry (:func:`_nearest_in_space`); a table of 64 labels per
     occupied bin then gives each pixel its colour's label in one look-up (:func:`_look_up_lane`).
     """
-    colours, _, bin_key, bin_start, _ = _colour_histogram(pixels, 6)
+    colours, _, bin_key, bin_start, _ = _colour_histogram(pixels, 6, n_threads)
     labels = _nearest_in_space(to_space(colours, space), bin_start, bin_key, 3, to_space(palette, space), n_threads)
     c = colours.astype(np.int64)
     n_bins = len(bin_key)
@@ -1386,7 +1404,9 @@ class FastKMeansQuantizer(Quantizer):
             pixels = pixels if pixels.flags.writeable else pixels.copy()  # see wu._pixels
             # The base class's np.unique sort costs more than this whole fit; the histogram
             # gives the same distinct colours and counts in one pass over the pixels.
-            colours, counts, bin_key, bin_start, cubes = _colour_histogram(pixels, self.bin_bits)
+            # (Threads as predict: one if the last fit found threads slower.)
+            colours, counts, bin_key, bin_start, cubes = _colour_histogram(pixels, self.bin_bits,
+                                                                           threads if _Pace.threads_pay else 1)
             if space == "rgb":
                 self._fit_cells = key, _side8_cells(bin_key, self.bin_bits)
             if len(colours) <= k:

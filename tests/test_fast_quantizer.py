@@ -475,6 +475,29 @@ def test_hartigan_moves_end_where_no_single_colour_move_lowers_the_error():
             assert join.min() >= leave * (1 - 1e-6)
 
 
+@pytest.mark.parametrize("bin_bits", [5, 6, 7])
+def test_colour_histogram_is_every_colour_once_with_its_count_whatever_the_lanes(bin_bits):
+    # Two lanes count 2**21 pixels (each in a table of its own); their counts added up, the
+    # colours come out as numpy counts them, in bins in Morton order, the cubes of side 2 in runs.
+    photo = load_sample_image("china.jpg")
+    pixels = np.ascontiguousarray(np.concatenate([photo, photo[::-1, ::-1] // 3] * 4).reshape(-1, 3)[:1 << 21])
+    one, two = (fast._colour_histogram(pixels, bin_bits, n) for n in (1, 2))
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    colours, counts, bin_key, bin_start, cube_start = two
+    expected, expected_counts = np.unique(pixels, axis=0, return_counts=True)
+    order = np.lexsort(colours.T[::-1])
+    np.testing.assert_array_equal(colours[order], expected)
+    np.testing.assert_array_equal(counts[order], expected_counts)
+    assert np.all(np.diff(bin_key) > 0)
+    for start, side_bits in ((bin_start, 8 - bin_bits), (cube_start, 1)):
+        cube = colours.astype(np.int64) >> side_bits
+        firsts = np.zeros(len(colours), bool)
+        firsts[start[:-1]] = True  # a new bin or cube starts exactly where the colour's cube changes
+        np.testing.assert_array_equal(firsts[1:], np.any(cube[1:] != cube[:-1], axis=1))
+        assert start[0] == 0 and start[-1] == len(colours)
+
+
 def test_space_bins_are_cubes_of_the_space_in_morton_order():
     # The Lab/Oklab octree's bins: whole-number coordinates sorted into power-of-two cubes, 2**bits
     # of them across the widest axis, bins in Morton order, each a contiguous range, rows of equal

@@ -123,7 +123,9 @@ event.register("numba:compile", Listener())
 photo = load_sample_image("flower.jpg")
 read_only = photo[::3, ::2]  # not contiguous and read-only
 read_only.setflags(write=False)
-for image, k, threads, bits in ((photo, 256, 2, 6), (read_only, 16, 1, 5), (photo[:50], 64, None, 7)):
+large = np.tile(photo, (8, 1, 1))  # 2.2 MP: the colours counted in a table, not sorted
+for image, k, threads, bits in ((photo, 256, 2, 6), (read_only, 16, 1, 5), (photo[:50], 64, None, 7),
+                                (large, 16, 2, 6)):
     q = fast.FastKMeansQuantizer(k, n_threads=threads, bin_bits=bits, random_state=k).fit(image)
     q.predict(image)
 rgba = np.dstack([photo[:120, :160], np.linspace(0, 255, 160, dtype=np.uint8)[None, :].repeat(120, 0)])
@@ -368,6 +370,7 @@ def test_predict_ties_in_another_space_go_to_the_lower_index():
 def test_fast_same_result_with_one_and_two_threads_in_every_mode(kwargs, monkeypatch):
     monkeypatch.setattr(fast._Pace, "threads_pay", True)
     if kwargs.pop("coarse", False):  # Lloyd on the cubes of side 2 first, as on large photos
+        monkeypatch.setattr(fast, "_TABLE_PIXELS", 0)
         monkeypatch.setattr(fast, "_COLOURS_PER_CUBE", 0)
     image = np.ascontiguousarray(load_sample_image("china.jpg")[::2, ::2])
     if kwargs.pop("alpha", False):
@@ -389,6 +392,7 @@ def test_fast_error_never_rises(kwargs, monkeypatch):
     # Coarse to fine: the passes on the cubes of side 2, then on the colours from the cubes' means,
     # whose first assignment lowers the error again.
     if kwargs.pop("coarse", False):
+        monkeypatch.setattr(fast, "_TABLE_PIXELS", 0)
         monkeypatch.setattr(fast, "_COLOURS_PER_CUBE", 0)
     calls = []
     assign = fast._assign_sums
@@ -478,17 +482,21 @@ def test_hartigan_moves_end_where_no_single_colour_move_lowers_the_error():
 @pytest.mark.parametrize("bin_bits", [5, 6, 7])
 def test_colour_histogram_is_every_colour_once_with_its_count_whatever_the_lanes(bin_bits):
     # Two lanes count 2**21 pixels (each in a table of its own); their counts added up, the
-    # colours come out as numpy counts them, in bins in Morton order, the cubes of side 2 in runs.
+    # colours come out as numpy counts them, in bins in Morton order, the cubes of side 2 in runs;
+    # the counting sort of smaller images gives the same bins and colours.
     photo = load_sample_image("china.jpg")
     pixels = np.ascontiguousarray(np.concatenate([photo, photo[::-1, ::-1] // 3] * 4).reshape(-1, 3)[:1 << 21])
     one, two = (fast._colour_histogram(pixels, bin_bits, n) for n in (1, 2))
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
-    colours, counts, bin_key, bin_start, cube_start = two
     expected, expected_counts = np.unique(pixels, axis=0, return_counts=True)
-    order = np.lexsort(colours.T[::-1])
-    np.testing.assert_array_equal(colours[order], expected)
-    np.testing.assert_array_equal(counts[order], expected_counts)
+    for colours, counts, bin_key, bin_start in (two[:4], fast._sorted_histogram(pixels, bin_bits)):
+        order = np.lexsort(colours.T[::-1])
+        np.testing.assert_array_equal(colours[order], expected)
+        np.testing.assert_array_equal(counts[order], expected_counts)
+        np.testing.assert_array_equal(bin_key, two[2])
+        np.testing.assert_array_equal(bin_start, two[3])
+    colours, counts, bin_key, bin_start, cube_start = two
     assert np.all(np.diff(bin_key) > 0)
     for start, side_bits in ((bin_start, 8 - bin_bits), (cube_start, 1)):
         cube = colours.astype(np.int64) >> side_bits

@@ -505,7 +505,9 @@ class WuQuantizer(Quantizer):
     @classmethod
     def compile_ahead(cls, stage: str | None = None) -> None:
         pixels = np.random.default_rng(0).integers(0, 256, (2048, 3), dtype=np.uint8)
-        cls(4, n_threads=1).fit(pixels).predict(pixels)
+        fitted = cls(4, n_threads=1).fit(pixels)
+        fitted.predict(pixels)  # per pixel, in its cell's list
+        fitted.predict(pixels >> 5)  # many pixels in few cells (large images): the inverse colour map
         cls(2, n_threads=1).fit(np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], np.uint8))  # few cells: the other path
 
     def __init__(self, n_colors=16, bits=5, random_state=0, n_threads=None):

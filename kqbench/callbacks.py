@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from hydra.utils import get_class
@@ -75,20 +76,31 @@ def _background(code: str, args: list[str], idle: bool = True, **kwargs) -> subp
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
 
 
-def _quantizer_classes(config: DictConfig, values: dict[str, list[str]] | None) -> list[str]:
-    """Import paths of the quantizer classes this sweep runs (from the options' ``_target_``)."""
-    names = (values or {}).get("quantizer") or [config.hydra.runtime.choices.get("quantizer")]
-    targets = []
+def _compile_stages(config: DictConfig, values: dict[str, list[str]] | None) -> list[str]:
+    """``class:stage`` for each stage of compiled code the sweep's quantizers need (their
+    :meth:`compile_needs` for the option's parameters and each swept ``quantizer.*`` value), in the
+    order their jobs run."""
+    values = values or {}
+    names = values.get("quantizer") or [config.hydra.runtime.choices.get("quantizer")]
+    swept = {key.split(".", 1)[1]: [yaml.safe_load(v) for v in vs] for key, vs in values.items()
+             if key.startswith("quantizer.") and vs}
+    stages = []
     for name in names:
         with contextlib.suppress(Exception):  # an unknown option fails its own jobs, later
-            targets.append(OmegaConf.load(_option_file(config, "quantizer", name))._target_)
-    return targets
-
-
-def _compiles(path: str) -> bool:
-    with contextlib.suppress(Exception):  # an unknown class fails its own jobs, later
-        return bool(get_class(path).compile_stages)
-    return False
+            option = OmegaConf.to_container(OmegaConf.load(_option_file(config, "quantizer", name)))
+            path = option.pop("_target_")
+            cls = get_class(path)
+            if not cls.compile_stages:
+                continue
+            base = {**option, **{key: vs[0] for key, vs in swept.items()}}
+            variants = [base] + [{**base, key: v} for key, vs in swept.items() for v in vs[1:]]
+            for params in variants:
+                try:
+                    needs = cls(**params).compile_needs()
+                except Exception:  # parameters only the job resolves: every stage
+                    needs = cls.compile_stages
+                stages += [f"{path}:{stage}" for stage in needs]
+    return list(dict.fromkeys(stages))
 
 
 def _option_file(config: DictConfig, group: str, name: str) -> Path:
@@ -141,18 +153,18 @@ class SweepCallback(Callback):
         self._total = math.prod(len(v) for v in values.values()) if values else None
         if self._total:
             os.environ[_N_JOBS_ENV] = str(self._total)
-        self._compile_ahead(config, sweep_dir, list(dict.fromkeys(_quantizer_classes(config, values))))
+        self._compile_ahead(config, sweep_dir, _compile_stages(config, values))
         log.info("kqbench sweep: %s configurations -> %s", self._total or "?", sweep_dir)
 
-    def _compile_ahead(self, config: DictConfig, sweep_dir: Path, classes: list[str]) -> None:
-        """Start compiling, in the background, every quantizer class of the sweep that compiles on first
-        use; a job that needs one waits for its stage (kqbench.measure) instead of compiling it again.
+    def _compile_ahead(self, config: DictConfig, sweep_dir: Path, stages: list[str]) -> None:
+        """Start compiling, in the background, the ``class:stage`` stages of the quantizers of the sweep
+        that compile on first use; a job that needs one waits for its stage (kqbench.measure) instead of
+        compiling it again.
 
         With an in-process launcher the compile runs at normal priority and is paused while anything is
         timed (:func:`kqbench.measure.pause_while_timed`). With a launcher that runs jobs side by side or
         elsewhere, whose pauses would not add up, it runs at idle priority."""
-        classes = [path for path in classes if _compiles(path)]
-        if not classes:
+        if not stages:
             return
         try:
             import fcntl
@@ -165,9 +177,10 @@ class SweepCallback(Callback):
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX)  # held by the child (it inherits the descriptor) until it exits
         code = ("import sys\nfrom hydra.utils import get_class\nfrom kqbench.measure import compile_in_background\n"
-                "compile_in_background(sys.argv[1], [get_class(path) for path in sys.argv[2:]])\n")
+                "compile_in_background(sys.argv[1], [(get_class(arg.rsplit(':', 1)[0]), arg.rsplit(':', 1)[1])\n"
+                "                                    for arg in sys.argv[2:]])\n")
         in_process = str(config.hydra.launcher.get("_target_", "")).endswith(IN_PROCESS_LAUNCHERS)
-        self._compiling = _background(code, [str(lock), *classes], idle=not in_process, pass_fds=(fd,))
+        self._compiling = _background(code, [str(lock), *stages], idle=not in_process, pass_fds=(fd,))
         if in_process:
             pause_while_timed(self._compiling)
         os.ftruncate(fd, 0)

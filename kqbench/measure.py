@@ -153,17 +153,13 @@ def _sample(channels: int) -> np.ndarray:
 COMPILE_LOCK_ENV = "KQBENCH_COMPILE_LOCK"
 
 
-def compile_in_background(lock: str, classes) -> None:
-    """Compile every stage of each quantizer class in ``classes`` (:attr:`compile_stages`, in order),
-    recording each in ``lock`` + ".done" as soon as it is compiled."""
-    done: set = set()
-    for cls in classes:
-        for stage in cls.compile_stages:
-            if stage not in done:
-                cls.compile_ahead(stage)
-                done.add(stage)
-                with open(f"{lock}.done", "a") as f:
-                    f.write(stage + "\n")
+def compile_in_background(lock: str, stages) -> None:
+    """Compile each ``(quantizer class, stage)`` of ``stages`` in order (:meth:`compile_ahead`), recording
+    each stage in ``lock`` + ".done" as soon as it is compiled."""
+    for cls, stage in stages:
+        cls.compile_ahead(stage)
+        with open(f"{lock}.done", "a") as f:
+            f.write(stage + "\n")
 
 
 # Processes the sweep runs beside its jobs in this process (the background compile, the launcher's

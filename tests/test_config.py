@@ -105,3 +105,17 @@ def test_the_default_sweep_uses_kqbenchs_sweeper_and_launcher(cfg_of):
     assert hydra_cfg.sweeper._target_.endswith("KqbenchSweeper")
     assert hydra_cfg.launcher._target_.endswith("KqbenchLauncher")
     assert cfg_of("hydra/launcher=joblib").hydra.launcher._target_.endswith("JoblibLauncher")
+
+
+def test_the_background_compile_plans_the_stages_the_sweep_needs(cfg_of):
+    from kqbench.callbacks import _compile_stages, sweep_values
+
+    def stages(*overrides):
+        cfg = cfg_of()
+        cfg.hydra.overrides.task = list(overrides)
+        return [s.rsplit(":", 1)[1] for s in _compile_stages(cfg, sweep_values(cfg))]
+
+    assert stages() == ["fast-rgb"]  # the default sweep: fast in RGB only
+    assert stages("quantizer=kmeans,sampled") == []
+    assert stages("quantizer=wu,fast", "quantizer.colour_space=rgb,oklab") == ["wu", "fast-rgb", "fast-oklab"]
+    assert stages("quantizer=fast", "quantizer.init=wu") == ["fast-rgb", "fast-wu"]

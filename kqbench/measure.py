@@ -114,12 +114,12 @@ def _glibc():
 _LIBC = _glibc()
 
 
-def median_time(fn, repeats: int) -> tuple[object, float]:
+def median_time(fn, repeats: int, single_threaded: bool = False) -> tuple[object, float]:
     """Call ``fn`` ``repeats`` times; its last result and the median seconds of a call. The sweep's
-    background processes are paused meanwhile (:func:`pause_while_timed`): nothing else of the sweep
-    runs beside a timed call."""
+    background processes are paused meanwhile (:func:`pause_while_timed`) unless ``fn`` uses one core
+    only (``single_threaded``: an encoder's write), so that none of them takes a core from a timed call."""
     times, result = [], None
-    with _background_paused():
+    with contextlib.nullcontext() if single_threaded else _background_paused():
         for _ in range(max(1, repeats)):
             t0 = time.perf_counter()
             result = fn()
@@ -169,7 +169,7 @@ _PAUSED_WHILE_TIMED: list = []
 
 def pause_while_timed(process) -> None:
     """Stop ``process`` (a child of this process: ``subprocess.Popen`` or ``multiprocessing.Process``)
-    during every timed call (:func:`median_time`) from now until it ends. A sweep's helpers can then run
+    during every timed call that may use every core (:func:`median_time`) from now until it ends. A sweep's helpers can then run
     at normal priority, on the core the single-threaded harness leaves free between timed calls (at idle
     priority they got almost none: scikit-learn's fits keep both cores busy), and never beside a timed
     call, which may use every core."""
@@ -364,7 +364,7 @@ def measure_file(image: SourceImage, q: Quantized, encoder, path: Path, repeats:
     channels = q.palette.shape[1]
     warm_up(("encoder", type(encoder), channels),
             lambda: encoder.write(np.arange(16, dtype=np.uint8).reshape(4, 4) % 4, _sample(channels)[0, :4], path))
-    _, encode_s = median_time(lambda: encoder.write(q.labels, q.palette, path), repeats)
+    _, encode_s = median_time(lambda: encoder.write(q.labels, q.palette, path), repeats, encoder.single_threaded)
     size = path.stat().st_size
     differ = encoder.mismatch(path, q.labels, q.palette)
     ok = differ is None
@@ -388,7 +388,8 @@ def measure_lossy(image: SourceImage, q: Quantized, encoder, path: Path, repeats
     original = image.pixels
     warm_up(("encoder", type(encoder), original.shape[-1]),
             lambda: encoder.write_matched(_sample(original.shape[-1]), 30.0, path))
-    (quality, search_mse), encode_s = median_time(lambda: encoder.write_matched(original, target, path), repeats)
+    (quality, search_mse), encode_s = median_time(lambda: encoder.write_matched(original, target, path), repeats,
+                                                  encoder.single_threaded)
     size = path.stat().st_size
     decoded = as_channels(encoder.decode(path), original.shape[-1])
     row = {**quality_values(original, decoded, requested), "lossy_quality": quality, "lossy_target_psnr": target,

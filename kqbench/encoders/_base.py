@@ -37,6 +37,9 @@ class Encoder:
     lossy = False
     takes_alpha = True
     rank = 100
+    # Its write uses one core: the sweep's background work (kqbench.measure.pause_while_timed) may use
+    # another meanwhile.
+    single_threaded = True
 
     def check_k(self, k: int) -> None:
         if self.k_range and not self.k_range[0] <= k <= self.k_range[1]:

@@ -139,6 +139,10 @@ class PalettePNG(Encoder):
     optimizer = "none"
     optimizer_level = None
 
+    @property
+    def single_threaded(self) -> bool:
+        return self.optimizer != "oxipng"  # (oxipng tries its filters on every core)
+
     def check_k(self, k):
         super().check_k(k)
         check_order(self.order)

@@ -1,7 +1,7 @@
 """Hydra callbacks: what happens around the jobs of a sweep.
 
 - At the start: ``environment.json``, and work that would otherwise make a job wait is started in
-  the background: compiling the quantizers that compile on first use (numba), paused while anything
+  the background: compiling the quantizers that compile on first use (numba), paused while a quantizer
   is timed (:meth:`SweepCallback._compile_ahead`).
 - While jobs run: a progress line per job with an estimate of the time left, and a provisional
   ``report.md`` rendered in the background from the rows measured so far (marked provisional, with

@@ -34,11 +34,6 @@ from omegaconf import OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
 
-# Below the jobs' process and the background compile, above the idle-priority provisional report: the
-# composing process is stopped while anything is timed (kqbench.measure.pause_while_timed), and otherwise
-# takes what the single-threaded harness leaves of the cores.
-COMPOSE_NICENESS = 10
-
 
 @dataclass
 class KqbenchSweeperConf:
@@ -77,8 +72,6 @@ class KqbenchSweeper(BasicSweeper):
 def _compose_ahead(loader, config, jobs, first_num, conn, wanted) -> None:
     """In the forked process: compose each job's config in order, skipping those already launched, and
     save it in the job's folder as ``run_job`` would (``.hydra/``), so that the job does not."""
-    with contextlib.suppress(OSError):
-        os.nice(COMPOSE_NICENESS)
     for idx, overrides in enumerate(jobs):
         if idx < wanted.value:
             continue

@@ -161,7 +161,7 @@ class SweepCallback(Callback):
         that compile on first use; a job that needs one waits for its stage (kqbench.measure) instead of
         compiling it again.
 
-        With an in-process launcher the compile runs at normal priority and is paused while anything is
+        With an in-process launcher the compile runs at normal priority and is paused while a quantizer is
         timed (:func:`kqbench.measure.pause_while_timed`). With a launcher that runs jobs side by side or
         elsewhere, whose pauses would not add up, it runs at idle priority."""
         if not stages:
@@ -177,8 +177,8 @@ class SweepCallback(Callback):
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX)  # held by the child (it inherits the descriptor) until it exits
         code = ("import sys\nfrom hydra.utils import get_class\nfrom kqbench.measure import compile_in_background\n"
-                "compile_in_background(sys.argv[1], [(get_class(arg.rsplit(':', 1)[0]), arg.rsplit(':', 1)[1])\n"
-                "                                    for arg in sys.argv[2:]])\n")
+                "pairs = (arg.rsplit(':', 1) for arg in sys.argv[2:])\n"
+                "compile_in_background(sys.argv[1], [(get_class(path), stage) for path, stage in pairs])\n")
         in_process = str(config.hydra.launcher.get("_target_", "")).endswith(IN_PROCESS_LAUNCHERS)
         self._compiling = _background(code, [str(lock), *stages], idle=not in_process, pass_fds=(fd,))
         if in_process:

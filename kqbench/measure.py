@@ -33,7 +33,7 @@ from sklearn.base import clone
 from . import columns, metrics
 from .datasets import SourceImage
 from .encoders import RGB24PNG, png_header
-from .pixels import as_channels, row_bands
+from .pixels import as_channels
 from .quantizers import compact_palette
 from .quantizers.dither import floyd_steinberg
 from .settings import default_params, init_params
@@ -163,16 +163,16 @@ def compile_in_background(lock: str, stages) -> None:
 
 
 # Processes the sweep runs beside its jobs in this process (the background compile, the launcher's
-# config composition): stopped while anything is timed.
+# config composition): stopped during timed calls that may use every core.
 _PAUSED_WHILE_TIMED: list = []
 
 
 def pause_while_timed(process) -> None:
     """Stop ``process`` (a child of this process: ``subprocess.Popen`` or ``multiprocessing.Process``)
-    during every timed call that may use every core (:func:`median_time`) from now until it ends. A sweep's helpers can then run
-    at normal priority, on the core the single-threaded harness leaves free between timed calls (at idle
-    priority they got almost none: scikit-learn's fits keep both cores busy), and never beside a timed
-    call, which may use every core."""
+    during every timed call that may use every core (:func:`median_time`), from now until it ends. A
+    sweep's helpers can then run at normal priority, on the core that the single-threaded harness and
+    encoders leave free (at idle priority they got almost none: scikit-learn's fits keep both cores
+    busy), and never take a core from a timed call."""
     _PAUSED_WHILE_TIMED.append(process)
 
 

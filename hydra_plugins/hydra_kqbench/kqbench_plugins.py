@@ -10,8 +10,8 @@ job runs, as with the basic sweeper, at the cost of a handful of compositions ra
 
 ``KqbenchLauncher`` (``hydra/launcher=kqbench``, the default) runs the jobs in this process one after
 the other, as the basic launcher does, but composes each job's config ahead of time, and saves it in
-the job's ``.hydra/`` folder, in a forked process stopped while anything is timed (so no timed call is
-slowed); a job whose config is not ready yet is composed and saved here, as the basic launcher would.
+the job's ``.hydra/`` folder, in a forked process stopped while a quantizer is timed (so it never takes
+a core from a timed call); a job whose config is not ready yet is composed and saved here, as the basic launcher would.
 """
 
 # No "from __future__ import annotations": Hydra's plugin scanner runs this module before it is in
@@ -98,7 +98,7 @@ def _save_job_config(job_config) -> None:
     if job_config.hydra.output_subdir is None:
         return
     HydraConfig.instance().set_config(job_config)  # (this forked process's copy of the singleton)
-    out = Path(str(OmegaConf.select(job_config, "hydra.sweep.dir"))) / str(OmegaConf.select(job_config, "hydra.sweep.subdir"))
+    out = Path(str(OmegaConf.select(job_config, "hydra.sweep.dir")), str(OmegaConf.select(job_config, "hydra.sweep.subdir")))
     with read_write(job_config.hydra.runtime), open_dict(job_config.hydra.runtime):
         job_config.hydra.runtime.output_dir = os.path.abspath(out)
     HydraConfig.instance().set_config(job_config)
@@ -126,7 +126,8 @@ class _Ahead:
         ctx = multiprocessing.get_context("fork")
         self.conn, child = ctx.Pipe(duplex=False)
         self.wanted = ctx.Value("i", 1, lock=False)  # the first job is composed here, at once
-        self.proc = ctx.Process(target=_compose_ahead, args=(loader, config, jobs, first_num, child, self.wanted), daemon=True)
+        self.proc = ctx.Process(target=_compose_ahead, args=(loader, config, jobs, first_num, child, self.wanted),
+                                daemon=True)
         self.proc.start()
         from kqbench.measure import pause_while_timed
 

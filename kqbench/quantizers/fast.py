@@ -82,7 +82,7 @@ from numba import njit
 
 from ._base import Quantizer, centres_to_palette, check_pixels, clear_transparent, pack_rgb, unique_colours
 from .colour import PREMULTIPLIED, from_space, to_space
-from .wu import WuQuantizer, nearest_labels, same_pixels_key
+from .wu import WuQuantizer, fit_cells_hint, nearest_labels, same_pixels_key
 from ..errors import ConfigurationError
 
 # Over-relaxation factor: 1 is plain Lloyd; 2 moves each centre to its mean plus the last
@@ -1583,8 +1583,7 @@ class FastKMeansQuantizer(Quantizer):
         if pixels.shape[1] == 4:
             return _labels_rgba(self.palette_, pixels, threads)
         if space == "rgb":
-            key, cells = getattr(self, "_fit_cells", None) or (None, None)
-            return nearest_labels(self.palette_, pixels, threads, cells if key == same_pixels_key(pixels) else None)
+            return nearest_labels(self.palette_, pixels, threads, fit_cells_hint(self, pixels))
         return _labels_in_space(self.palette_, pixels if pixels.flags.writeable else pixels.copy(), space, threads)
 
 

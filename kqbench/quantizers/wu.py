@@ -370,6 +370,13 @@ def same_pixels_key(pixels) -> tuple:
     return pixels.__array_interface__["data"][0], pixels.shape
 
 
+def fit_cells_hint(fitted, pixels):
+    """The occupied side-8 cells ``fitted`` kept from its fit (``_fit_cells``: :func:`same_pixels_key` of
+    its pixels and the cells) when ``pixels`` are that fit's, as :func:`nearest_labels`' hint; else None."""
+    key, cells = getattr(fitted, "_fit_cells", None) or (None, None)
+    return cells if key == same_pixels_key(pixels) else None
+
+
 def _run(tasks) -> list:
     """[task() for task in tasks], on threads (the compiled functions release the GIL); this
     thread runs the first."""
@@ -573,5 +580,4 @@ class WuQuantizer(Quantizer):
         if not hasattr(self, "palette_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit first")
         pixels = check_pixels(pixels)
-        key, cells = getattr(self, "_fit_cells", None) or (None, None)
-        return nearest_labels(self.palette_, pixels, self.n_threads, cells if key == same_pixels_key(pixels) else None)
+        return nearest_labels(self.palette_, pixels, self.n_threads, fit_cells_hint(self, pixels))

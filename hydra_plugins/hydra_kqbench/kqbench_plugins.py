@@ -4,14 +4,17 @@ Part of kqbench's entry point (with ``kqbench/__main__.py`` and ``kqbench/callba
 places that use Hydra. Hydra requires its plugins to live under ``hydra_plugins``.
 
 ``KqbenchSweeper`` (``hydra/sweeper=kqbench``, the default) is the basic sweeper (the same jobs, in
-the same order), but before launching it composes one job per distinct value of each swept key
-instead of every job: a composition error (an unknown option, a bad override) is caught before any
+the same order), but it checks that the sweep composes with one job per distinct value of each swept
+key instead of every job: a composition error (an unknown option, a bad override) is caught before any
 job runs, as with the basic sweeper, at the cost of a handful of compositions rather than one per job.
 
 ``KqbenchLauncher`` (``hydra/launcher=kqbench``, the default) runs the jobs in this process one after
-the other, as the basic launcher does, but composes each job's config ahead of time, and saves it in
-the job's ``.hydra/`` folder, in a forked process stopped while a quantizer is timed (so it never takes
-a core from a timed call); a job whose config is not ready yet is composed and saved here, as the basic launcher would.
+the other, as the basic launcher does, but a forked process composes them ahead: first the sweeper's
+handful (while this process imports what the jobs need; no job starts before they all composed), then
+every job in order, each saved in its folder's ``.hydra/`` and prepared as Hydra's ``run_job`` would
+prepare it (the job's Hydra config, the task's config without its ``hydra`` node), so that here each
+job only runs. That process is stopped while a quantizer is timed (so it never takes a core from a
+timed call); a job whose config is not ready yet is composed and run here, as the basic launcher would.
 """
 
 # No "from __future__ import annotations": Hydra's plugin scanner runs this module before it is in
@@ -27,9 +30,11 @@ from typing import Dict, List, Optional, Sequence
 
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra import version
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobReturn, _save_config, configure_log, filter_overrides, run_job, setup_globals
+from hydra.core.utils import (JobReturn, JobRuntime, JobStatus, _flush_loggers, _save_config, configure_log, env_override,
+                              filter_overrides, run_job, setup_globals)
 from omegaconf import OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
@@ -51,37 +56,61 @@ ConfigStore.instance().store(group="hydra/sweeper", name="kqbench", node=Kqbench
 ConfigStore.instance().store(group="hydra/launcher", name="kqbench", node=KqbenchLauncherConf, provider="kqbench")
 
 
-def representatives(batch: Sequence[Sequence[str]]) -> List[Sequence[str]]:
-    """The jobs of ``batch`` that bring a ``key=value`` no earlier job has: together they hold every value
-    of every key (the first job, then one job per other value)."""
+def representative_indices(batch: Sequence[Sequence[str]]) -> List[int]:
+    """The positions in ``batch`` of the jobs that bring a ``key=value`` no earlier job has: together they
+    hold every value of every key (the first job, then one job per other value)."""
     seen: set = set()
     chosen = []
-    for job in batch:
+    for i, job in enumerate(batch):
         new = set(job) - seen
         if new:
-            chosen.append(job)
+            chosen.append(i)
             seen |= new
     return chosen
 
 
+def representatives(batch: Sequence[Sequence[str]]) -> List[Sequence[str]]:
+    """The jobs of :func:`representative_indices`."""
+    return [batch[i] for i in representative_indices(batch)]
+
+
 class KqbenchSweeper(BasicSweeper):
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        super().validate_batch_is_legal(representatives(batch))
+        if isinstance(self.launcher, KqbenchLauncher):  # it composes them beside its own start-up
+            self.launcher.to_validate = representative_indices(batch)
+        else:
+            super().validate_batch_is_legal(representatives(batch))
 
 
-def _compose_ahead(loader, config, jobs, first_num, conn, wanted) -> None:
-    """In the forked process: compose each job's config in order, skipping those already launched, and
-    save it in the job's folder as ``run_job`` would (``.hydra/``), so that the job does not."""
-    for idx, overrides in enumerate(jobs):
-        if idx < wanted.value:
-            continue
+_VALIDATED = -1  # what the composing process sends once the sweeper's handful of jobs composed
+
+
+def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> None:
+    """In the forked process: compose the jobs of ``validate`` (positions in ``jobs``) and say whether they
+    all composed (nothing is written if one did not), then the others in order, skipping those already
+    launched. Each job is sent prepared (:func:`_prepared`), or as None if it does not compose: the
+    launching process then composes it itself (and reports the error)."""
+
+    def compose(idx):
         try:
-            job_config = _numbered(loader.load_sweep_config(config, list(overrides)), first_num + idx)
-            _save_job_config(job_config)
-            blob = pickle.dumps(job_config)
-        except Exception:  # the launching process composes it, and reports any error itself
-            blob = None
-        conn.send((idx, blob))
+            return _prepared(_numbered(loader.load_sweep_config(config, list(jobs[idx])), first_num + idx))
+        except Exception:
+            return None
+
+    def send(idx, job) -> None:
+        conn.send((idx, None if job is None else pickle.dumps(_saved(job))))
+
+    first = {idx: compose(idx) for idx in validate}
+    composed = all(job is not None for job in first.values())
+    conn.send((_VALIDATED, composed))
+    if not composed:
+        conn.close()
+        return
+    for idx, job in first.items():
+        send(idx, job)
+    for idx in range(len(jobs)):
+        if idx >= wanted.value and idx not in first:
+            send(idx, compose(idx))
     conn.close()
 
 
@@ -92,11 +121,21 @@ def _numbered(job_config, num: int):
     return job_config
 
 
-def _save_job_config(job_config) -> None:
-    """Write the job's ``config.yaml``, ``hydra.yaml`` and ``overrides.yaml`` (what ``run_job`` saves, the
-    same text), then clear ``hydra.output_subdir`` so that ``run_job`` does not write them again."""
-    if job_config.hydra.output_subdir is None:
-        return
+@dataclass
+class _Prepared:
+    """A job as Hydra's ``run_job`` prepares it before calling the task: its config with
+    ``hydra.runtime.output_dir`` set, the singleton's view of it (``HydraConfig.instance().cfg``), and the
+    copies ``run_job`` hands to the task and to its ``JobReturn``. Pickled as one, so that ``hydra_view``
+    keeps pointing into ``config``."""
+
+    config: object
+    hydra_view: object
+    task_cfg: object
+    hydra_cfg: object
+
+
+def _prepared(job_config) -> _Prepared:
+    """What ``run_job`` computes before it runs the task, computed here."""
     HydraConfig.instance().set_config(job_config)  # (this forked process's copy of the singleton)
     out = Path(str(OmegaConf.select(job_config, "hydra.sweep.dir")), str(OmegaConf.select(job_config, "hydra.sweep.subdir")))
     with read_write(job_config.hydra.runtime), open_dict(job_config.hydra.runtime):
@@ -105,18 +144,25 @@ def _save_job_config(job_config) -> None:
     task = copy.deepcopy(job_config)
     with read_write(task), open_dict(task):
         del task["hydra"]
-    folder = Path(job_config.hydra.runtime.output_dir) / job_config.hydra.output_subdir
-    _save_config(task, "config.yaml", folder)
-    _save_config(HydraConfig.instance().cfg, "hydra.yaml", folder)
-    _save_config(job_config.hydra.overrides.task, "overrides.yaml", folder)
-    with read_write(job_config.hydra), open_dict(job_config.hydra):
-        job_config.hydra.output_subdir = None
+    return _Prepared(job_config, HydraConfig.instance().cfg, task, copy.deepcopy(HydraConfig.instance().cfg))
+
+
+def _saved(job: _Prepared) -> _Prepared:
+    """``job``, its ``.hydra/`` files written as ``run_job`` writes them (``config.yaml``, ``hydra.yaml``,
+    ``overrides.yaml``: the same text)."""
+    config = job.config
+    if config.hydra.output_subdir is not None:
+        folder = Path(config.hydra.runtime.output_dir) / config.hydra.output_subdir
+        _save_config(job.task_cfg, "config.yaml", folder)
+        _save_config(job.hydra_cfg, "hydra.yaml", folder)
+        _save_config(config.hydra.overrides.task, "overrides.yaml", folder)
+    return job
 
 
 class _Ahead:
     """Job configs composed in a background process; ``get(idx)`` is one if it is ready, else None."""
 
-    def __init__(self, loader, config, jobs: Sequence[Sequence[str]], first_num: int):
+    def __init__(self, loader, config, jobs: Sequence[Sequence[str]], first_num: int, validate: Sequence[int]):
         import multiprocessing
 
         self.ready: dict = {}
@@ -125,23 +171,32 @@ class _Ahead:
             return
         ctx = multiprocessing.get_context("fork")
         self.conn, child = ctx.Pipe(duplex=False)
-        self.wanted = ctx.Value("i", 1, lock=False)  # the first job is composed here, at once
-        self.proc = ctx.Process(target=_compose_ahead, args=(loader, config, jobs, first_num, child, self.wanted),
-                                daemon=True)
+        self.wanted = ctx.Value("i", 0, lock=False)
+        self.proc = ctx.Process(target=_compose_ahead,
+                                args=(loader, config, jobs, first_num, child, self.wanted, list(validate)), daemon=True)
         self.proc.start()
-        from kqbench.measure import pause_while_timed
-
-        pause_while_timed(self.proc)
         child.close()
 
-    def get(self, idx: int):
+    def _receive(self, block: bool = False) -> None:
+        with contextlib.suppress(EOFError, OSError):
+            while block or self.conn.poll():
+                i, blob = self.conn.recv()
+                self.ready[i] = blob
+                if block and i == _VALIDATED:
+                    return
+
+    def validated(self) -> bool:
+        """Whether every job the sweeper chose composed (waits for them); False when that is unknown."""
+        if self.proc is None:
+            return False
+        self._receive(block=True)
+        return bool(self.ready.pop(_VALIDATED, False))
+
+    def get(self, idx: int) -> Optional[_Prepared]:
         if self.proc is None:
             return None
         self.wanted.value = idx + 1
-        with contextlib.suppress(EOFError, OSError):
-            while self.conn.poll():
-                i, blob = self.conn.recv()
-                self.ready[i] = blob
+        self._receive()
         blob = self.ready.pop(idx, None)
         return pickle.loads(blob) if blob is not None else None
 
@@ -154,6 +209,8 @@ class _Ahead:
 
 
 class KqbenchLauncher(BasicLauncher):
+    to_validate: Sequence[int] = ()  # set by KqbenchSweeper: jobs that must compose before any runs
+
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         setup_globals()
         assert self.hydra_context is not None and self.config is not None and self.task_function is not None
@@ -161,17 +218,63 @@ class KqbenchLauncher(BasicLauncher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info(f"Launching {len(job_overrides)} jobs locally")
         loader = self.hydra_context.config_loader
-        ahead = _Ahead(loader, self.config, job_overrides, initial_job_idx)
+        ahead = _Ahead(loader, self.config, job_overrides, initial_job_idx, self.to_validate)
+        from kqbench.measure import pause_while_timed  # (and what every job imports: while it composes)
+
         runs: List[JobReturn] = []
         try:
+            if not ahead.validated():  # compose them here: the first that fails raises Hydra's own error
+                for i in self.to_validate:
+                    loader.load_sweep_config(self.config, list(job_overrides[i]))
+            if ahead.proc is not None:
+                pause_while_timed(ahead.proc)
             for i, overrides in enumerate(job_overrides):
                 idx = initial_job_idx + i
                 log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-                sweep_config = ahead.get(i) or _numbered(loader.load_sweep_config(self.config, list(overrides)), idx)
-                runs.append(run_job(hydra_context=self.hydra_context, task_function=self.task_function,
-                                    config=sweep_config, job_dir_key="hydra.sweep.dir",
-                                    job_subdir_key="hydra.sweep.subdir"))
+                job = ahead.get(i)
+                if job is None:
+                    runs.append(run_job(hydra_context=self.hydra_context, task_function=self.task_function,
+                                        config=_numbered(loader.load_sweep_config(self.config, list(overrides)), idx),
+                                        job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir"))
+                else:
+                    runs.append(_run_prepared(self.hydra_context, self.task_function, job))
                 configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         finally:
             ahead.close()
         return runs
+
+
+def _run_prepared(hydra_context, task_function, job: _Prepared) -> JobReturn:
+    """Hydra's ``run_job`` on a job the composing process prepared: the same steps from the output folder
+    on (working directory, job logging, callbacks, the task, its ``JobReturn``), without composing,
+    copying or saving its config again."""
+    config, hydra_cfg = job.config, job.hydra_cfg
+    old_cwd, orig_hydra_cfg = os.getcwd(), HydraConfig.instance().cfg
+    HydraConfig.instance().cfg = job.hydra_view
+    chdir = hydra_cfg.hydra.job.chdir
+    if chdir is None:  # (unset: what run_job does for the version_base in use)
+        chdir = not version.base_at_least("1.2")
+    output_dir = str(config.hydra.runtime.output_dir)
+    try:
+        ret = JobReturn(cfg=job.task_cfg, hydra_cfg=hydra_cfg, overrides=OmegaConf.to_container(config.hydra.overrides.task))
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        if chdir:
+            os.chdir(output_dir)
+        ret.working_dir = os.getcwd()
+        configure_log(config.hydra.job_logging, config.hydra.verbose)
+        with env_override(hydra_cfg.hydra.job.env_set):
+            hydra_context.callbacks.on_job_start(config=config, task_function=task_function)
+            try:
+                ret.return_value = task_function(job.task_cfg)
+                ret.status = JobStatus.COMPLETED
+            except Exception as e:
+                ret.return_value = e
+                ret.status = JobStatus.FAILED
+        ret.task_name = JobRuntime.instance().get("name")
+        _flush_loggers()
+        hydra_context.callbacks.on_job_end(config=config, job_return=ret)
+        return ret
+    finally:
+        HydraConfig.instance().cfg = orig_hydra_cfg
+        if chdir:
+            os.chdir(old_cwd)

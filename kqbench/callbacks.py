@@ -266,11 +266,12 @@ class SweepCallback(Callback):
                 path.unlink(missing_ok=True)
             os.environ.pop(COMPILE_LOCK_ENV, None)
         end_of_jobs = time.time()
+        self._update_environment(out_dir, thread_pools=environment.thread_pools())
         df, parquet = aggregate(out_dir)
         report = self._report(out_dir, config) if len(df) else None
         self._point_latest_at(out_dir)
         breakdown = self._breakdown(df, end_of_jobs)
-        self._record(out_dir, breakdown)
+        self._update_environment(out_dir, time={k: round(v, 3) for k, v in breakdown.items()})
         ok = int((df["status"] == "ok").sum()) if len(df) else 0
         print(f"\nkqbench: {len(df)} rows ({ok} ok, {len(df) - ok} not ok) in {breakdown['wall_s']:.1f} s\n"
               f"  time:   {_describe(breakdown)}\n"
@@ -299,14 +300,13 @@ class SweepCallback(Callback):
         return out
 
     @staticmethod
-    def _record(out_dir: Path, breakdown: dict) -> None:
+    def _update_environment(out_dir: Path, **entries) -> None:
         path = out_dir / "environment.json"
         try:
             env = json.loads(path.read_text())
         except (OSError, ValueError):
             env = {}
-        env["time"] = {k: round(v, 3) for k, v in breakdown.items()}
-        path.write_text(json.dumps(env, indent=2))
+        path.write_text(json.dumps({**env, **entries}, indent=2))
 
     def _point_latest_at(self, out_dir: Path) -> None:
         latest = Path(self.results_dir) / "latest"

@@ -44,9 +44,8 @@ def process_start() -> float:
 
 
 def collect() -> dict:
-    import sklearn.cluster  # noqa: F401 - loads the BLAS and OpenMP pools the quantizers use
-    from threadpoolctl import threadpool_info
-
+    """What the sweep runs on, as known before any job: Python, platform, CPU, cores, thread settings and
+    package versions (the thread pools are :func:`thread_pools`, read once the jobs have loaded them)."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -58,10 +57,17 @@ def collect() -> dict:
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "usable_cores": usable,
-        "thread_pools": [
-            {k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "version")} for p in threadpool_info()
-        ],
         "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                                   "OPENBLAS_CORETYPE") if k in os.environ},
         "packages": {name: _version(name) for name in PACKAGES},
     }
+
+
+def thread_pools() -> list[dict]:
+    """The BLAS and OpenMP thread pools the quantizers use (``threadpoolctl``), with their sizes. Loading
+    them costs about a second (scikit-learn's import), so a sweep reads them at its end, when its jobs
+    have loaded them already."""
+    import sklearn.cluster  # noqa: F401 - loads the pools, where no job of this process has
+    from threadpoolctl import threadpool_info
+
+    return [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "version")} for p in threadpool_info()]

@@ -96,6 +96,24 @@ def test_banded_metrics_equal_the_whole_image_formulas(which):
     assert np.array_equal(pixels.label_counts(labels, minlength=50), np.bincount(labels.ravel(), minlength=50))
 
 
+@pytest.mark.parametrize("which", [0, 1], ids=["rgb", "rgba"])
+def test_delta_e2000_from_the_images_colours_equals_the_per_pair_formula(which):
+    original, quantized = _images()[which]
+    coarser = np.where(original < 128, 0, 255).astype(np.uint8)
+    for result in (quantized, coarser):  # the second reuses the first's colours of the image
+        if which == 0:  # (RGBA: colours that composite alike may be quantized apart; then counted pair by pair)
+            assert metrics._pairs_by_source_colour(original, result) is not None
+        assert metrics.mean_delta_e2000(original, result) == _whole_delta_e2000(original, result) > 0
+    # one colour quantized two ways (as dithering does): counted pair by pair, still the same formula
+    flat = original.reshape(-1, original.shape[-1])
+    _, first, counts = np.unique(_pack(flat[:, :3]), return_index=True, return_counts=True)
+    dithered = coarser.copy().reshape(flat.shape)
+    dithered[first[counts > 1][0]] = 128
+    dithered = dithered.reshape(original.shape)
+    assert metrics._pairs_by_source_colour(original, dithered) is None
+    assert metrics.mean_delta_e2000(original, dithered) == _whole_delta_e2000(original, dithered) > 0
+
+
 def test_banded_colour_count_and_compaction_equal_numpys():
     for image, _ in _images():
         source = SourceImage("x", np.ascontiguousarray(image[..., :3]), "RGB", 0, "x",

@@ -2,7 +2,8 @@
 
 - At the start: ``environment.json``, and work that would otherwise make a job wait is started in
   the background: compiling the quantizers that compile on first use (numba), paused while a quantizer
-  is timed (:meth:`SweepCallback._compile_ahead`).
+  is timed (:meth:`SweepCallback._compile_ahead`); with a launcher that runs the jobs in this process,
+  as its first job starts (the configs are checked and the classes imported by then).
 - While jobs run: a progress line per job with an estimate of the time left, and a provisional
   ``report.md`` rendered in the background from the rows measured so far (marked provisional, with
   what is still to run), so the first answer does not wait for the slowest configuration.
@@ -56,6 +57,11 @@ def sweep_values(config: DictConfig) -> dict[str, list[str]] | None:
         return values
     except Exception:  # another sweeper, or a sweep form we do not read: no total, no compile ahead
         return None
+
+
+def _in_process(config: DictConfig) -> bool:
+    """Whether the sweep's launcher runs its jobs in this process, one at a time."""
+    return str(config.hydra.launcher.get("_target_", "")).endswith(IN_PROCESS_LAUNCHERS)
 
 
 def count_jobs(config: DictConfig) -> int | None:
@@ -153,7 +159,8 @@ class SweepCallback(Callback):
         self._total = math.prod(len(v) for v in values.values()) if values else None
         if self._total:
             os.environ[_N_JOBS_ENV] = str(self._total)
-        self._compile_ahead(config, sweep_dir, _compile_stages(config, values))
+        if not _in_process(config):  # (in this process, at the first job: see on_job_start)
+            self._compile_ahead(config, sweep_dir, _compile_stages(config, values))
         log.info("kqbench sweep: %s configurations -> %s", self._total or "?", sweep_dir)
 
     def _compile_ahead(self, config: DictConfig, sweep_dir: Path, stages: list[str]) -> None:
@@ -179,7 +186,7 @@ class SweepCallback(Callback):
         code = ("import sys\nfrom hydra.utils import get_class\nfrom kqbench.measure import compile_in_background\n"
                 "pairs = (arg.rsplit(':', 1) for arg in sys.argv[2:])\n"
                 "compile_in_background(sys.argv[1], [(get_class(path), stage) for path, stage in pairs])\n")
-        in_process = str(config.hydra.launcher.get("_target_", "")).endswith(IN_PROCESS_LAUNCHERS)
+        in_process = _in_process(config)
         self._compiling = _background(code, [str(lock), *stages], idle=not in_process, pass_fds=(fd,))
         if in_process:
             pause_while_timed(self._compiling)
@@ -197,6 +204,8 @@ class SweepCallback(Callback):
         now = time.time()
         if hc.job.num == 0:  # configs validated, work begins: an interrupted sweep can be resumed
             self._point_latest_at(Path(hc.sweep.dir))
+            if _in_process(config):  # its classes are imported by now, and the config checks no longer need the core
+                self._compile_ahead(config, Path(hc.sweep.dir), _compile_stages(config, self._values))
         self._first_job = self._first_job or now
         self._job_t0 = now
         self._started.add(tuple(sorted(hc.overrides.task)))

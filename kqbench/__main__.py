@@ -72,7 +72,7 @@ def _cache(directory):
 
 def run_job(cfg: DictConfig) -> int:
     from .runner import failed_row, run_configuration
-    from .table import write_rows
+    from .table import JobRows
 
     hc = HydraConfig.get()
     out_dir = hc.runtime.output_dir
@@ -84,7 +84,8 @@ def run_job(cfg: DictConfig) -> int:
         encoder = instantiate(cfg.encoding)
     except Exception as exc:  # a bad parameter fails this configuration only
         config = {"k": cfg.k, "quantizer": quantizer_name, "encoding": encoding_name, "seed": cfg.seed}
-        write_rows(f"{out_dir}/rows.parquet", [failed_row({"image": None, **config}, exc)])
+        with JobRows(out_dir) as written:
+            written.append(failed_row({"image": None, **config}, exc))
         return 0
     rows = run_configuration(
         dataset, quantizer_name, quantizer, encoding_name, encoder,

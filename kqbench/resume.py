@@ -15,7 +15,7 @@ def _same(a, b) -> bool:
 
 
 def finished_rows(job_dir: Path, config: dict, root: Path, measured=()) -> dict:
-    """Rows an earlier (interrupted) run of this job completed (its table and journal in ``job_dir``),
+    """Rows an earlier (interrupted) run of this job completed (its row file in ``job_dir``),
     by (image, source): status ok, the same configuration (every column of ``config``), every column
     of ``measured`` measured, and the file it wrote still intact (present, with the size the row
     says; ``path`` is relative to ``root``)."""

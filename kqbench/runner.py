@@ -20,7 +20,7 @@ from .errors import ConfigurationError, NotInstalledError, interruption
 from .measure import complete, dither as dithered, measure_file, measure_lossy, quantize, with_rgb24_bytes
 from .resume import finished_rows
 from .settings import describe, init_params
-from .table import JobRows, write_rows
+from .table import JobRows
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,8 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
 
     ``path`` columns are relative to ``root`` (the sweep folder, where the table is written).
 
-    Each row goes to the job's journal as soon as it is measured and all of them to
-    ``out_dir/rows.parquet`` at the end (:class:`kqbench.table.JobRows`), so an interrupted run
+    Each row goes to the job's row file as soon as it is measured (:class:`kqbench.table.JobRows`:
+    ``out_dir/rows.jsonl``), so an interrupted run
     keeps what it finished, and running the job again in the same folder reuses those rows
     instead of recomputing them. No exception escapes: a failure is a row.
     """
@@ -102,7 +102,8 @@ def run_configuration(dataset, quantizer_name: str, quantizer, encoding_name: st
         if interruption(exc):
             raise interruption(exc) from None
         rows.append(failed_row({"image": None, **setting}, exc))
-        write_rows(out_dir / "rows.parquet", rows)
+        with JobRows(out_dir) as written:
+            written.append(rows[0])
         return rows
     finished = finished_rows(out_dir, setting, root, measured=metrics)
     with JobRows(out_dir) as written:  # each row on disk as soon as measured, the job's table at the end

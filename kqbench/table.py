@@ -1,14 +1,16 @@
 """Rows on disk: one small file per job, gathered into one tidy table per sweep.
 
-While a job runs, each row it measures is appended to the job's journal (``rows.jsonl``, one line
-per row: an interruption loses no finished row, and a row costs one line, not a rewrite of the
-job's table); when the job ends its rows go to ``rows.parquet`` and the journal is removed. Tables
-are written atomically (temporary file, then rename), so an interrupted sweep never leaves a
-half-written file that a later aggregation would trust; a journal's torn last line is ignored.
+Each row a job measures is appended to the job's row file (``rows.jsonl``, one JSON line per row,
+flushed to the operating system at once): an interruption loses no finished row, and a row costs one
+line, not a rewrite of the job's table. The sweep's table is gathered from those files at the end
+(written atomically: temporary file, then rename, so an interrupted sweep never leaves a half-written
+file that a later aggregation would trust); a torn line an interruption left is skipped. (A job folder
+written by an earlier kqbench holds ``rows.parquet`` instead; it is read too.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -20,8 +22,8 @@ import pandas as pd
 
 from . import columns
 
-ROW_FILE = "rows.parquet"
 JOURNAL = "rows.jsonl"
+ROW_FILE = "rows.parquet"  # a finished job's rows, as an earlier kqbench wrote them
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -64,18 +66,13 @@ def _tidy(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def write_rows(path, rows: list[dict]) -> None:
-    df = _tidy(order_columns(pd.DataFrame(rows)))
-    _atomic(Path(path), lambda tmp: df.to_parquet(tmp, index=False))
-
-
 def _plain(value):
     return value.item() if isinstance(value, np.generic) else str(value)
 
 
 class JobRows:
-    """The rows of one job as it measures them: :meth:`append` each row (one journal line, flushed to
-    the operating system at once), :meth:`close` at the end (``rows.parquet``, journal removed)."""
+    """The rows of one job as it measures them: :meth:`append` each row (one line of the job's row file,
+    flushed to the operating system at once); :meth:`close` at the end."""
 
     def __init__(self, job_dir):
         self.job_dir = Path(job_dir)
@@ -87,31 +84,34 @@ class JobRows:
         self.rows.append(row)
         if measured:
             if self._journal is None:
-                self.job_dir.mkdir(parents=True, exist_ok=True)
-                self._journal = open(self.job_dir / JOURNAL, "a", encoding="utf-8")
+                self._journal = self._open()
             self._journal.write(json.dumps(row, default=_plain) + "\n")
             self._journal.flush()
+
+    def _open(self):
+        self.job_dir.mkdir(parents=True, exist_ok=True)
+        journal = open(self.job_dir / JOURNAL, "a+", encoding="utf-8")
+        if journal.tell() > 0:  # a resumed job: end the torn line an interruption may have left
+            journal.seek(journal.tell() - 1)
+            if journal.read(1) != "\n":
+                journal.write("\n")
+        return journal
 
     def __enter__(self) -> "JobRows":
         return self
 
-    def __exit__(self, *exc) -> None:  # also when interrupted: the table holds every row finished
+    def __exit__(self, *exc) -> None:  # also when interrupted: the file holds every row finished
         self.close()
 
     def close(self) -> None:
-        """Write the job's table (when it measured anything or has none yet) and drop the journal."""
-        if self._journal is None and (self.job_dir / ROW_FILE).exists() and not (self.job_dir / JOURNAL).exists():
-            return  # every row was already in the table
-        write_rows(self.job_dir / ROW_FILE, self.rows)
         if self._journal is not None:
             self._journal.close()
             self._journal = None
-        (self.job_dir / JOURNAL).unlink(missing_ok=True)
 
 
 def read_job(job_dir) -> pd.DataFrame:
-    """A job's rows so far: its table plus the rows its journal holds (an interrupted or running job),
-    a later row of the same (image, source) replacing an earlier one."""
+    """A job's rows (of a finished, running or interrupted job), a later row of the same (image, source)
+    replacing an earlier one (a row measured again when the sweep was resumed)."""
     job_dir = Path(job_dir)
     frames = []
     if (job_dir / ROW_FILE).exists():
@@ -120,10 +120,8 @@ def read_job(job_dir) -> pd.DataFrame:
         records = []
         with open(job_dir / JOURNAL, encoding="utf-8") as f:
             for line in f:
-                try:
+                with contextlib.suppress(ValueError):  # (a torn line: the row was measured again, or never finished)
                     records.append(json.loads(line))
-                except ValueError:  # the torn last line of a killed job
-                    break
         if records:
             frames.append(_tidy(pd.DataFrame(records)))
     frames = [f for f in frames if len(f)]
@@ -131,7 +129,7 @@ def read_job(job_dir) -> pd.DataFrame:
         return pd.DataFrame()
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     keys = [c for c in ("image", "source") if c in df.columns]
-    if len(frames) > 1 and keys:
+    if keys and (job_dir / JOURNAL).exists():  # (a resumed job appends the rows it measured again)
         df = df[~df.duplicated(keys, keep="last")]
     return order_columns(df.reset_index(drop=True))
 

@@ -17,37 +17,45 @@ def test_an_interrupted_job_keeps_every_finished_row_and_the_table_gathers_them(
     written = JobRows(job)
     written.append(row("a"))
     written.append(row("b", bytes=200))
-    # killed here: no table yet, the journal holds both rows (and a torn line the kill left)
+    # killed here: the row file holds both rows (and a torn line the kill left)
     with open(job / JOURNAL, "a") as f:
         f.write('{"image": "c", "so')
-    assert not (job / ROW_FILE).exists()
     assert read_job(job)["image"].tolist() == ["a", "b"]
     table = collect(tmp_path / "sweep")
     assert table["bytes"].tolist() == [100, 200] and table["psnr"].tolist() == [float("inf")] * 2
+    resumed = JobRows(job)  # the torn line ended, the next row on a line of its own
+    resumed.append(row("c"))
+    resumed.close()
+    assert read_job(job)["image"].tolist() == ["a", "b", "c"]
 
 
-def test_a_finished_job_has_its_table_and_no_journal(tmp_path):
+def test_a_finished_job_keeps_its_rows_in_its_row_file(tmp_path):
     with JobRows(tmp_path) as written:
         written.append(row("a"))
         written.append(row("b"))
-    assert not (tmp_path / JOURNAL).exists()
-    assert pd.read_parquet(tmp_path / ROW_FILE)["image"].tolist() == ["a", "b"]
+    assert [json.loads(line)["image"] for line in (tmp_path / JOURNAL).read_text().splitlines()] == ["a", "b"]
+    assert read_job(tmp_path)["image"].tolist() == ["a", "b"]
 
 
 def test_a_resumed_job_replaces_a_row_it_measured_again(tmp_path):
-    JobRows(tmp_path).close()  # an empty table, as a job that found no image writes
     with JobRows(tmp_path) as first:
         first.append(row("a", status="failed"))
         first.append(row("b"))
     resumed = JobRows(tmp_path)
     resumed.append(row("b"), measured=False)  # kept: not written again
     resumed.append(row("a"))  # measured again, ok this time
-    lines = [json.loads(line) for line in (tmp_path / JOURNAL).read_text().splitlines()]
-    assert [r["image"] for r in lines] == ["a"]
-    seen = read_job(tmp_path).set_index("image")["status"]  # table (a failed, b) + journal (a ok)
-    assert seen.to_dict() == {"a": "ok", "b": "ok"} and len(seen) == 2
     resumed.close()
-    assert pd.read_parquet(tmp_path / ROW_FILE).set_index("image")["status"].to_dict() == {"a": "ok", "b": "ok"}
+    lines = [json.loads(line) for line in (tmp_path / JOURNAL).read_text().splitlines()]
+    assert [r["image"] for r in lines] == ["a", "b", "a"]
+    seen = read_job(tmp_path).set_index("image")["status"]
+    assert seen.to_dict() == {"a": "ok", "b": "ok"} and len(seen) == 2
+
+
+def test_a_job_folder_from_an_earlier_kqbench_is_still_read(tmp_path):
+    pd.DataFrame([row("a", status="failed"), row("b")]).to_parquet(tmp_path / ROW_FILE, index=False)
+    with JobRows(tmp_path) as resumed:
+        resumed.append(row("a"))
+    assert read_job(tmp_path).set_index("image")["status"].to_dict() == {"a": "ok", "b": "ok"}
 
 
 def test_a_quantization_another_job_is_computing_is_not_computed_twice(tmp_path):

@@ -41,7 +41,7 @@ def test_submitit_local_gives_the_serial_table(tmp_path):
     # the jobs really ran as submitit jobs, each in its own process, all in the one sweep folder
     # (the sweep dir resolver's cached value travels with the pickled config)
     assert len(list((sweep_dir / ".submitit").glob("*/*_result.pkl"))) == 4
-    assert sorted(p.parent.name for p in sweep_dir.glob("*/rows.parquet")) == ["0", "1", "2", "3"]
+    assert sorted(p.parent.name for p in sweep_dir.glob("*/rows.jsonl")) == ["0", "1", "2", "3"]
     # the submitting process prints the start and the summary; each job logs its progress line
     assert "kqbench sweep: 4 configurations" in out
     assert "kqbench: 12 rows (12 ok, 0 not ok)" in out and f"{sweep_dir.name}/results.parquet" in out

@@ -35,5 +35,5 @@ def test_ray_gives_the_serial_table(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(serial.drop(columns=TIMING), df.drop(columns=TIMING))
     # the jobs ran as Ray tasks (their progress lines come back prefixed by the worker), all in one sweep folder
     assert "Ray Launcher is launching 4 jobs" in out and "(_run_job pid=" in out
-    assert sorted(p.parent.name for p in sweep_dir.glob("*/rows.parquet")) == ["0", "1", "2", "3"]
+    assert sorted(p.parent.name for p in sweep_dir.glob("*/rows.jsonl")) == ["0", "1", "2", "3"]
     assert "kqbench: 12 rows (12 ok, 0 not ok)" in out and (sweep_dir / "environment.json").is_file()

@@ -13,8 +13,10 @@ the other, as the basic launcher does, but a forked process composes them ahead:
 handful (while this process imports what the jobs need; no job starts before they all composed), then
 every job in order, each saved in its folder's ``.hydra/`` and prepared as Hydra's ``run_job`` would
 prepare it (the job's Hydra config, the task's config without its ``hydra`` node), so that here each
-job only runs. That process is stopped while a quantizer is timed (so it never takes a core from a
-timed call); a job whose config is not ready yet is composed and run here, as the basic launcher would.
+job only runs. A job not ready yet is waited for: between jobs that process has a core (it is stopped
+only while a quantizer is timed, so it never takes a core from a timed call), and composing it here as
+well would only repeat its work. A job it could not compose is composed and run here, as the basic
+launcher would (reporting the error).
 """
 
 # No "from __future__ import annotations": Hydra's plugin scanner runs this module before it is in
@@ -85,11 +87,11 @@ class KqbenchSweeper(BasicSweeper):
 _VALIDATED = -1  # what the composing process sends once the sweeper's handful of jobs composed
 
 
-def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> None:
+def _compose_ahead(loader, config, jobs, first_num, conn, validate) -> None:
     """In the forked process: compose the jobs of ``validate`` (positions in ``jobs``) and say whether they
-    all composed (nothing is written if one did not), then the others in order, skipping those already
-    launched. Each job is sent prepared (:func:`_prepared`), or as None if it does not compose: the
-    launching process then composes it itself (and reports the error)."""
+    all composed (nothing is written if one did not), then the others in order. Each job is sent prepared
+    (:func:`_prepared`), or as None if it does not compose: the launching process then composes it
+    itself (and reports the error)."""
 
     def compose(idx):
         try:
@@ -97,7 +99,7 @@ def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> N
         except Exception:
             return None
 
-    def send(idx, job) -> None:
+    def send(idx, job) -> None:  # (None: it does not compose)
         conn.send((idx, None if job is None else pickle.dumps(_saved(job))))
 
     first = {idx: compose(idx) for idx in validate}
@@ -109,7 +111,7 @@ def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> N
     for idx, job in first.items():
         send(idx, job)
     for idx in range(len(jobs)):
-        if idx >= wanted.value and idx not in first:
+        if idx not in first:
             send(idx, compose(idx))
     conn.close()
 
@@ -171,32 +173,32 @@ class _Ahead:
             return
         ctx = multiprocessing.get_context("fork")
         self.conn, child = ctx.Pipe(duplex=False)
-        self.wanted = ctx.Value("i", 0, lock=False)
-        self.proc = ctx.Process(target=_compose_ahead,
-                                args=(loader, config, jobs, first_num, child, self.wanted, list(validate)), daemon=True)
+        self.proc = ctx.Process(target=_compose_ahead, args=(loader, config, jobs, first_num, child, list(validate)),
+                                daemon=True)
         self.proc.start()
         child.close()
 
-    def _receive(self, block: bool = False) -> None:
+    def _receive(self, until=None) -> None:
+        """Take what the composing process has sent; with ``until``, wait for that one (or its end)."""
         with contextlib.suppress(EOFError, OSError):
-            while block or self.conn.poll():
+            while until not in self.ready if until is not None else self.conn.poll():
                 i, blob = self.conn.recv()
                 self.ready[i] = blob
-                if block and i == _VALIDATED:
-                    return
 
     def validated(self) -> bool:
         """Whether every job the sweeper chose composed (waits for them); False when that is unknown."""
         if self.proc is None:
             return False
-        self._receive(block=True)
+        self._receive(until=_VALIDATED)
         return bool(self.ready.pop(_VALIDATED, False))
 
     def get(self, idx: int) -> Optional[_Prepared]:
+        """Job ``idx``, prepared: waited for, since the composing process has nothing else to do first and
+        gets a core of its own meanwhile (it is paused only while a quantizer is timed). None when it could
+        not compose it (the caller does, and reports the error) or has ended."""
         if self.proc is None:
             return None
-        self.wanted.value = idx + 1
-        self._receive()
+        self._receive(until=idx)
         blob = self.ready.pop(idx, None)
         return pickle.loads(blob) if blob is not None else None
 

@@ -59,6 +59,11 @@ def sweep_values(config: DictConfig) -> dict[str, list[str]] | None:
         return None
 
 
+# At the end, how long the final report waits for a provisional one still rendering (its process then
+# renders the final one too); past that, the process is stopped and the final report rendered here.
+REPORTER_WAIT_S = 30.0
+
+
 def _in_process(config: DictConfig) -> bool:
     """Whether the sweep's launcher runs its jobs in this process, one at a time."""
     return str(config.hydra.launcher.get("_target_", "")).endswith(IN_PROCESS_LAUNCHERS)
@@ -78,8 +83,8 @@ _IDLE = ("import contextlib, os\ntry:\n    os.sched_setscheduler(0, os.SCHED_IDL
 
 def _background(code: str, args: list[str], idle: bool = True, **kwargs) -> subprocess.Popen:
     """``python -c CODE ARGS`` (at idle priority unless ``idle`` is false), detached from this process's output."""
-    return subprocess.Popen([sys.executable, "-c", (_IDLE if idle else "") + code, *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+    streams = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    return subprocess.Popen([sys.executable, "-c", (_IDLE if idle else "") + code, *args], **{**streams, **kwargs})
 
 
 def _compile_stages(config: DictConfig, values: dict[str, list[str]] | None) -> list[str]:
@@ -139,7 +144,7 @@ class SweepCallback(Callback):
         self._jobs_s = 0.0  # summed wall time inside jobs (in-process launcher only)
         self._total = None
         self._compiling: subprocess.Popen | None = None
-        self._provisional: subprocess.Popen | None = None
+        self._reporter: _Reporter | None = None  # renders the provisional reports, then the final one
         self._provisional_at = -math.inf
         self._job_t0 = None
         self._values: dict[str, list[str]] | None = None
@@ -147,7 +152,7 @@ class SweepCallback(Callback):
 
     def __getstate__(self) -> dict:
         # launchers pickle the callbacks into their workers; background processes stay with this one
-        return {**self.__dict__, "_compiling": None, "_provisional": None}
+        return {**self.__dict__, "_compiling": None, "_reporter": None}
 
     # --- start ------------------------------------------------------------------------------------------
 
@@ -229,15 +234,14 @@ class SweepCallback(Callback):
         first = len((self._values or {}).get("encoding", [None]))
         due = self._done == first or (self._done > first and now - self._provisional_at >= PROVISIONAL_EVERY_S)
         if self._total and self._done < self._total and due:
-            self._refresh_provisional(Path(config.hydra.sweep.dir))
+            self._refresh_provisional(Path(config.hydra.sweep.dir), config)
 
-    def _refresh_provisional(self, sweep_dir: Path) -> None:
-        if self._provisional is not None and self._provisional.poll() is None:
-            return  # the last one is still rendering
-        self._provisional_at = time.time()
-        code = "import sys\nfrom kqbench.report.__main__ import main\nsys.exit(main(sys.argv[1:]))\n"
-        self._provisional = _background(code, [str(sweep_dir), f"--provisional={self._done}/{self._total}",
-                                               f"--pending={self._pending()}"])
+    def _refresh_provisional(self, sweep_dir: Path, config: DictConfig) -> None:
+        if self._reporter is None:
+            self._reporter = _Reporter(idle=not _in_process(config))
+        progress = f"{self._done}/{self._total} {self._pending()}".strip()
+        if self._reporter.ask(sweep_dir=str(sweep_dir), provisional=progress):  # (not while the last one renders)
+            self._provisional_at = time.time()
 
     def _pending(self) -> str:
         """The configurations not started yet, per swept key: ``quantizer=kmeans,fast k=256 (20 configurations)``."""
@@ -264,10 +268,13 @@ class SweepCallback(Callback):
         self._finish(Path(config.hydra.runtime.output_dir), config)
 
     def _finish(self, out_dir: Path, config: DictConfig) -> None:
-        for proc in (self._provisional, self._compiling):  # nothing may write after the final report
-            if proc is not None and proc.poll() is None:
-                proc.kill()  # (SIGKILL: a compile paused by an interrupted job would not act on SIGTERM)
-                proc.wait()
+        if self._compiling is not None and self._compiling.poll() is None:
+            self._compiling.kill()  # (SIGKILL: a compile paused by an interrupted job would not act on SIGTERM)
+            self._compiling.wait()
+        reporter, self._reporter = self._reporter, None
+        if reporter is not None and not reporter.idle(wait=REPORTER_WAIT_S):  # nothing may write after the final
+            reporter.close()
+            reporter = None
         if self._compiling is not None:
             from .measure import COMPILE_LOCK_ENV
 
@@ -277,7 +284,9 @@ class SweepCallback(Callback):
         end_of_jobs = time.time()
         self._update_environment(out_dir, thread_pools=environment.thread_pools())
         df, parquet = aggregate(out_dir)
-        report = self._report(out_dir, config) if len(df) else None
+        report = self._report(out_dir, config, reporter) if len(df) else None
+        if reporter is not None:
+            reporter.close()
         self._point_latest_at(out_dir)
         breakdown = self._breakdown(df, end_of_jobs)
         self._update_environment(out_dir, time={k: round(v, 3) for k, v in breakdown.items()})
@@ -329,18 +338,92 @@ class SweepCallback(Callback):
             log.warning("could not point %s at %s: %s", latest, out_dir, exc)
 
     @staticmethod
-    def _report(out_dir: Path, config: DictConfig) -> Path | None:
+    def _report(out_dir: Path, config: DictConfig, reporter: _Reporter | None = None) -> Path | None:
+        """The final report: rendered by the sweep's reporter when it has one (its imports done), else here."""
         opts = OmegaConf.to_container(config.get("report") or {}, resolve=True)
         if not opts.pop("enabled", True):
             return None
-        try:
-            from .report import render
+        answer = reporter.render(sweep_dir=str(out_dir), **opts) if reporter is not None else None
+        if answer is not None and "report" in answer:
+            return Path(answer["report"])
+        error = answer.get("error") if answer is not None else None
+        if error is None:  # no reporter, or it ended without an answer: render here
+            try:
+                from .report import render
 
-            return render(out_dir, **opts)
-        except Exception as exc:  # the table is written already; a plotting problem must not hide it
-            log.error("report not written (%s: %s); retry with: kqbench report %s",
-                      type(exc).__name__, exc, out_dir)
+                return render(out_dir, **opts)
+            except Exception as exc:  # the table is written already; a plotting problem must not hide it
+                error = f"{type(exc).__name__}: {exc}"
+        log.error("report not written (%s); retry with: kqbench report %s", error, out_dir)
+        return None
+
+
+class _Reporter:
+    """The sweep's report renderer (:mod:`kqbench.report.serve`) in a background process, started with the
+    first provisional report: later ones, and the final report, then pay no imports. As the compile, it
+    runs at normal priority and is paused while a quantizer is timed, or at idle priority (``idle``) with
+    a launcher that runs the jobs elsewhere. Its answers are read by a thread, so asking never blocks a job."""
+
+    def __init__(self, idle: bool):
+        import queue
+        import threading
+
+        code = "from kqbench.report.serve import serve\nserve()\n"
+        self.proc = _background(code, [], idle=idle, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if not idle:
+            from .measure import pause_while_timed
+
+            pause_while_timed(self.proc)
+        self.answers: queue.Queue = queue.Queue()
+        self.pending = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.answers.put(json.loads(line))
+        self.answers.put(None)  # it ended
+
+    def idle(self, wait: float = 0.0) -> bool:
+        """Whether it is up and rendering nothing now (or within ``wait`` seconds)."""
+        import queue
+
+        deadline = time.monotonic() + wait
+        while self.pending:
+            try:
+                answer = self.answers.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return False
+            if answer is None:
+                return False
+            self.pending -= 1
+        return self.proc.poll() is None
+
+    def ask(self, **request) -> bool:
+        """Send ``request`` (:func:`kqbench.report.render`'s arguments) if it is idle; whether it was sent."""
+        if not self.idle():
+            return False
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+        except OSError:
+            return False
+        self.pending += 1
+        return True
+
+    def render(self, **request) -> dict | None:
+        """Render ``request`` and wait: its answer (``report`` or ``error``), or None if it ended first."""
+        if not self.ask(**request):
             return None
+        answer = self.answers.get()
+        self.pending -= answer is not None
+        return answer
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
 
 
 def _duration(seconds: float) -> str:

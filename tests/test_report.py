@@ -526,6 +526,26 @@ def test_provisional_report_answers_first_without_figures(tmp_path):
     assert "![" not in text and not (tmp_path / "plots").exists() and not (tmp_path / "report.html").exists()
 
 
+def test_the_sweeps_reporter_renders_each_request_in_one_process_and_answers_errors(tmp_path):
+    import io
+    import json
+
+    from kqbench.report.serve import serve
+
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "in" / "photo.png")
+    (tmp_path / "0").mkdir()
+    t = _table(tmp_path / "in", keep_paths=False)
+    t[t["status"] == "ok"].to_parquet(tmp_path / "0" / "rows.parquet", index=False)
+    requests = [{"sweep_dir": str(tmp_path), "provisional": "1/3"}, {"sweep_dir": str(tmp_path / "nope")}]
+    answers = io.StringIO()
+    serve(io.StringIO("".join(json.dumps(r) + "\n" for r in requests)), answers)
+    first, second = (json.loads(line) for line in answers.getvalue().splitlines())
+    assert first == {"report": str(tmp_path / "report.md")}
+    assert "**Provisional:** 1 of 3" in (tmp_path / "report.md").read_text()
+    assert second["error"].startswith("ReportError: ") and "nope" in second["error"]
+
+
 def test_pareto_mask_keeps_ties_and_drops_dominated():
     bpp = np.array([1.0, 1.0, 2.0, 2.0, 3.0])
     psnr = np.array([20.0, 20.0, 25.0, 24.0, math.inf])

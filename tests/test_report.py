@@ -510,12 +510,18 @@ def test_contact_sheet_regions_find_the_ramp_and_the_noise():
 
 # --- provisional, errors ---------------------------------------------------------------------------------------
 
-def test_provisional_report_answers_first_without_figures(tmp_path):
+def _running_sweep(tmp_path):
+    """A sweep folder whose one job has written its rows, no table yet: what a provisional report reads."""
     (tmp_path / "in").mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "in" / "photo.png")
     (tmp_path / "0").mkdir()
     t = _table(tmp_path / "in", keep_paths=False)
     t[t["status"] == "ok"].to_parquet(tmp_path / "0" / "rows.parquet", index=False)
+    return t
+
+
+def test_provisional_report_answers_first_without_figures(tmp_path):
+    t = _running_sweep(tmp_path)
     report = render(tmp_path, provisional="1/3 quantizer=fast (2 configurations)")
     text = report.read_text()
     first = "\n".join(text.splitlines()[:25])
@@ -532,11 +538,7 @@ def test_the_sweeps_reporter_renders_each_request_in_one_process_and_answers_err
 
     from kqbench.report.serve import serve
 
-    (tmp_path / "in").mkdir()
-    Image.new("RGB", (8, 8)).save(tmp_path / "in" / "photo.png")
-    (tmp_path / "0").mkdir()
-    t = _table(tmp_path / "in", keep_paths=False)
-    t[t["status"] == "ok"].to_parquet(tmp_path / "0" / "rows.parquet", index=False)
+    _running_sweep(tmp_path)
     requests = [{"sweep_dir": str(tmp_path), "provisional": "1/3"}, {"sweep_dir": str(tmp_path / "nope")}]
     answers = io.StringIO()
     serve(io.StringIO("".join(json.dumps(r) + "\n" for r in requests)), answers)

@@ -39,6 +39,7 @@ log = logging.getLogger("kqbench")
 _N_JOBS_ENV = "KQBENCH_N_JOBS"  # inherited by launcher worker processes
 # launchers that run the jobs one at a time in this process
 IN_PROCESS_LAUNCHERS = ("KqbenchLauncher", "BasicLauncher")
+BACKGROUND_NICE = 10  # the niceness of the sweep's helper processes beside an in-process launcher
 PROVISIONAL_EVERY_S = 20.0  # a provisional report at most this often (it renders in the background)
 STARTUP_LIMIT_S = 30.0  # a process older than this when the sweep is configured was not started for it
 
@@ -81,10 +82,17 @@ _IDLE = ("import contextlib, os\ntry:\n    os.sched_setscheduler(0, os.SCHED_IDL
          "except (AttributeError, OSError):\n    with contextlib.suppress(OSError):\n        os.nice(19)\n")
 
 
+# Else, with an in-process launcher: below the sweep's own process (nice 10; paused while a quantizer is
+# timed), so that where two background processes and the sweep's single-threaded harness want the two
+# cores of a small machine, the sweep keeps one to itself.
+_BEHIND = f"import contextlib, os\nwith contextlib.suppress(AttributeError, OSError):\n    os.nice({BACKGROUND_NICE})\n"
+
+
 def _background(code: str, args: list[str], idle: bool = True, **kwargs) -> subprocess.Popen:
-    """``python -c CODE ARGS`` (at idle priority unless ``idle`` is false), detached from this process's output."""
+    """``python -c CODE ARGS`` (at idle priority, or behind this process unless ``idle``), detached from this
+    process's output."""
     streams = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    return subprocess.Popen([sys.executable, "-c", (_IDLE if idle else "") + code, *args], **{**streams, **kwargs})
+    return subprocess.Popen([sys.executable, "-c", (_IDLE if idle else _BEHIND) + code, *args], **{**streams, **kwargs})
 
 
 def _compile_stages(config: DictConfig, values: dict[str, list[str]] | None) -> list[str]:

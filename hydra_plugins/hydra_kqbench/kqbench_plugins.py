@@ -93,6 +93,11 @@ def _compose_ahead(loader, config, jobs, first_num, conn, validate) -> None:
     (:func:`_prepared`), or as None if it does not compose: the launching process then composes it
     itself (and reports the error)."""
 
+    from kqbench.callbacks import BACKGROUND_NICE
+
+    with contextlib.suppress(AttributeError, OSError):  # (behind the jobs' process: see kqbench.callbacks)
+        os.nice(BACKGROUND_NICE)
+
     def compose(idx):
         try:
             return _prepared(_numbered(loader.load_sweep_config(config, list(jobs[idx])), first_num + idx))

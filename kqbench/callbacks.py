@@ -41,6 +41,7 @@ _N_JOBS_ENV = "KQBENCH_N_JOBS"  # inherited by launcher worker processes
 IN_PROCESS_LAUNCHERS = ("KqbenchLauncher", "BasicLauncher")
 BACKGROUND_NICE = 10  # the niceness of the sweep's helper processes beside an in-process launcher
 PROVISIONAL_EVERY_S = 20.0  # a provisional report at most this often (it renders in the background)
+FINAL_SOON_S = 10.0  # none when the jobs left should take less than this: the final report is near
 STARTUP_LIMIT_S = 30.0  # a process older than this when the sweep is configured was not started for it
 
 
@@ -238,10 +239,13 @@ class SweepCallback(Callback):
         if self._job_t0 is not None:
             self._jobs_s += now - self._job_t0
         # the first provisional report once the first quantization has every encoding of the sweep (its jobs
-        # come first), then at most every PROVISIONAL_EVERY_S
+        # come first), then at most every PROVISIONAL_EVERY_S, unless the final one is due within seconds
+        # (it would wait for a provisional one still rendering)
         first = len((self._values or {}).get("encoding", [None]))
         due = self._done == first or (self._done > first and now - self._provisional_at >= PROVISIONAL_EVERY_S)
-        if self._total and self._done < self._total and due:
+        left_s = ((now - self._first_job) / self._done * (self._total - self._done)
+                  if self._total and self._first_job is not None else math.inf)
+        if self._total and self._done < self._total and due and left_s > FINAL_SOON_S:
             self._refresh_provisional(Path(config.hydra.sweep.dir), config)
 
     def _refresh_provisional(self, sweep_dir: Path, config: DictConfig) -> None:

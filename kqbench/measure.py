@@ -207,7 +207,7 @@ def _wait_for_background_compile(stages=()) -> None:
 
         with open(path) as f:
             pid = f.read().strip()
-            last_check, last_cpu = time.monotonic(), _cpu_seconds(pid)
+            last_check, last_cpu = time.monotonic(), cpu_seconds(pid)
             while True:
                 try:
                     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -217,7 +217,7 @@ def _wait_for_background_compile(stages=()) -> None:
                         return
                     time.sleep(0.05)
                 if time.monotonic() - last_check >= 1.0:
-                    cpu = _cpu_seconds(pid)
+                    cpu = cpu_seconds(pid)
                     if cpu is None or last_cpu is None or cpu - last_cpu < 0.2:
                         log.info("the background compile is starved of CPU (a busy machine): compiling here")
                         return
@@ -234,7 +234,7 @@ def _compiled_stages(path: str) -> set:
         return set()
 
 
-def _cpu_seconds(pid: str) -> float | None:
+def cpu_seconds(pid: str) -> float | None:
     """CPU time process ``pid`` has used (Linux ``/proc``), or None where it cannot be read."""
     try:
         with open(f"/proc/{int(pid)}/stat") as f:

@@ -68,17 +68,17 @@ def test_background_processes_are_stopped_while_anything_is_timed(monkeypatch):
     worker = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         measure.pause_while_timed(worker)
-        before = measure._cpu_seconds(str(worker.pid))
+        before = measure.cpu_seconds(str(worker.pid))
         during = {}
 
         def timed():
             time.sleep(1.0)
-            during["cpu"] = measure._cpu_seconds(str(worker.pid))
+            during["cpu"] = measure.cpu_seconds(str(worker.pid))
 
         measure.median_time(timed, 1)
         assert during["cpu"] - before < 0.1, "a background process ran beside a timed call"
         time.sleep(1.0)
-        assert measure._cpu_seconds(str(worker.pid)) - during["cpu"] > 0.3, "not resumed after the timed call"
+        assert measure.cpu_seconds(str(worker.pid)) - during["cpu"] > 0.3, "not resumed after the timed call"
     finally:
         worker.kill()
         worker.wait()

@@ -119,3 +119,34 @@ def test_the_background_compile_plans_the_stages_the_sweep_needs(cfg_of):
     assert stages("quantizer=kmeans,sampled") == []
     assert stages("quantizer=wu,fast", "quantizer.colour_space=rgb,oklab") == ["wu", "fast-rgb", "fast-oklab"]
     assert stages("quantizer=fast", "quantizer.init=wu") == ["fast-rgb", "fast-wu"]
+
+
+def test_the_launcher_composes_jobs_itself_while_its_composing_process_is_starved(tmp_path):
+    import os
+    import signal
+    import time
+
+    from hydra.types import RunMode
+
+    import hydra_plugins.hydra_kqbench.kqbench_plugins as plugins
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module("kqbench.conf", version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("config", overrides=[f"hydra.sweep.dir={tmp_path}"],
+                                           run_mode=RunMode.MULTIRUN)
+        ahead = plugins._Ahead(loader, master, [["k=4"], ["k=8"], ["k=16"]], 0, validate=[0, 1])
+        try:
+            os.kill(ahead.proc.pid, signal.SIGSTOP)  # no CPU at all, as on a machine busy at higher priority
+            t0 = time.monotonic()
+            assert not ahead.validated()  # the launcher then checks the configs itself
+            assert ahead.get(0) is None and ahead.wanted.value == 1  # composed by the launcher, skipped there
+            assert time.monotonic() - t0 < 5
+            os.kill(ahead.proc.pid, signal.SIGCONT)
+            job = ahead.get(2)  # getting CPU again: waited for
+            assert job is not None and job.config.k == 16 and job.task_cfg.k == 16 and "hydra" not in job.task_cfg
+            assert job.hydra_view.hydra.runtime.output_dir == str(tmp_path / "2")
+            assert (tmp_path / "2" / ".hydra" / "config.yaml").is_file()
+        finally:
+            ahead.close()
+    GlobalHydra.instance().clear()

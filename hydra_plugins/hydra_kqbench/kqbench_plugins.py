@@ -15,8 +15,9 @@ every job in order, each saved in its folder's ``.hydra/`` and prepared as Hydra
 prepare it (the job's Hydra config, the task's config without its ``hydra`` node), so that here each
 job only runs. A job not ready yet is waited for: between jobs that process has a core (it is stopped
 only while a quantizer is timed, so it never takes a core from a timed call), and composing it here as
-well would only repeat its work. A job it could not compose is composed and run here, as the basic
-launcher would (reporting the error).
+well would only repeat its work; unless it is starved of CPU (a busy machine: it runs at nice 10), then
+the job is composed here. A job it could not compose is composed and run here, as the basic launcher
+would (reporting the error).
 """
 
 # No "from __future__ import annotations": Hydra's plugin scanner runs this module before it is in
@@ -26,6 +27,8 @@ import copy
 import logging
 import os
 import pickle
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -85,13 +88,17 @@ class KqbenchSweeper(BasicSweeper):
 
 
 _VALIDATED = -1  # what the composing process sends once the sweeper's handful of jobs composed
+# A job is composed in the launching process rather than waited for when the composing process got less
+# than this share of a core over the last STARVED_CHECK_S seconds.
+STARVED_SHARE = 0.3
+STARVED_CHECK_S = 0.2
 
 
-def _compose_ahead(loader, config, jobs, first_num, conn, validate) -> None:
+def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> None:
     """In the forked process: compose the jobs of ``validate`` (positions in ``jobs``) and say whether they
-    all composed (nothing is written if one did not), then the others in order. Each job is sent prepared
-    (:func:`_prepared`), or as None if it does not compose: the launching process then composes it
-    itself (and reports the error)."""
+    all composed (nothing is written if one did not), then the others in order, but for those the
+    launching process composed itself (below ``wanted``). Each job is sent prepared (:func:`_prepared`),
+    or as None if it does not compose: the launching process then composes it (and reports the error)."""
 
     from kqbench.callbacks import BACKGROUND_NICE
 
@@ -116,7 +123,7 @@ def _compose_ahead(loader, config, jobs, first_num, conn, validate) -> None:
     for idx, job in first.items():
         send(idx, job)
     for idx in range(len(jobs)):
-        if idx not in first:
+        if idx not in first and idx >= wanted.value:
             send(idx, compose(idx))
     conn.close()
 
@@ -178,38 +185,60 @@ class _Ahead:
             return
         ctx = multiprocessing.get_context("fork")
         self.conn, child = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=_compose_ahead, args=(loader, config, jobs, first_num, child, list(validate)),
-                                daemon=True)
+        self.wanted = ctx.Value("i", 0, lock=False)  # the first job not composed here
+        self.proc = ctx.Process(target=_compose_ahead,
+                                args=(loader, config, jobs, first_num, child, self.wanted, list(validate)), daemon=True)
         self.proc.start()
         child.close()
 
-    def _receive(self, until=None) -> None:
-        """Take what the composing process has sent; with ``until``, wait for that one (or its end)."""
+    def _receive(self, until) -> bool:
+        """Take what the composing process sends until ``until`` has come: True; False if it ends first, or
+        gets too little CPU to be worth waiting for (a busy machine: at nice 10 it yields to everything)."""
+        from kqbench.measure import cpu_seconds
+
+        last_t, last_cpu = time.monotonic(), cpu_seconds(str(self.proc.pid))
         with contextlib.suppress(EOFError, OSError):
-            while until not in self.ready if until is not None else self.conn.poll():
-                i, blob = self.conn.recv()
-                self.ready[i] = blob
+            while until not in self.ready:
+                if self.conn.poll(0.05):
+                    i, blob = self.conn.recv()
+                    self.ready[i] = blob
+                    continue
+                now = time.monotonic()
+                if now - last_t >= STARVED_CHECK_S:
+                    cpu = cpu_seconds(str(self.proc.pid))
+                    if cpu is None or last_cpu is None or cpu - last_cpu < STARVED_SHARE * (now - last_t):
+                        return False
+                    last_t, last_cpu = now, cpu
+            return True
+        return False
 
     def validated(self) -> bool:
         """Whether every job the sweeper chose composed (waits for them); False when that is unknown."""
-        if self.proc is None:
+        if self.proc is None or not self._receive(until=_VALIDATED):
             return False
-        self._receive(until=_VALIDATED)
-        return bool(self.ready.pop(_VALIDATED, False))
+        return bool(self.ready.pop(_VALIDATED))
 
     def get(self, idx: int) -> Optional[_Prepared]:
         """Job ``idx``, prepared: waited for, since the composing process has nothing else to do first and
         gets a core of its own meanwhile (it is paused only while a quantizer is timed). None when it could
-        not compose it (the caller does, and reports the error) or has ended."""
+        not compose it (the caller does, and reports the error), has ended, or is starved of CPU (then it
+        skips this job: the caller composes it)."""
         if self.proc is None:
             return None
-        self._receive(until=idx)
-        blob = self.ready.pop(idx, None)
+        self.wanted.value = idx
+        if not self._receive(until=idx):
+            self.wanted.value = idx + 1
+            return None
+        for i in [i for i in self.ready if i < idx]:  # (jobs composed here meanwhile)
+            del self.ready[i]
+        blob = self.ready.pop(idx)
         return pickle.loads(blob) if blob is not None else None
 
     def close(self) -> None:
         if self.proc is not None and self.proc.is_alive():
             self.proc.terminate()
+            with contextlib.suppress(OSError):  # (a stopped process acts on SIGTERM once continued)
+                os.kill(self.proc.pid, signal.SIGCONT)
         if self.proc is not None:
             self.proc.join()
             self.conn.close()

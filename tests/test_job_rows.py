@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 
-from kqbench.table import JOURNAL, ROW_FILE, JobRows, collect, read_job
+from kqbench.table import JOURNAL, ROW_FILE, TABLE_ROWS, JobRows, collect, read_job
 
 
 def row(image, **more):
@@ -35,6 +35,21 @@ def test_a_finished_job_keeps_its_rows_in_its_row_file(tmp_path):
         written.append(row("b"))
     assert [json.loads(line)["image"] for line in (tmp_path / JOURNAL).read_text().splitlines()] == ["a", "b"]
     assert read_job(tmp_path)["image"].tolist() == ["a", "b"]
+
+
+def test_a_job_of_many_rows_ends_with_them_as_one_table(tmp_path):
+    with JobRows(tmp_path) as written:
+        for i in range(TABLE_ROWS):
+            written.append(row(f"im{i}"))
+    assert not (tmp_path / JOURNAL).exists()
+    assert pd.read_parquet(tmp_path / ROW_FILE)["image"].tolist() == [f"im{i}" for i in range(TABLE_ROWS)]
+    resumed = JobRows(tmp_path)  # (resumed: its rows kept, one measured again)
+    for i in range(1, TABLE_ROWS):
+        resumed.append(row(f"im{i}"), measured=False)
+    resumed.append(row("im0", status="failed"))
+    assert read_job(tmp_path).set_index("image").loc["im0", "status"] == "failed"  # table + journal
+    resumed.close()
+    assert not (tmp_path / JOURNAL).exists() and len(pd.read_parquet(tmp_path / ROW_FILE)) == TABLE_ROWS
 
 
 def test_a_resumed_job_replaces_a_row_it_measured_again(tmp_path):

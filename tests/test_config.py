@@ -141,7 +141,10 @@ def test_the_launcher_composes_jobs_itself_while_its_composing_process_is_starve
             t0 = time.monotonic()
             assert not ahead.validated()  # the launcher then checks the configs itself
             assert ahead.get(0) is None and ahead.wanted.value == 1  # composed by the launcher, skipped there
-            assert time.monotonic() - t0 < 5
+            t1 = time.monotonic()
+            assert ahead.get(1) is None and ahead.wanted.value == 2  # (just starved: not waited for again)
+            assert time.monotonic() - t1 < plugins.STARVED_CHECK_S and time.monotonic() - t0 < 5
+            time.sleep(plugins.STARVED_FOR_S)
             os.kill(ahead.proc.pid, signal.SIGCONT)
             job = ahead.get(2)  # getting CPU again: waited for
             assert job is not None and job.config.k == 16 and job.task_cfg.k == 16 and "hydra" not in job.task_cfg

@@ -25,6 +25,7 @@ would (reporting the error).
 import contextlib
 import copy
 import logging
+import math
 import os
 import pickle
 import signal
@@ -92,6 +93,7 @@ _VALIDATED = -1  # what the composing process sends once the sweeper's handful o
 # than this share of a core over the last STARVED_CHECK_S seconds.
 STARVED_SHARE = 0.3
 STARVED_CHECK_S = 0.2
+STARVED_FOR_S = 1.0  # after such a verdict, jobs not ready are composed there without waiting, for this long
 
 
 def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> None:
@@ -181,6 +183,7 @@ class _Ahead:
 
         self.ready: dict = {}
         self.proc = None
+        self.starved_at = -math.inf  # when it last was (then the next jobs are not waited for, for a while)
         if len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
             return
         ctx = multiprocessing.get_context("fork")
@@ -191,18 +194,21 @@ class _Ahead:
         self.proc.start()
         child.close()
 
-    def _receive(self, until) -> bool:
+    def _receive(self, until, wait: bool = True) -> bool:
         """Take what the composing process sends until ``until`` has come: True; False if it ends first, or
-        gets too little CPU to be worth waiting for (a busy machine: at nice 10 it yields to everything)."""
+        gets too little CPU to be worth waiting for (a busy machine: at nice 10 it yields to everything), or
+        has not sent it yet and not ``wait``."""
         from kqbench.measure import cpu_seconds
 
         last_t, last_cpu = time.monotonic(), cpu_seconds(str(self.proc.pid))
         with contextlib.suppress(EOFError, OSError):
             while until not in self.ready:
-                if self.conn.poll(0.05):
+                if self.conn.poll(0.05 if wait else 0):
                     i, blob = self.conn.recv()
                     self.ready[i] = blob
                     continue
+                if not wait:
+                    return False
                 now = time.monotonic()
                 if now - last_t >= STARVED_CHECK_S:
                     cpu = cpu_seconds(str(self.proc.pid))
@@ -226,7 +232,11 @@ class _Ahead:
         if self.proc is None:
             return None
         self.wanted.value = idx
-        if not self._receive(until=idx):
+        # starved a moment ago: taken if it is ready, else composed by the caller without waiting
+        ready = self._receive(until=idx, wait=time.monotonic() > self.starved_at + STARVED_FOR_S)
+        if not ready:
+            if self.proc.is_alive():
+                self.starved_at = time.monotonic()
             self.wanted.value = idx + 1
             return None
         for i in [i for i in self.ready if i < idx]:  # (jobs composed here meanwhile)

@@ -39,7 +39,7 @@ log = logging.getLogger("kqbench")
 _N_JOBS_ENV = "KQBENCH_N_JOBS"  # inherited by launcher worker processes
 # launchers that run the jobs one at a time in this process
 IN_PROCESS_LAUNCHERS = ("KqbenchLauncher", "BasicLauncher")
-BACKGROUND_NICE = 10  # the niceness of the sweep's helper processes beside an in-process launcher
+BACKGROUND_NICE = 10  # the niceness of the compile and the config composing beside an in-process launcher
 PROVISIONAL_EVERY_S = 20.0  # a provisional report at most this often (it renders in the background)
 FINAL_SOON_S = 10.0  # none when the jobs left should take less than this: the final report is near
 STARTUP_LIMIT_S = 30.0  # a process older than this when the sweep is configured was not started for it
@@ -89,11 +89,12 @@ _IDLE = ("import contextlib, os\ntry:\n    os.sched_setscheduler(0, os.SCHED_IDL
 _BEHIND = f"import contextlib, os\nwith contextlib.suppress(AttributeError, OSError):\n    os.nice({BACKGROUND_NICE})\n"
 
 
-def _background(code: str, args: list[str], idle: bool = True, **kwargs) -> subprocess.Popen:
-    """``python -c CODE ARGS`` (at idle priority, or behind this process unless ``idle``), detached from this
-    process's output."""
+def _background(code: str, args: list[str], priority: str = "idle", **kwargs) -> subprocess.Popen:
+    """``python -c CODE ARGS`` at ``priority`` (``idle``, ``behind`` this process, or ``normal``), detached from
+    this process's output."""
     streams = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    return subprocess.Popen([sys.executable, "-c", (_IDLE if idle else _BEHIND) + code, *args], **{**streams, **kwargs})
+    preamble = {"idle": _IDLE, "behind": _BEHIND, "normal": ""}[priority]
+    return subprocess.Popen([sys.executable, "-c", preamble + code, *args], **{**streams, **kwargs})
 
 
 def _compile_stages(config: DictConfig, values: dict[str, list[str]] | None) -> list[str]:
@@ -201,7 +202,7 @@ class SweepCallback(Callback):
                 "pairs = (arg.rsplit(':', 1) for arg in sys.argv[2:])\n"
                 "compile_in_background(sys.argv[1], [(get_class(path), stage) for path, stage in pairs])\n")
         in_process = _in_process(config)
-        self._compiling = _background(code, [str(lock), *stages], idle=not in_process, pass_fds=(fd,))
+        self._compiling = _background(code, [str(lock), *stages], "behind" if in_process else "idle", pass_fds=(fd,))
         if in_process:
             pause_while_timed(self._compiling)
         os.ftruncate(fd, 0)
@@ -372,16 +373,18 @@ class SweepCallback(Callback):
 
 class _Reporter:
     """The sweep's report renderer (:mod:`kqbench.report.serve`) in a background process, started with the
-    first provisional report: later ones, and the final report, then pay no imports. As the compile, it
-    runs at normal priority and is paused while a quantizer is timed, or at idle priority (``idle``) with
-    a launcher that runs the jobs elsewhere. Its answers are read by a thread, so asking never blocks a job."""
+    first provisional report: later ones, and the final report, then pay no imports. Beside an in-process
+    launcher it runs at normal priority (the final report is on the sweep's critical path), paused while a
+    quantizer is timed; at idle priority (``idle``) with a launcher that runs the jobs elsewhere. Its
+    answers are read by a thread, so asking never blocks a job."""
 
     def __init__(self, idle: bool):
         import queue
         import threading
 
         code = "from kqbench.report.serve import serve\nserve()\n"
-        self.proc = _background(code, [], idle=idle, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = _background(code, [], "idle" if idle else "normal", stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
         if not idle:
             from .measure import pause_while_timed
 

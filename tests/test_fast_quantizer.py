@@ -150,7 +150,7 @@ def test_precompile_leaves_nothing_to_compile():
     result = json.loads(out.stdout.splitlines()[-1])
     assert result["compiled"] == []
     assert result["after"] == result["before"]
-    assert {"_histogram", "_octree", "_kmeanspp", "_walk_lane"} <= set(result["before"])
+    assert {"_merge_lane", "_emit_lane", "_octree", "_kmeanspp", "_walk_lane"} <= set(result["before"])
     assert all(len(signatures) == 1 for signatures in result["before"].values()), result["before"]
 
 

@@ -185,7 +185,7 @@ def _sorted_histogram(pixels, bin_bits):
 def _count_lane(t, pixels, lanes, table, used):
     """Count the colours of pixels lanes[t]:lanes[t + 1] in ``table[t]``, indexed by their
     24-bit Morton keys, and flag each block of 64 keys (a cube of side 4) touched in
-    ``used[t]``: see :func:`_histogram`."""
+    ``used[t]``: see :func:`_table_histogram`."""
     spread = _morton_spread(8)
     counts, flags = table[t], used[t]
     for i in range(lanes[t], lanes[t + 1]):
@@ -195,51 +195,41 @@ def _count_lane(t, pixels, lanes, table, used):
 
 
 @njit(cache=True, nogil=True)
-def _histogram(table, used, bin_bits):
-    """Distinct colours and their counts from :func:`_count_lane`'s tables, grouped by bin,
-    bins in Morton order (and colours in Morton order inside them).
-
-    A bin is the set of colours sharing the top ``bin_bits`` bits of each channel. The
-    tables, one a lane, count each colour at its 24-bit Morton key, so that every bin of any
-    size is a range of keys: the lanes' counts are added into the first table, then its
-    flagged blocks of 64 keys are read, in order. Returns colours (m, 3) uint8, counts (m,)
-    int64, bin_key (n_bins,) Morton keys ascending, bin_start (n_bins + 1,) offsets into
-    colours, and cube_start likewise for the occupied cubes of side 2 (see
-    :data:`_COLOURS_PER_CUBE`).
-    """
-    for t in range(1, table.shape[0]):
-        for blk in range(used.shape[1]):
-            if used[t, blk]:
+def _merge_lane(t, table, used, blocks, bin_bits, sizes):
+    """Lane t of :func:`_table_histogram`'s second step, on the blocks of 64 keys
+    blocks[t]:blocks[t + 1]: the other lanes' counts added into the first table, and the
+    colours, bins and cubes of side 2 there counted into sizes[t] (the lane's ranges start
+    where a bin does, so each starts a bin and a cube)."""
+    shift = 3 * (8 - bin_bits)
+    m = n_bins = n_cubes = 0
+    prev = prev_cube = -1
+    for blk in range(blocks[t], blocks[t + 1]):
+        for u in range(1, table.shape[0]):
+            if used[u, blk]:
                 used[0, blk] = 1
                 for key in range(blk << 6, (blk + 1) << 6):
-                    table[0, key] += table[t, key]
-    table, used = table[0], used[0]
-    shift = 3 * (8 - bin_bits)
-    m = 0
-    n_bins = 0
-    n_cubes = 0
-    prev = -1
-    prev_cube = -1
-    for blk in range(used.shape[0]):  # count first: exact sizes, not a slot per pixel
-        if used[blk]:
+                    table[0, key] += table[u, key]
+        if used[0, blk]:
             for key in range(blk << 6, (blk + 1) << 6):
-                if table[key] > 0:
+                if table[0, key] > 0:
                     m += 1
                     n_bins += key >> shift != prev
                     prev = key >> shift
                     n_cubes += key >> 3 != prev_cube
                     prev_cube = key >> 3
-    colours = np.empty((m, 3), np.uint8)
-    counts = np.empty(m, np.int64)
-    bin_key = np.empty(n_bins, np.int64)
-    bin_start = np.empty(n_bins + 1, np.int64)
-    cube_start = np.empty(n_cubes + 1, np.int64)
-    m = 0
-    nb = 0
-    nc = 0
-    prev = -1
-    prev_cube = -1
-    for blk in range(used.shape[0]):
+    sizes[t, 0], sizes[t, 1], sizes[t, 2] = m, n_bins, n_cubes
+
+
+@njit(cache=True, nogil=True)
+def _emit_lane(t, table, used, blocks, bin_bits, offsets, colours, counts, bin_key, bin_start, cube_start):
+    """Lane t of :func:`_table_histogram`'s last step: the colours of the blocks
+    blocks[t]:blocks[t + 1] of the merged table, in key order, with their bins and cubes,
+    written from offsets[t] = (colour, bin, cube) on (see :func:`_merge_lane`)."""
+    table, used = table[0], used[0]
+    shift = 3 * (8 - bin_bits)
+    m, nb, nc = offsets[t, 0], offsets[t, 1], offsets[t, 2]
+    prev = prev_cube = -1
+    for blk in range(blocks[t], blocks[t + 1]):
         if not used[blk]:
             continue
         # Undo the Morton interleave of the block's key: the top 6 bits of each channel.
@@ -266,18 +256,15 @@ def _histogram(table, used, bin_bits):
             colours[m, 2] = (hb << 2) | (((s >> 3) & 1) << 1) | (s & 1)
             counts[m] = table[key]
             m += 1
-    bin_start[nb] = m
-    cube_start[nc] = m
-    return colours, counts, bin_key, bin_start, cube_start
 
 
 def _colour_histogram(pixels, bin_bits, n_threads=1):
     """Distinct colours of (n, 3) uint8 pixels and their counts, grouped by bin, bins in Morton
-    order: ``(colours, counts, bin_key, bin_start, cube_start)`` (see :func:`_histogram`).
+    order: ``(colours, counts, bin_key, bin_start, cube_start)`` (see :func:`_table_histogram`).
 
     Below :data:`_TABLE_PIXELS` pixels, a counting sort (:func:`_sorted_histogram`; its
     colours are not in Morton order inside the bins, so cube_start is None: no coarse phase).
-    From there, :func:`_histogram` counted by ``n_threads`` lanes (:func:`_run_lanes`): the
+    From there, :func:`_table_histogram` counted by ``n_threads`` lanes (:func:`_run_lanes`): the
     tables (2**24 uint32 a lane, zeros) come from ``np.zeros``, and the system gives zeroed
     pages as they are first touched, so only the pages of the image's colours take memory
     and time (about 17 MB a lane on a 24 MP photo) -- for a small photo they are most of the
@@ -289,13 +276,40 @@ def _colour_histogram(pixels, bin_bits, n_threads=1):
 
 
 def _table_histogram(pixels, bin_bits, n_threads=1):
-    """:func:`_histogram` of (n, 3) uint8 pixels, counted by ``n_threads`` lanes (one below
-    2**20 pixels): see :func:`_colour_histogram`."""
+    """Distinct colours of (n, 3) uint8 pixels and their counts, grouped by bin, bins in Morton
+    order (and colours in Morton order inside them), counted by ``n_threads`` lanes (one below
+    2**20 pixels): see :func:`_colour_histogram`. Returns colours (m, 3) uint8, counts (m,)
+    int64, bin_key (n_bins,) Morton keys ascending, bin_start (n_bins + 1,) offsets into
+    colours, and cube_start likewise for the occupied cubes of side 2 (see
+    :data:`_COLOURS_PER_CUBE`).
+
+    A bin is the set of colours sharing the top ``bin_bits`` bits of each channel. The
+    tables, one a lane, count each colour at its 24-bit Morton key, so that every bin of any
+    size is a range of keys. The same lanes then share out the blocks of 64 keys (ranges
+    holding about as many touched blocks each, cut where a bin starts): each adds the other
+    tables' counts into the first and counts its colours (:func:`_merge_lane`), then writes
+    them from where the lanes before it end (:func:`_emit_lane`) -- the same arrays for any
+    number of lanes.
+    """
     n_lanes = max(1, min(n_threads, len(pixels) >> 20))
     lanes = np.arange(n_lanes + 1, dtype=np.int64) * len(pixels) // n_lanes
     table, used = np.zeros((n_lanes, 1 << 24), np.uint32), np.zeros((n_lanes, 1 << 18), np.uint8)
     _run_lanes(n_lanes, _count_lane, pixels, lanes, table, used)
-    return _histogram(table, used, bin_bits)
+    step = 1 << max(0, 3 * (8 - bin_bits) - 6)  # blocks per bin
+    touched = np.cumsum(used.any(axis=0).reshape(-1, step).sum(axis=1))
+    blocks = np.searchsorted(touched, touched[-1] * np.arange(n_lanes + 1) // n_lanes, side="right") * step
+    blocks[0], blocks[-1] = 0, used.shape[1]
+    sizes = np.zeros((n_lanes, 3), np.int64)
+    _run_lanes(n_lanes, _merge_lane, table, used, blocks, bin_bits, sizes)
+    offsets = np.zeros((n_lanes + 1, 3), np.int64)
+    np.cumsum(sizes, axis=0, out=offsets[1:])
+    m, n_bins, n_cubes = offsets[-1]
+    colours, counts = np.empty((m, 3), np.uint8), np.empty(m, np.int64)
+    bin_key, bin_start, cube_start = np.empty(n_bins, np.int64), np.empty(n_bins + 1, np.int64), np.empty(n_cubes + 1, np.int64)
+    _run_lanes(n_lanes, _emit_lane, table, used, blocks, bin_bits, offsets, colours, counts, bin_key, bin_start,
+               cube_start)
+    bin_start[-1] = cube_start[-1] = m
+    return colours, counts, bin_key, bin_start, cube_start
 
 
 @njit(cache=True, nogil=True)
@@ -304,7 +318,7 @@ def _space_bins(X, bits):
     side, the smallest for which ``2**bits`` of them span every axis of X's bounding box, in
     Morton order. Returns (order, bin_key, bin_start): X[order] is binned, bin b holding rows
     bin_start[b]:bin_start[b + 1] of it, with Morton key bin_key[b] (3 * bits bits), as
-    :func:`_histogram` returns for RGB -- so :func:`_octree` builds the tree of cells of this
+    :func:`_table_histogram` returns for RGB -- so :func:`_octree` builds the tree of cells of this
     space from them. A stable radix sort on the keys, O(m)."""
     m = X.shape[0]
     lo = np.empty(3)
@@ -1257,7 +1271,7 @@ def _labels_in_space(palette, pixels, space, n_threads) -> np.ndarray:
     """Exact index of the palette colour nearest to each RGB pixel in ``space`` (lab or oklab):
     the same as :func:`kqbench.quantizers.nearest_palette_index` with that space.
 
-    The distinct colours come from :func:`_histogram` (bins of side 4, in Morton order), are
+    The distinct colours come from :func:`_table_histogram` (bins of side 4, in Morton order), are
     converted once (:func:`kqbench.quantizers.colour.to_space`, as the base class does), and
     each gets its nearest palette entry (:func:`_nearest_in_space`); a table of 64 labels per
     occupied bin then gives each pixel its colour's label in one look-up (:func:`_look_up_lane`).

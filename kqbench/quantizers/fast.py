@@ -182,14 +182,13 @@ def _sorted_histogram(pixels, bin_bits):
 
 
 @njit(cache=True, nogil=True)
-def _count_lane(t, pixels, lanes, table, used):
+def _count_lane(t, pixels, lanes, table, used, morton):
     """Count the colours of pixels lanes[t]:lanes[t + 1] in ``table[t]``, indexed by their
-    24-bit Morton keys, and flag each block of 64 keys (a cube of side 4) touched in
-    ``used[t]``: see :func:`_table_histogram`."""
-    spread = _morton_spread(8)
+    24-bit Morton keys (morton[0, R] | morton[1, G] | morton[2, B]: :data:`_MORTON`), and flag
+    each block of 64 keys (a cube of side 4) touched in ``used[t]``: see :func:`_table_histogram`."""
     counts, flags = table[t], used[t]
     for i in range(lanes[t], lanes[t + 1]):
-        key = (spread[pixels[i, 0]] << 2) | (spread[pixels[i, 1]] << 1) | spread[pixels[i, 2]]
+        key = morton[0, pixels[i, 0]] | morton[1, pixels[i, 1]] | morton[2, pixels[i, 2]]
         counts[key] += 1
         flags[key >> 6] = 1
 
@@ -258,6 +257,13 @@ def _emit_lane(t, table, used, blocks, bin_bits, offsets, colours, counts, bin_k
             m += 1
 
 
+# Each channel value's share of a colour's 24-bit Morton key, shifted to its place (R, G, B), unsigned:
+# the key is then three look-ups and two ORs, and an unsigned index spares numba's test for a negative
+# one (counting 24 MP: 107 ms instead of 125 on one thread).
+_MORTON = np.array([[sum(((v >> i) & 1) << (3 * i + 2 - c) for i in range(8)) for v in range(256)] for c in range(3)],
+                   np.uint32)
+
+
 def _colour_histogram(pixels, bin_bits, n_threads=1):
     """Distinct colours of (n, 3) uint8 pixels and their counts, grouped by bin, bins in Morton
     order: ``(colours, counts, bin_key, bin_start, cube_start)`` (see :func:`_table_histogram`).
@@ -294,7 +300,7 @@ def _table_histogram(pixels, bin_bits, n_threads=1):
     n_lanes = max(1, min(n_threads, len(pixels) >> 20))
     lanes = np.arange(n_lanes + 1, dtype=np.int64) * len(pixels) // n_lanes
     table, used = np.zeros((n_lanes, 1 << 24), np.uint32), np.zeros((n_lanes, 1 << 18), np.uint8)
-    _run_lanes(n_lanes, _count_lane, pixels, lanes, table, used)
+    _run_lanes(n_lanes, _count_lane, pixels, lanes, table, used, _MORTON)
     step = 1 << max(0, 3 * (8 - bin_bits) - 6)  # blocks per bin
     touched = np.cumsum(used.any(axis=0).reshape(-1, step).sum(axis=1))
     blocks = np.searchsorted(touched, touched[-1] * np.arange(n_lanes + 1) // n_lanes, side="right") * step

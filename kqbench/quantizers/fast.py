@@ -311,7 +311,7 @@ def _table_histogram(pixels, bin_bits, n_threads=1):
     np.cumsum(sizes, axis=0, out=offsets[1:])
     m, n_bins, n_cubes = offsets[-1]
     colours, counts = np.empty((m, 3), np.uint8), np.empty(m, np.int64)
-    bin_key, bin_start, cube_start = np.empty(n_bins, np.int64), np.empty(n_bins + 1, np.int64), np.empty(n_cubes + 1, np.int64)
+    bin_key, bin_start, cube_start = (np.empty(n, np.int64) for n in (n_bins, n_bins + 1, n_cubes + 1))
     _run_lanes(n_lanes, _emit_lane, table, used, blocks, bin_bits, offsets, colours, counts, bin_key, bin_start,
                cube_start)
     bin_start[-1] = cube_start[-1] = m
@@ -324,7 +324,7 @@ def _space_bins(X, bits):
     side, the smallest for which ``2**bits`` of them span every axis of X's bounding box, in
     Morton order. Returns (order, bin_key, bin_start): X[order] is binned, bin b holding rows
     bin_start[b]:bin_start[b + 1] of it, with Morton key bin_key[b] (3 * bits bits), as
-    :func:`_table_histogram` returns for RGB -- so :func:`_octree` builds the tree of cells of this
+    :func:`_table_histogram` returns for RGB -- so :func:`_points_tree` builds the tree of cells of this
     space from them. A stable radix sort on the keys, O(m)."""
     m = X.shape[0]
     lo = np.empty(3)
@@ -378,28 +378,11 @@ def _space_bins(X, bits):
 
 
 @njit(cache=True, nogil=True)
-def _octree(X, counts, group_start, bin_key, bin_start, bin_bits, P, pw, ps, pq):
-    """Tree cells of levels 0 (whole space) .. bin_bits (bins), flat, level by level, over the
-    points to cluster: groups of consecutive distinct colours (group g: rows
-    group_start[g]:group_start[g + 1] of X, the colours' coordinates (m, D) in the space the
-    clustering runs in; one colour a group, or the colours of a small cube), each at its
-    pixels' mean. See :func:`_points_tree`, which allocates the points' arrays.
-
-    The hierarchy comes from the bins' Morton keys (D bits per level: an octree for RGB keys,
-    16 children per cell for RGBA keys; bin b holds colours bin_start[b]:bin_start[b + 1],
-    whole groups), the boxes from the points: a cell's box bounds the coordinates of its
-    points, whatever space they are in. Writes the points' means P, pixel counts pw,
-    coordinate sums ps and sums of squared norms pq -- sums of integers, exact in float64 (a
-    group's error about any centre is pq - 2 c.ps + pw |c|^2, the error of its pixels); if ps
-    has no rows, every group is one colour, P is X and the sums are not kept (a colour's are
-    pw * X, exact). Returns the tree: cell i of level L < bin_bits has child cells
-    first[i]:last[i] (flat indices); a bin's first:last are its points. Each cell stores the
-    bounding box of its points (lo, hi), pixel count W, coordinate sum S and sum of squared
-    norms Q, and its points' range first_col[i]:last_col[i]. level_start[L] is where level L
-    begins.
-    """
+def _levels(bin_key, bin_bits, D):
+    """level_start of :func:`_points_tree`'s tree: where each level of cells begins in the flat
+    arrays (level 0, the whole space, .. bin_bits, the bins; D bits of the Morton keys a level),
+    and at the end their total."""
     B = bin_bits
-    D = X.shape[1]
     n_bins = bin_key.shape[0]
     size = _zeros(np.empty(B + 1, np.int64))
     size[B] = n_bins
@@ -413,34 +396,34 @@ def _octree(X, counts, group_start, bin_key, bin_start, bin_bits, P, pw, ps, pq)
     level_start = _zeros(np.empty(B + 2, np.int64))
     for L in range(B + 1):
         level_start[L + 1] = level_start[L] + size[L]
-    N = level_start[B + 1]
-    key = np.empty(N, np.int64)
-    first = np.empty(N, np.int64)
-    last = np.empty(N, np.int64)
-    lo = np.empty((N, D))
-    lo[...] = np.inf
-    hi = np.empty((N, D))
-    hi[...] = -np.inf
-    W = _zeros(np.empty(N))
-    S = _zeros(np.empty((N, D)))
-    Q = _zeros(np.empty(N))
+    return level_start
+
+
+@njit(cache=True, nogil=True)
+def _leaves_lane(t, bins, groups, X, counts, group_start, bin_key, bin_start, level_start, key, first, last, lo, hi,
+                 W, S, Q, P, pw, ps, pq):
+    """Lane t of :func:`_points_tree`: the bins bins[t]:bins[t + 1] (their first group is
+    groups[t]) and their points -- each group of colours a point at its pixels' mean -- with
+    their sums, written to the bins' rows of the tree's arrays and the groups' rows of the
+    points' (see there); each lane writes only its own rows."""
+    D = X.shape[1]
     n = group_start.shape[0] - 1
     single = ps.shape[0] == 0
     acc = np.empty(D)
-    g = 0
-    for j in range(n_bins):
-        i = level_start[B] + j
+    g = groups[t]
+    for j in range(bins[t], bins[t + 1]):
+        i = level_start[level_start.shape[0] - 2] + j  # the bins' level
         key[i] = bin_key[j]
         first[i] = g
         while g < n and group_start[g] < bin_start[j + 1]:
             w = q = 0.0
             for c in range(D):
                 acc[c] = 0.0
-            for t in range(group_start[g], group_start[g + 1]):
-                wt = float(counts[t])
+            for r in range(group_start[g], group_start[g + 1]):
+                wt = float(counts[r])
                 qt = 0.0
                 for c in range(D):
-                    v = X[t, c]
+                    v = X[r, c]
                     acc[c] += wt * v
                     qt += v * v
                 w += wt
@@ -458,6 +441,15 @@ def _octree(X, counts, group_start, bin_key, bin_start, bin_bits, P, pw, ps, pq)
             Q[i] += q
             g += 1
         last[i] = g
+
+
+@njit(cache=True, nogil=True)
+def _cells_above(level_start, key, first, last, lo, hi, W, S, Q):
+    """The cells above the bins of :func:`_points_tree`'s tree, from the bins up (each cell's
+    children are the cells of the next level that share its key), and every cell's range of
+    points; returns the tree's tuple (see there)."""
+    D = lo.shape[1]
+    B = level_start.shape[0] - 2
     for L in range(B - 1, -1, -1):
         p = level_start[L] - 1
         prev = -1
@@ -482,16 +474,49 @@ def _octree(X, counts, group_start, bin_key, bin_start, bin_bits, P, pw, ps, pq)
     return level_start, first, last, lo, hi, W, S, Q, first_col, last_col
 
 
-def _points_tree(X, counts, group_start, bin_key, bin_start, bin_bits):
-    """:func:`_octree`, with the points' arrays it writes: returns ``(tree, P, pw, ps, pq)``.
-    Allocated here, not in the compiled code: numpy asks the system for huge pages, which the
-    first writes fill ten times faster than numba's small ones (30 MB: 2 ms against 11 ms
-    here), and each allocation compiled in adds to the compile time."""
+def _points_tree(X, counts, group_start, bin_key, bin_start, bin_bits, n_threads=1):
+    """The tree of cells over the points to cluster, and the points: returns ``(tree, P, pw,
+    ps, pq)``.
+
+    The points are groups of consecutive distinct colours (group g: rows
+    group_start[g]:group_start[g + 1] of X, the colours' coordinates (m, D) in the space the
+    clustering runs in; one colour a group, or the colours of a small cube), each at its
+    pixels' mean. Cells of levels 0 (whole space) .. bin_bits (bins), flat, level by level:
+    the hierarchy comes from the bins' Morton keys (D bits per level: an octree for RGB keys,
+    16 children per cell for RGBA keys; bin b holds colours bin_start[b]:bin_start[b + 1],
+    whole groups), the boxes from the points: a cell's box bounds the coordinates of its
+    points, whatever space they are in. The points' means P, pixel counts pw, coordinate sums
+    ps and sums of squared norms pq are sums of integers, exact in float64 (a group's error
+    about any centre is pq - 2 c.ps + pw |c|^2, the error of its pixels); if every group is one
+    colour, P is X and ps has no rows (a colour's sums are pw * X, exact). The tree: cell i of
+    level L < bin_bits has child cells first[i]:last[i] (flat indices); a bin's first:last are
+    its points. Each cell stores the bounding box of its points (lo, hi), pixel count W,
+    coordinate sum S and sum of squared norms Q, and its points' range
+    first_col[i]:last_col[i]. level_start[L] is where level L begins.
+
+    The bins and their points are made by ``n_threads`` lanes (:func:`_leaves_lane`, on
+    ranges of bins holding about as many colours each), the cells above them in one
+    (:func:`_cells_above`): the same arrays for any number of lanes. Arrays are allocated
+    here, not in the compiled code: numpy asks the system for huge pages, which the first
+    writes fill ten times faster than numba's small ones (30 MB: 2 ms against 11 ms here), and
+    each allocation compiled in adds to the compile time.
+    """
     n, D = len(group_start) - 1, X.shape[1]
     single = n == len(X)  # single colours: their own coordinates, and no sums kept
     P, ps = (X, np.empty((0, D))) if single else (np.empty((n, D)), np.empty((n, D)))
     pw, pq = np.empty(n), np.empty(n)
-    return _octree(X, counts, group_start, bin_key, bin_start, bin_bits, P, pw, ps, pq), P, pw, ps, pq
+    level_start = _levels(bin_key, bin_bits, D)
+    N = level_start[-1]
+    key, first, last = np.empty(N, np.int64), np.empty(N, np.int64), np.empty(N, np.int64)
+    lo, hi = np.full((N, D), np.inf), np.full((N, D), -np.inf)
+    W, S, Q = np.zeros(N), np.zeros((N, D)), np.zeros(N)
+    n_lanes = max(1, min(n_threads, len(X) // _TREE_LANE_COLOURS))
+    bins = np.searchsorted(bin_start, len(X) * np.arange(n_lanes + 1) // n_lanes)
+    bins[-1] = len(bin_key)
+    groups = np.searchsorted(group_start, bin_start[bins])
+    _run_lanes(n_lanes, _leaves_lane, bins, groups, X, counts, group_start, bin_key, bin_start, level_start, key,
+               first, last, lo, hi, W, S, Q, P, pw, ps, pq)
+    return _cells_above(level_start, key, first, last, lo, hi, W, S, Q), P, pw, ps, pq
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -696,7 +721,7 @@ def _give(Wc, Sc, Qc, j, W, S, Q, cell):
 @njit(cache=True, nogil=True, inline="always")
 def _move(LW, LS, LQ, j, sign, X, xw, xs, xq, p):
     """Add (sign 1) or remove (sign -1) point p's sums to centre j's point-by-point sums (its
-    coordinate sums xs[p], or xw[p] X[p] if xs has no rows: see :func:`_octree`)."""
+    coordinate sums xs[p], or xw[p] X[p] if xs has no rows: see :func:`_points_tree`)."""
     w = sign * xw[p]
     LW[j] += w
     LQ[j] += sign * xq[p]
@@ -1130,6 +1155,12 @@ class _Pace:
         self.best = {1: np.inf, n_threads: np.inf}  # seconds per unit of work, this fit
         self.passes = 0
 
+    @staticmethod
+    def outside(n_threads) -> int:
+        """Threads for work outside Lloyd's loop (the colour count, the trees, ``predict``):
+        ``n_threads``, or one if the last comparison found one faster."""
+        return n_threads if _Pace.threads_pay else 1
+
     def preferred(self) -> int:
         if np.isfinite(self.best[1]) and np.isfinite(self.best[self.n]):
             return 1 if self.best[1] < self.best[self.n] else self.n
@@ -1514,9 +1545,8 @@ class FastKMeansQuantizer(Quantizer):
             pixels = pixels if pixels.flags.writeable else pixels.copy()  # see wu._pixels
             # The base class's np.unique sort costs more than this whole fit; the histogram
             # gives the same distinct colours and counts in one pass over the pixels.
-            # (Threads as predict: one if the last fit found threads slower.)
             colours, counts, bin_key, bin_start, cubes = _colour_histogram(pixels, self.bin_bits,
-                                                                           threads if _Pace.threads_pay else 1)
+                                                                           _Pace.outside(threads))
             if space == "rgb":
                 self._fit_cells = key, _side8_cells(bin_key, self.bin_bits)
             if len(colours) <= k:
@@ -1540,7 +1570,7 @@ class FastKMeansQuantizer(Quantizer):
         phases = [np.arange(len(coords) + 1)]
         if space == "rgb" and cubes is not None and (len(cubes) - 1) * _COLOURS_PER_CUBE <= len(coords):
             phases.insert(0, cubes)
-        tree, *points = _points_tree(coords, counts, phases[0], bin_key, bin_start, B)
+        tree, *points = _points_tree(coords, counts, phases[0], bin_key, bin_start, B, _Pace.outside(threads))
         # Lloyd resolves the cells of this level colour by colour: in RGB those of side 8 (with
         # transparency, the bins), in Lab/Oklab those of two bins a side -- 30% less time for
         # Lloyd at k=256 on the bench's photos than the bins themselves or cells of four.
@@ -1577,7 +1607,8 @@ class FastKMeansQuantizer(Quantizer):
             C = _kmeanspp(tree, points[0], points[1], B, 0, k, uniforms, given)
         for phase, group_start in enumerate(phases):
             if phase > 0:
-                tree, *points = _points_tree(coords, counts, group_start, bin_key, bin_start, B)
+                tree, *points = _points_tree(coords, counts, group_start, bin_key, bin_start, B,
+                                             _Pace.outside(threads))
             # (The cubes are resolved one by one in cells of side 16, not 8: 10% less time at 24 MP.)
             coarse = phase < len(phases) - 1
             C, passes = _lloyd(C, tree, points, self.max_iter, self.tol * variance, threads, leaf - coarse)
@@ -1599,7 +1630,7 @@ class FastKMeansQuantizer(Quantizer):
             raise ValueError(f"pixels have {pixels.shape[1]} channels, the palette {self.palette_.shape[1]}")
         space = self._colour_space()
         threads = _thread_count(self.n_threads)
-        threads = threads if _Pace.threads_pay else 1  # one if the last fit found threads slower
+        threads = _Pace.outside(threads)
         if pixels.shape[1] == 4:
             return _labels_rgba(self.palette_, pixels, threads)
         if space == "rgb":
@@ -1629,6 +1660,8 @@ _TABLE_PIXELS = 1 << 21
 # 390 thousand cubes) the colours then take 3 passes instead of 27, and Lloyd half the time, for
 # an error 0.05% above (cubes of side 4 first as well took longer: the colours needed 12 passes).
 _COLOURS_PER_CUBE = 3
+# Fewest colours per lane for building the tree's bins on threads (:func:`_points_tree`): a few ms of work.
+_TREE_LANE_COLOURS = 1 << 18
 
 
 def _side8_cells(bin_key, bin_bits):

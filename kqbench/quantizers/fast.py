@@ -57,16 +57,17 @@ Python threads, below); and numpy conveniences that compile for seconds on first
 (array-to-array slice assignment, stable argsort, np.zeros in many signatures) are written as
 loops.
 
-Threads: Lloyd's assignment passes, the counting of the colours and the per-pixel part of
-``predict`` run on all the available cores (``n_threads``), in static lanes (the work split is decided before the
-threads start), each lane a compiled function that releases the GIL, on a Python thread of
-its own (:func:`_run_lanes`). The results are bit-identical for any number of threads:
-Lloyd's per-lane sums are sums of integers, exact in float64, and a pixel's nearest colour
-does not depend on its lane. On a machine busy with other work, threads that wait for a time slice make
-things slower than one thread; Lloyd's loop times its passes and then uses one thread
-(:class:`_Pace`), and so do the histogram and ``predict`` of the next fit. Seeding stays
-serial: k-means++ is a sequence of small steps (a few microseconds each), shorter than the
-time to wake a second thread.
+Threads: Lloyd's assignment passes, the counting of the colours, the bins of the trees and the
+per-pixel part of ``predict`` run on all the available cores (``n_threads``), in static lanes
+(the work split is decided before the threads start), each lane a compiled function that
+releases the GIL, on a Python thread of its own (:func:`_run_lanes`). The results are
+bit-identical for any number of threads: Lloyd's per-lane sums are sums of integers, exact in
+float64, and a pixel's nearest colour does not depend on its lane; every other lane writes rows
+of its own, each computed as one lane would. On a machine busy with other work, threads that
+wait for a time slice make things slower than one thread; Lloyd's loop times its passes and then
+uses one thread (:class:`_Pace`), and so do the histogram, the trees and ``predict`` of the next
+fit. Seeding stays serial: k-means++ is a sequence of small steps (a few microseconds each),
+shorter than the time to wake a second thread.
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def test_precompile_leaves_nothing_to_compile():
     result = json.loads(out.stdout.splitlines()[-1])
     assert result["compiled"] == []
     assert result["after"] == result["before"]
-    assert {"_histogram", "_octree", "_kmeanspp", "_walk_lane"} <= set(result["before"])
+    assert {"_merge_lane", "_emit_lane", "_leaves_lane", "_cells_above", "_kmeanspp", "_walk_lane"} <= set(result["before"])
     assert all(len(signatures) == 1 for signatures in result["before"].values()), result["before"]
 
 
@@ -504,6 +504,23 @@ def test_colour_histogram_is_every_colour_once_with_its_count_whatever_the_lanes
         firsts[start[:-1]] = True  # a new bin or cube starts exactly where the colour's cube changes
         np.testing.assert_array_equal(firsts[1:], np.any(cube[1:] != cube[:-1], axis=1))
         assert start[0] == 0 and start[-1] == len(colours)
+
+
+@pytest.mark.parametrize("lanes", [2, 3, 7])
+@pytest.mark.parametrize("groups", ["colours", "cubes"])
+def test_points_tree_is_the_same_whatever_the_lanes(monkeypatch, groups, lanes):
+    # The bins and their points are made by lanes, each on its own range of bins (cut between
+    # bins, some lanes maybe empty); the tree and the points are those of one lane, bit for bit.
+    photo = load_sample_image("china.jpg")
+    pixels = np.ascontiguousarray(np.concatenate([photo, photo[::-1, ::-1] // 3] * 4).reshape(-1, 3)[:1 << 21])
+    colours, counts, bin_key, bin_start, cubes = fast._colour_histogram(pixels, 6)
+    group_start = cubes if groups == "cubes" else np.arange(len(colours) + 1)
+    X = colours.astype(np.float64)
+    one = fast._points_tree(X, counts, group_start, bin_key, bin_start, 6)
+    monkeypatch.setattr(fast, "_TREE_LANE_COLOURS", 1000)
+    many = fast._points_tree(X, counts, group_start, bin_key, bin_start, 6, lanes)
+    for a, b in zip([*one[0], *one[1:]], [*many[0], *many[1:]]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_space_bins_are_cubes_of_the_space_in_morton_order():

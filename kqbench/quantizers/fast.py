@@ -57,16 +57,17 @@ Python threads, below); and numpy conveniences that compile for seconds on first
 (array-to-array slice assignment, stable argsort, np.zeros in many signatures) are written as
 loops.
 
-Threads: Lloyd's assignment passes, the counting of the colours and the per-pixel part of
-``predict`` run on all the available cores (``n_threads``), in static lanes (the work split is decided before the
-threads start), each lane a compiled function that releases the GIL, on a Python thread of
-its own (:func:`_run_lanes`). The results are bit-identical for any number of threads:
-Lloyd's per-lane sums are sums of integers, exact in float64, and a pixel's nearest colour
-does not depend on its lane. On a machine busy with other work, threads that wait for a time slice make
-things slower than one thread; Lloyd's loop times its passes and then uses one thread
-(:class:`_Pace`), and so do the histogram and ``predict`` of the next fit. Seeding stays
-serial: k-means++ is a sequence of small steps (a few microseconds each), shorter than the
-time to wake a second thread.
+Threads: Lloyd's assignment passes, the counting of the colours, the bins of the trees and the
+per-pixel part of ``predict`` run on all the available cores (``n_threads``), in static lanes
+(the work split is decided before the threads start), each lane a compiled function that
+releases the GIL, on a Python thread of its own (:func:`_run_lanes`). The results are
+bit-identical for any number of threads: Lloyd's per-lane sums are sums of integers, exact in
+float64, and a pixel's nearest colour does not depend on its lane; every other lane writes rows
+of its own, each computed as one lane would. On a machine busy with other work, threads that
+wait for a time slice make things slower than one thread; Lloyd's loop times its passes and then
+uses one thread (:class:`_Pace`), and so do the histogram, the trees and ``predict`` of the next
+fit. Seeding stays serial: k-means++ is a sequence of small steps (a few microseconds each),
+shorter than the time to wake a second thread.
 """
 
 from __future__ import annotations
@@ -182,64 +183,53 @@ def _sorted_histogram(pixels, bin_bits):
 
 
 @njit(cache=True, nogil=True)
-def _count_lane(t, pixels, lanes, table, used):
+def _count_lane(t, pixels, lanes, table, used, morton):
     """Count the colours of pixels lanes[t]:lanes[t + 1] in ``table[t]``, indexed by their
-    24-bit Morton keys, and flag each block of 64 keys (a cube of side 4) touched in
-    ``used[t]``: see :func:`_histogram`."""
-    spread = _morton_spread(8)
+    24-bit Morton keys (morton[0, R] | morton[1, G] | morton[2, B]: :data:`_MORTON`), and flag
+    each block of 64 keys (a cube of side 4) touched in ``used[t]``: see :func:`_table_histogram`."""
     counts, flags = table[t], used[t]
     for i in range(lanes[t], lanes[t + 1]):
-        key = (spread[pixels[i, 0]] << 2) | (spread[pixels[i, 1]] << 1) | spread[pixels[i, 2]]
+        key = morton[0, pixels[i, 0]] | morton[1, pixels[i, 1]] | morton[2, pixels[i, 2]]
         counts[key] += 1
         flags[key >> 6] = 1
 
 
 @njit(cache=True, nogil=True)
-def _histogram(table, used, bin_bits):
-    """Distinct colours and their counts from :func:`_count_lane`'s tables, grouped by bin,
-    bins in Morton order (and colours in Morton order inside them).
-
-    A bin is the set of colours sharing the top ``bin_bits`` bits of each channel. The
-    tables, one a lane, count each colour at its 24-bit Morton key, so that every bin of any
-    size is a range of keys: the lanes' counts are added into the first table, then its
-    flagged blocks of 64 keys are read, in order. Returns colours (m, 3) uint8, counts (m,)
-    int64, bin_key (n_bins,) Morton keys ascending, bin_start (n_bins + 1,) offsets into
-    colours, and cube_start likewise for the occupied cubes of side 2 (see
-    :data:`_COLOURS_PER_CUBE`).
-    """
-    for t in range(1, table.shape[0]):
-        for blk in range(used.shape[1]):
-            if used[t, blk]:
+def _merge_lane(t, table, used, blocks, bin_bits, sizes):
+    """Lane t of :func:`_table_histogram`'s second step, on the blocks of 64 keys
+    blocks[t]:blocks[t + 1]: the other lanes' counts added into the first table, and the
+    colours, bins and cubes of side 2 there counted into sizes[t] (the lane's ranges start
+    where a bin does, so each starts a bin and a cube)."""
+    shift = 3 * (8 - bin_bits)
+    m = n_bins = n_cubes = 0
+    prev = prev_cube = -1
+    for blk in range(blocks[t], blocks[t + 1]):
+        for u in range(1, table.shape[0]):
+            if used[u, blk]:
                 used[0, blk] = 1
                 for key in range(blk << 6, (blk + 1) << 6):
-                    table[0, key] += table[t, key]
-    table, used = table[0], used[0]
-    shift = 3 * (8 - bin_bits)
-    m = 0
-    n_bins = 0
-    n_cubes = 0
-    prev = -1
-    prev_cube = -1
-    for blk in range(used.shape[0]):  # count first: exact sizes, not a slot per pixel
-        if used[blk]:
+                    table[0, key] += table[u, key]
+        if used[0, blk]:
             for key in range(blk << 6, (blk + 1) << 6):
-                if table[key] > 0:
+                if table[0, key] > 0:
                     m += 1
                     n_bins += key >> shift != prev
                     prev = key >> shift
                     n_cubes += key >> 3 != prev_cube
                     prev_cube = key >> 3
-    colours = np.empty((m, 3), np.uint8)
-    counts = np.empty(m, np.int64)
-    bin_key = np.empty(n_bins, np.int64)
-    bin_start = np.empty(n_bins + 1, np.int64)
-    cube_start = np.empty(n_cubes + 1, np.int64)
-    m = 0
-    nb = 0
-    nc = 0
-    prev = -1
-    prev_cube = -1
-    for blk in range(used.shape[0]):
+    sizes[t, 0], sizes[t, 1], sizes[t, 2] = m, n_bins, n_cubes
+
+
+@njit(cache=True, nogil=True)
+def _emit_lane(t, table, used, blocks, bin_bits, offsets, colours, counts, bin_key, bin_start, cube_start):
+    """Lane t of :func:`_table_histogram`'s last step: the colours of the blocks
+    blocks[t]:blocks[t + 1] of the merged table, in key order, with their bins and cubes,
+    written from offsets[t] = (colour, bin, cube) on (see :func:`_merge_lane`)."""
+    table, used = table[0], used[0]
+    shift = 3 * (8 - bin_bits)
+    m, nb, nc = offsets[t, 0], offsets[t, 1], offsets[t, 2]
+    prev = prev_cube = -1
+    for blk in range(blocks[t], blocks[t + 1]):
         if not used[blk]:
             continue
         # Undo the Morton interleave of the block's key: the top 6 bits of each channel.
@@ -266,18 +256,22 @@ def _histogram(table, used, bin_bits):
             colours[m, 2] = (hb << 2) | (((s >> 3) & 1) << 1) | (s & 1)
             counts[m] = table[key]
             m += 1
-    bin_start[nb] = m
-    cube_start[nc] = m
-    return colours, counts, bin_key, bin_start, cube_start
+
+
+# Each channel value's share of a colour's 24-bit Morton key, shifted to its place (R, G, B), unsigned:
+# the key is then three look-ups and two ORs, and an unsigned index spares numba's test for a negative
+# one (counting 24 MP: 107 ms instead of 125 on one thread).
+_MORTON = np.array([[sum(((v >> i) & 1) << (3 * i + 2 - c) for i in range(8)) for v in range(256)] for c in range(3)],
+                   np.uint32)
 
 
 def _colour_histogram(pixels, bin_bits, n_threads=1):
     """Distinct colours of (n, 3) uint8 pixels and their counts, grouped by bin, bins in Morton
-    order: ``(colours, counts, bin_key, bin_start, cube_start)`` (see :func:`_histogram`).
+    order: ``(colours, counts, bin_key, bin_start, cube_start)`` (see :func:`_table_histogram`).
 
     Below :data:`_TABLE_PIXELS` pixels, a counting sort (:func:`_sorted_histogram`; its
     colours are not in Morton order inside the bins, so cube_start is None: no coarse phase).
-    From there, :func:`_histogram` counted by ``n_threads`` lanes (:func:`_run_lanes`): the
+    From there, :func:`_table_histogram` counted by ``n_threads`` lanes (:func:`_run_lanes`): the
     tables (2**24 uint32 a lane, zeros) come from ``np.zeros``, and the system gives zeroed
     pages as they are first touched, so only the pages of the image's colours take memory
     and time (about 17 MB a lane on a 24 MP photo) -- for a small photo they are most of the
@@ -289,13 +283,40 @@ def _colour_histogram(pixels, bin_bits, n_threads=1):
 
 
 def _table_histogram(pixels, bin_bits, n_threads=1):
-    """:func:`_histogram` of (n, 3) uint8 pixels, counted by ``n_threads`` lanes (one below
-    2**20 pixels): see :func:`_colour_histogram`."""
+    """Distinct colours of (n, 3) uint8 pixels and their counts, grouped by bin, bins in Morton
+    order (and colours in Morton order inside them), counted by ``n_threads`` lanes (one below
+    2**20 pixels): see :func:`_colour_histogram`. Returns colours (m, 3) uint8, counts (m,)
+    int64, bin_key (n_bins,) Morton keys ascending, bin_start (n_bins + 1,) offsets into
+    colours, and cube_start likewise for the occupied cubes of side 2 (see
+    :data:`_COLOURS_PER_CUBE`).
+
+    A bin is the set of colours sharing the top ``bin_bits`` bits of each channel. The
+    tables, one a lane, count each colour at its 24-bit Morton key, so that every bin of any
+    size is a range of keys. The same lanes then share out the blocks of 64 keys (ranges
+    holding about as many touched blocks each, cut where a bin starts): each adds the other
+    tables' counts into the first and counts its colours (:func:`_merge_lane`), then writes
+    them from where the lanes before it end (:func:`_emit_lane`) -- the same arrays for any
+    number of lanes.
+    """
     n_lanes = max(1, min(n_threads, len(pixels) >> 20))
     lanes = np.arange(n_lanes + 1, dtype=np.int64) * len(pixels) // n_lanes
     table, used = np.zeros((n_lanes, 1 << 24), np.uint32), np.zeros((n_lanes, 1 << 18), np.uint8)
-    _run_lanes(n_lanes, _count_lane, pixels, lanes, table, used)
-    return _histogram(table, used, bin_bits)
+    _run_lanes(n_lanes, _count_lane, pixels, lanes, table, used, _MORTON)
+    step = 1 << max(0, 3 * (8 - bin_bits) - 6)  # blocks per bin
+    touched = np.cumsum(used.any(axis=0).reshape(-1, step).sum(axis=1))
+    blocks = np.searchsorted(touched, touched[-1] * np.arange(n_lanes + 1) // n_lanes, side="right") * step
+    blocks[0], blocks[-1] = 0, used.shape[1]
+    sizes = np.zeros((n_lanes, 3), np.int64)
+    _run_lanes(n_lanes, _merge_lane, table, used, blocks, bin_bits, sizes)
+    offsets = np.zeros((n_lanes + 1, 3), np.int64)
+    np.cumsum(sizes, axis=0, out=offsets[1:])
+    m, n_bins, n_cubes = offsets[-1]
+    colours, counts = np.empty((m, 3), np.uint8), np.empty(m, np.int64)
+    bin_key, bin_start, cube_start = (np.empty(n, np.int64) for n in (n_bins, n_bins + 1, n_cubes + 1))
+    _run_lanes(n_lanes, _emit_lane, table, used, blocks, bin_bits, offsets, colours, counts, bin_key, bin_start,
+               cube_start)
+    bin_start[-1] = cube_start[-1] = m
+    return colours, counts, bin_key, bin_start, cube_start
 
 
 @njit(cache=True, nogil=True)
@@ -304,7 +325,7 @@ def _space_bins(X, bits):
     side, the smallest for which ``2**bits`` of them span every axis of X's bounding box, in
     Morton order. Returns (order, bin_key, bin_start): X[order] is binned, bin b holding rows
     bin_start[b]:bin_start[b + 1] of it, with Morton key bin_key[b] (3 * bits bits), as
-    :func:`_histogram` returns for RGB -- so :func:`_octree` builds the tree of cells of this
+    :func:`_table_histogram` returns for RGB -- so :func:`_points_tree` builds the tree of cells of this
     space from them. A stable radix sort on the keys, O(m)."""
     m = X.shape[0]
     lo = np.empty(3)
@@ -358,28 +379,11 @@ def _space_bins(X, bits):
 
 
 @njit(cache=True, nogil=True)
-def _octree(X, counts, group_start, bin_key, bin_start, bin_bits, P, pw, ps, pq):
-    """Tree cells of levels 0 (whole space) .. bin_bits (bins), flat, level by level, over the
-    points to cluster: groups of consecutive distinct colours (group g: rows
-    group_start[g]:group_start[g + 1] of X, the colours' coordinates (m, D) in the space the
-    clustering runs in; one colour a group, or the colours of a small cube), each at its
-    pixels' mean. See :func:`_points_tree`, which allocates the points' arrays.
-
-    The hierarchy comes from the bins' Morton keys (D bits per level: an octree for RGB keys,
-    16 children per cell for RGBA keys; bin b holds colours bin_start[b]:bin_start[b + 1],
-    whole groups), the boxes from the points: a cell's box bounds the coordinates of its
-    points, whatever space they are in. Writes the points' means P, pixel counts pw,
-    coordinate sums ps and sums of squared norms pq -- sums of integers, exact in float64 (a
-    group's error about any centre is pq - 2 c.ps + pw |c|^2, the error of its pixels); if ps
-    has no rows, every group is one colour, P is X and the sums are not kept (a colour's are
-    pw * X, exact). Returns the tree: cell i of level L < bin_bits has child cells
-    first[i]:last[i] (flat indices); a bin's first:last are its points. Each cell stores the
-    bounding box of its points (lo, hi), pixel count W, coordinate sum S and sum of squared
-    norms Q, and its points' range first_col[i]:last_col[i]. level_start[L] is where level L
-    begins.
-    """
+def _levels(bin_key, bin_bits, D):
+    """level_start of :func:`_points_tree`'s tree: where each level of cells begins in the flat
+    arrays (level 0, the whole space, .. bin_bits, the bins; D bits of the Morton keys a level),
+    and at the end their total."""
     B = bin_bits
-    D = X.shape[1]
     n_bins = bin_key.shape[0]
     size = _zeros(np.empty(B + 1, np.int64))
     size[B] = n_bins
@@ -393,34 +397,34 @@ def _octree(X, counts, group_start, bin_key, bin_start, bin_bits, P, pw, ps, pq)
     level_start = _zeros(np.empty(B + 2, np.int64))
     for L in range(B + 1):
         level_start[L + 1] = level_start[L] + size[L]
-    N = level_start[B + 1]
-    key = np.empty(N, np.int64)
-    first = np.empty(N, np.int64)
-    last = np.empty(N, np.int64)
-    lo = np.empty((N, D))
-    lo[...] = np.inf
-    hi = np.empty((N, D))
-    hi[...] = -np.inf
-    W = _zeros(np.empty(N))
-    S = _zeros(np.empty((N, D)))
-    Q = _zeros(np.empty(N))
+    return level_start
+
+
+@njit(cache=True, nogil=True)
+def _leaves_lane(t, bins, groups, X, counts, group_start, bin_key, bin_start, level_start, key, first, last, lo, hi,
+                 W, S, Q, P, pw, ps, pq):
+    """Lane t of :func:`_points_tree`: the bins bins[t]:bins[t + 1] (their first group is
+    groups[t]) and their points -- each group of colours a point at its pixels' mean -- with
+    their sums, written to the bins' rows of the tree's arrays and the groups' rows of the
+    points' (see there); each lane writes only its own rows."""
+    D = X.shape[1]
     n = group_start.shape[0] - 1
     single = ps.shape[0] == 0
     acc = np.empty(D)
-    g = 0
-    for j in range(n_bins):
-        i = level_start[B] + j
+    g = groups[t]
+    for j in range(bins[t], bins[t + 1]):
+        i = level_start[level_start.shape[0] - 2] + j  # the bins' level
         key[i] = bin_key[j]
         first[i] = g
         while g < n and group_start[g] < bin_start[j + 1]:
             w = q = 0.0
             for c in range(D):
                 acc[c] = 0.0
-            for t in range(group_start[g], group_start[g + 1]):
-                wt = float(counts[t])
+            for r in range(group_start[g], group_start[g + 1]):
+                wt = float(counts[r])
                 qt = 0.0
                 for c in range(D):
-                    v = X[t, c]
+                    v = X[r, c]
                     acc[c] += wt * v
                     qt += v * v
                 w += wt
@@ -438,6 +442,15 @@ def _octree(X, counts, group_start, bin_key, bin_start, bin_bits, P, pw, ps, pq)
             Q[i] += q
             g += 1
         last[i] = g
+
+
+@njit(cache=True, nogil=True)
+def _cells_above(level_start, key, first, last, lo, hi, W, S, Q):
+    """The cells above the bins of :func:`_points_tree`'s tree, from the bins up (each cell's
+    children are the cells of the next level that share its key), and every cell's range of
+    points; returns the tree's tuple (see there)."""
+    D = lo.shape[1]
+    B = level_start.shape[0] - 2
     for L in range(B - 1, -1, -1):
         p = level_start[L] - 1
         prev = -1
@@ -462,16 +475,49 @@ def _octree(X, counts, group_start, bin_key, bin_start, bin_bits, P, pw, ps, pq)
     return level_start, first, last, lo, hi, W, S, Q, first_col, last_col
 
 
-def _points_tree(X, counts, group_start, bin_key, bin_start, bin_bits):
-    """:func:`_octree`, with the points' arrays it writes: returns ``(tree, P, pw, ps, pq)``.
-    Allocated here, not in the compiled code: numpy asks the system for huge pages, which the
-    first writes fill ten times faster than numba's small ones (30 MB: 2 ms against 11 ms
-    here), and each allocation compiled in adds to the compile time."""
+def _points_tree(X, counts, group_start, bin_key, bin_start, bin_bits, n_threads=1):
+    """The tree of cells over the points to cluster, and the points: returns ``(tree, P, pw,
+    ps, pq)``.
+
+    The points are groups of consecutive distinct colours (group g: rows
+    group_start[g]:group_start[g + 1] of X, the colours' coordinates (m, D) in the space the
+    clustering runs in; one colour a group, or the colours of a small cube), each at its
+    pixels' mean. Cells of levels 0 (whole space) .. bin_bits (bins), flat, level by level:
+    the hierarchy comes from the bins' Morton keys (D bits per level: an octree for RGB keys,
+    16 children per cell for RGBA keys; bin b holds colours bin_start[b]:bin_start[b + 1],
+    whole groups), the boxes from the points: a cell's box bounds the coordinates of its
+    points, whatever space they are in. The points' means P, pixel counts pw, coordinate sums
+    ps and sums of squared norms pq are sums of integers, exact in float64 (a group's error
+    about any centre is pq - 2 c.ps + pw |c|^2, the error of its pixels); if every group is one
+    colour, P is X and ps has no rows (a colour's sums are pw * X, exact). The tree: cell i of
+    level L < bin_bits has child cells first[i]:last[i] (flat indices); a bin's first:last are
+    its points. Each cell stores the bounding box of its points (lo, hi), pixel count W,
+    coordinate sum S and sum of squared norms Q, and its points' range
+    first_col[i]:last_col[i]. level_start[L] is where level L begins.
+
+    The bins and their points are made by ``n_threads`` lanes (:func:`_leaves_lane`, on
+    ranges of bins holding about as many colours each), the cells above them in one
+    (:func:`_cells_above`): the same arrays for any number of lanes. Arrays are allocated
+    here, not in the compiled code: numpy asks the system for huge pages, which the first
+    writes fill ten times faster than numba's small ones (30 MB: 2 ms against 11 ms here), and
+    each allocation compiled in adds to the compile time.
+    """
     n, D = len(group_start) - 1, X.shape[1]
     single = n == len(X)  # single colours: their own coordinates, and no sums kept
     P, ps = (X, np.empty((0, D))) if single else (np.empty((n, D)), np.empty((n, D)))
     pw, pq = np.empty(n), np.empty(n)
-    return _octree(X, counts, group_start, bin_key, bin_start, bin_bits, P, pw, ps, pq), P, pw, ps, pq
+    level_start = _levels(bin_key, bin_bits, D)
+    N = level_start[-1]
+    key, first, last = np.empty(N, np.int64), np.empty(N, np.int64), np.empty(N, np.int64)
+    lo, hi = np.full((N, D), np.inf), np.full((N, D), -np.inf)
+    W, S, Q = np.zeros(N), np.zeros((N, D)), np.zeros(N)
+    n_lanes = max(1, min(n_threads, len(X) // _TREE_LANE_COLOURS))
+    bins = np.searchsorted(bin_start, len(X) * np.arange(n_lanes + 1) // n_lanes)
+    bins[-1] = len(bin_key)
+    groups = np.searchsorted(group_start, bin_start[bins])
+    _run_lanes(n_lanes, _leaves_lane, bins, groups, X, counts, group_start, bin_key, bin_start, level_start, key,
+               first, last, lo, hi, W, S, Q, P, pw, ps, pq)
+    return _cells_above(level_start, key, first, last, lo, hi, W, S, Q), P, pw, ps, pq
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -676,7 +722,7 @@ def _give(Wc, Sc, Qc, j, W, S, Q, cell):
 @njit(cache=True, nogil=True, inline="always")
 def _move(LW, LS, LQ, j, sign, X, xw, xs, xq, p):
     """Add (sign 1) or remove (sign -1) point p's sums to centre j's point-by-point sums (its
-    coordinate sums xs[p], or xw[p] X[p] if xs has no rows: see :func:`_octree`)."""
+    coordinate sums xs[p], or xw[p] X[p] if xs has no rows: see :func:`_points_tree`)."""
     w = sign * xw[p]
     LW[j] += w
     LQ[j] += sign * xq[p]
@@ -1110,6 +1156,12 @@ class _Pace:
         self.best = {1: np.inf, n_threads: np.inf}  # seconds per unit of work, this fit
         self.passes = 0
 
+    @staticmethod
+    def outside(n_threads) -> int:
+        """Threads for work outside Lloyd's loop (the colour count, the trees, ``predict``):
+        ``n_threads``, or one if the last comparison found one faster."""
+        return n_threads if _Pace.threads_pay else 1
+
     def preferred(self) -> int:
         if np.isfinite(self.best[1]) and np.isfinite(self.best[self.n]):
             return 1 if self.best[1] < self.best[self.n] else self.n
@@ -1257,7 +1309,7 @@ def _labels_in_space(palette, pixels, space, n_threads) -> np.ndarray:
     """Exact index of the palette colour nearest to each RGB pixel in ``space`` (lab or oklab):
     the same as :func:`kqbench.quantizers.nearest_palette_index` with that space.
 
-    The distinct colours come from :func:`_histogram` (bins of side 4, in Morton order), are
+    The distinct colours come from :func:`_table_histogram` (bins of side 4, in Morton order), are
     converted once (:func:`kqbench.quantizers.colour.to_space`, as the base class does), and
     each gets its nearest palette entry (:func:`_nearest_in_space`); a table of 64 labels per
     occupied bin then gives each pixel its colour's label in one look-up (:func:`_look_up_lane`).
@@ -1494,9 +1546,8 @@ class FastKMeansQuantizer(Quantizer):
             pixels = pixels if pixels.flags.writeable else pixels.copy()  # see wu._pixels
             # The base class's np.unique sort costs more than this whole fit; the histogram
             # gives the same distinct colours and counts in one pass over the pixels.
-            # (Threads as predict: one if the last fit found threads slower.)
             colours, counts, bin_key, bin_start, cubes = _colour_histogram(pixels, self.bin_bits,
-                                                                           threads if _Pace.threads_pay else 1)
+                                                                           _Pace.outside(threads))
             if space == "rgb":
                 self._fit_cells = key, _side8_cells(bin_key, self.bin_bits)
             if len(colours) <= k:
@@ -1520,7 +1571,7 @@ class FastKMeansQuantizer(Quantizer):
         phases = [np.arange(len(coords) + 1)]
         if space == "rgb" and cubes is not None and (len(cubes) - 1) * _COLOURS_PER_CUBE <= len(coords):
             phases.insert(0, cubes)
-        tree, *points = _points_tree(coords, counts, phases[0], bin_key, bin_start, B)
+        tree, *points = _points_tree(coords, counts, phases[0], bin_key, bin_start, B, _Pace.outside(threads))
         # Lloyd resolves the cells of this level colour by colour: in RGB those of side 8 (with
         # transparency, the bins), in Lab/Oklab those of two bins a side -- 30% less time for
         # Lloyd at k=256 on the bench's photos than the bins themselves or cells of four.
@@ -1557,7 +1608,8 @@ class FastKMeansQuantizer(Quantizer):
             C = _kmeanspp(tree, points[0], points[1], B, 0, k, uniforms, given)
         for phase, group_start in enumerate(phases):
             if phase > 0:
-                tree, *points = _points_tree(coords, counts, group_start, bin_key, bin_start, B)
+                tree, *points = _points_tree(coords, counts, group_start, bin_key, bin_start, B,
+                                             _Pace.outside(threads))
             # (The cubes are resolved one by one in cells of side 16, not 8: 10% less time at 24 MP.)
             coarse = phase < len(phases) - 1
             C, passes = _lloyd(C, tree, points, self.max_iter, self.tol * variance, threads, leaf - coarse)
@@ -1579,7 +1631,7 @@ class FastKMeansQuantizer(Quantizer):
             raise ValueError(f"pixels have {pixels.shape[1]} channels, the palette {self.palette_.shape[1]}")
         space = self._colour_space()
         threads = _thread_count(self.n_threads)
-        threads = threads if _Pace.threads_pay else 1  # one if the last fit found threads slower
+        threads = _Pace.outside(threads)
         if pixels.shape[1] == 4:
             return _labels_rgba(self.palette_, pixels, threads)
         if space == "rgb":
@@ -1609,6 +1661,8 @@ _TABLE_PIXELS = 1 << 21
 # 390 thousand cubes) the colours then take 3 passes instead of 27, and Lloyd half the time, for
 # an error 0.05% above (cubes of side 4 first as well took longer: the colours needed 12 passes).
 _COLOURS_PER_CUBE = 3
+# Fewest colours per lane for building the tree's bins on threads (:func:`_points_tree`): a few ms of work.
+_TREE_LANE_COLOURS = 1 << 18
 
 
 def _side8_cells(bin_key, bin_bits):

@@ -29,3 +29,6 @@ def pytest_configure(config):
         resources.files("kqbench.conf").joinpath("config.yaml").read_text()
     except Exception as exc:  # the source tree alone has no kqbench.conf: configs ship when installed
         raise pytest.UsageError(f"kqbench is not installed ({exc}): run pip install '.[test]' first") from exc
+    # (from an editable install, this puts the checkout's hydra_plugins where Hydra looks, so that a test
+    # composing configs in this process finds kqbench's sweeper and launcher whatever ran before it)
+    import kqbench.__main__  # noqa: F401

@@ -55,7 +55,7 @@ class Quantized:
 
     @property
     def pixels(self) -> np.ndarray:
-        return np.take(self.palette, self.labels, axis=0)  # (palette[labels], about 3x faster)
+        return self.palette[self.labels]  # (not np.take: it copies the labels to 8-byte indices first)
 
 
 class PeakMemory:
@@ -253,7 +253,7 @@ def quality_values(source: np.ndarray, result: np.ndarray, requested=()) -> dict
 def quantization_values(source: np.ndarray, labels: np.ndarray, palette: np.ndarray, requested=()) -> dict:
     """The quantization-scope columns computed from the quantized image's pixels."""
     return {"palette_size": len(palette), "label_entropy_bpp": metrics.label_entropy(labels),
-            **quality_values(source, np.take(palette, labels, axis=0), requested)}
+            **quality_values(source, palette[labels], requested)}
 
 
 def complete(q: Quantized, image: SourceImage, requested=()) -> Quantized:

@@ -153,3 +153,27 @@ def test_the_launcher_composes_jobs_itself_while_its_composing_process_is_starve
         finally:
             ahead.close()
     GlobalHydra.instance().clear()
+
+
+def test_a_job_that_differs_only_in_plain_values_is_the_config_hydra_composes(tmp_path):
+    import itertools
+
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    import hydra_plugins.hydra_kqbench.kqbench_plugins as plugins
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module("kqbench.conf", version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("config", overrides=[f"hydra.sweep.dir={tmp_path}", "report.quality=mse"],
+                                           run_mode=RunMode.MULTIRUN)
+        axes = [["quantizer=kmeans", "quantizer=fast"], ["k=16", "k=64"], ["encoding=png8"],
+                ["quantizer.max_iter=300", "quantizer.max_iter=50"], ["dither=false", "dither=true"]]
+        composed: dict = {}
+        for job in itertools.product(*axes):
+            derived = plugins._job_config(loader, master, list(job), composed)
+            expected = loader.load_sweep_config(master, list(job))
+            assert OmegaConf.to_yaml(derived) == OmegaConf.to_yaml(expected), job
+        assert len(composed) == 2  # one composition per quantizer
+    GlobalHydra.instance().clear()

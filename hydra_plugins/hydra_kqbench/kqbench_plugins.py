@@ -11,7 +11,9 @@ job runs, as with the basic sweeper, at the cost of a handful of compositions ra
 ``KqbenchLauncher`` (``hydra/launcher=kqbench``, the default) runs the jobs in this process one after
 the other, as the basic launcher does, but a forked process composes them ahead: first the sweeper's
 handful (while this process imports what the jobs need; no job starts before they all composed), then
-every job in order, each saved in its folder's ``.hydra/`` and prepared as Hydra's ``run_job`` would
+every job in order (a job that differs from one composed before only in plain values, ``k=64`` for
+``k=16``, is that one with the values set: :func:`_job_config`), each saved in its folder's ``.hydra/``
+and prepared as Hydra's ``run_job`` would
 prepare it (the job's Hydra config, the task's config without its ``hydra`` node), so that here each
 job only runs. A job not ready yet is waited for: between jobs that process has a core (it is stopped
 only while a quantizer is timed, so it never takes a core from a timed call), and composing it here as
@@ -37,7 +39,10 @@ from typing import Dict, List, Optional, Sequence
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra import version
+from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import OverrideType
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import (JobReturn, JobRuntime, JobStatus, _flush_loggers, _save_config, configure_log, env_override,
                               filter_overrides, run_job, setup_globals)
@@ -93,7 +98,7 @@ _VALIDATED = -1  # what the composing process sends once the sweeper's handful o
 # than this share of a core over the last STARVED_CHECK_S seconds.
 STARVED_SHARE = 0.3
 STARVED_CHECK_S = 0.2
-STARVED_FOR_S = 1.0  # after such a verdict, jobs not ready are composed there without waiting, for this long
+STARVED_FOR_S = 1.0  # after such a verdict, jobs not ready are composed by the launcher at once, for this long
 
 
 def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> None:
@@ -107,9 +112,11 @@ def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> N
     with contextlib.suppress(AttributeError, OSError):  # (behind the jobs' process: see kqbench.callbacks)
         os.nice(BACKGROUND_NICE)
 
+    templates: dict = {}  # (for _job_config)
+
     def compose(idx):
         try:
-            return _prepared(_numbered(loader.load_sweep_config(config, list(jobs[idx])), first_num + idx))
+            return _prepared(_numbered(_job_config(loader, config, list(jobs[idx]), templates), first_num + idx))
         except Exception:
             return None
 
@@ -128,6 +135,35 @@ def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> N
         if idx not in first and idx >= wanted.value:
             send(idx, compose(idx))
     conn.close()
+
+
+def _job_config(loader, master, overrides: List[str], composed: dict):
+    """The config Hydra composes for a job of the sweep (``loader.load_sweep_config``). A job that differs
+    from one composed before only in plain values (``k=64`` where it had ``k=16``; not a config group, an
+    addition or a Hydra setting) is that job's config with those values set as Hydra sets them, and its
+    record of overrides rewritten: the same config (a test compares them), at a fifth of the cost. The
+    default sweep composes 25 of its 75 jobs."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    choices = master.hydra.runtime.choices
+
+    def plain(o) -> bool:
+        return (o.type == OverrideType.CHANGE and o.package is None and not o.is_hydra_override()
+                and o.key_or_group not in choices and not loader.repository.group_exists(o.key_or_group))
+
+    shape = tuple(o.key_or_group if plain(o) else o.input_line for o in parsed)
+    if shape not in composed:
+        composed[shape] = loader.load_sweep_config(master, overrides)
+    job = copy.deepcopy(composed[shape])
+    ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if plain(o)], job)
+    task = [o for o in parsed if not o.is_hydra_override()]
+    with read_write(job.hydra), open_dict(job.hydra):
+        job.hydra.overrides.task = [o.input_line for o in task]
+        job.hydra.job.override_dirname = get_overrides_dirname(
+            overrides=task, kv_sep=job.hydra.job.config.override_dirname.kv_sep,
+            item_sep=job.hydra.job.config.override_dirname.item_sep,
+            exclude_keys=job.hydra.job.config.override_dirname.exclude_keys)
+    OmegaConf.copy_cache(from_config=master, to_config=job)
+    return job
 
 
 def _numbered(job_config, num: int):

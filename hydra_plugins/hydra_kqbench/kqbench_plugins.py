@@ -98,6 +98,7 @@ _VALIDATED = -1  # what the composing process sends once the sweeper's handful o
 # than this share of a core over the last STARVED_CHECK_S seconds.
 STARVED_SHARE = 0.3
 STARVED_CHECK_S = 0.2
+AHEAD_JOBS = 2  # the composing process keeps this many jobs ready, then composes later jobs' configs
 STARVED_FOR_S = 1.0  # after such a verdict, jobs not ready are composed by the launcher at once, for this long
 
 
@@ -131,9 +132,28 @@ def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> N
         return
     for idx, job in first.items():
         send(idx, job)
+    shapes = {}  # a later job's shape, for composing its template ahead
+
+    def compose_a_later_template(after: int) -> bool:
+        """Compose the config of the first job after ``after`` whose shape has none yet; whether one was."""
+        for later in range(after + 1, len(jobs)):
+            if later not in shapes:
+                shapes[later] = _shape(loader, config, list(jobs[later]))[1]
+            if shapes[later] not in templates:
+                try:
+                    templates[shapes[later]] = loader.load_sweep_config(config, list(jobs[later]))
+                except Exception:  # (that job fails when it is composed, and the launcher reports it)
+                    templates[shapes[later]] = None
+                return True
+        return False
+
     for idx in range(len(jobs)):
-        if idx not in first and idx >= wanted.value:
-            send(idx, compose(idx))
+        if idx in first or idx < wanted.value:
+            continue
+        # far enough ahead: the compositions later jobs need first (a job of a known shape is cheap)
+        while idx - wanted.value > AHEAD_JOBS and compose_a_later_template(idx):
+            pass
+        send(idx, compose(idx))
     conn.close()
 
 
@@ -143,18 +163,11 @@ def _job_config(loader, master, overrides: List[str], composed: dict):
     addition or a Hydra setting) is that job's config with those values set as Hydra sets them, and its
     record of overrides rewritten: the same config (a test compares them), at a fifth of the cost. The
     default sweep composes 25 of its 75 jobs."""
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    choices = master.hydra.runtime.choices
-
-    def plain(o) -> bool:
-        return (o.type == OverrideType.CHANGE and o.package is None and not o.is_hydra_override()
-                and o.key_or_group not in choices and not loader.repository.group_exists(o.key_or_group))
-
-    shape = tuple(o.key_or_group if plain(o) else o.input_line for o in parsed)
-    if shape not in composed:
+    parsed, shape = _shape(loader, master, overrides)
+    if composed.get(shape) is None:
         composed[shape] = loader.load_sweep_config(master, overrides)
     job = copy.deepcopy(composed[shape])
-    ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if plain(o)], job)
+    ConfigLoaderImpl._apply_overrides_to_config([o for o, key in zip(parsed, shape) if key == o.key_or_group], job)
     task = [o for o in parsed if not o.is_hydra_override()]
     with read_write(job.hydra), open_dict(job.hydra):
         job.hydra.overrides.task = [o.input_line for o in task]
@@ -164,6 +177,19 @@ def _job_config(loader, master, overrides: List[str], composed: dict):
             exclude_keys=job.hydra.job.config.override_dirname.exclude_keys)
     OmegaConf.copy_cache(from_config=master, to_config=job)
     return job
+
+
+def _shape(loader, master, overrides: List[str]) -> tuple:
+    """A job's parsed overrides, and its shape: the keys of its plain-value overrides and the whole text of
+    the others (config groups, additions, Hydra settings). Jobs of one shape differ only in plain values."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    choices = master.hydra.runtime.choices
+
+    def plain(o) -> bool:
+        return (o.type == OverrideType.CHANGE and o.package is None and not o.is_hydra_override()
+                and o.key_or_group not in choices and not loader.repository.group_exists(o.key_or_group))
+
+    return parsed, tuple(o.key_or_group if plain(o) else o.input_line for o in parsed)
 
 
 def _numbered(job_config, num: int):

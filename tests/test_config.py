@@ -121,7 +121,7 @@ def test_the_background_compile_plans_the_stages_the_sweep_needs(cfg_of):
     assert stages("quantizer=fast", "quantizer.init=wu") == ["fast-rgb", "fast-wu"]
 
 
-def test_the_launcher_composes_jobs_itself_while_its_composing_process_is_starved(tmp_path):
+def test_the_launcher_composes_the_jobs_its_composing_process_has_not_sent(tmp_path):
     import os
     import signal
     import time
@@ -141,12 +141,11 @@ def test_the_launcher_composes_jobs_itself_while_its_composing_process_is_starve
             t0 = time.monotonic()
             assert not ahead.validated()  # the launcher then checks the configs itself
             assert ahead.get(0) is None and ahead.wanted.value == 1  # composed by the launcher, skipped there
-            t1 = time.monotonic()
-            assert ahead.get(1) is None and ahead.wanted.value == 2  # (just starved: not waited for again)
-            assert time.monotonic() - t1 < plugins.STARVED_CHECK_S and time.monotonic() - t0 < 5
-            time.sleep(plugins.STARVED_FOR_S)
+            assert ahead.get(1) is None and ahead.wanted.value == 2
+            assert time.monotonic() - t0 < 5
             os.kill(ahead.proc.pid, signal.SIGCONT)
-            job = ahead.get(2)  # getting CPU again: waited for
+            time.sleep(3)  # it composes the jobs it validates, then job 2 (not 0 and 1)
+            job = ahead.get(2)
             assert job is not None and job.config.k == 16 and job.task_cfg.k == 16 and "hydra" not in job.task_cfg
             assert job.hydra_view.hydra.runtime.output_dir == str(tmp_path / "2")
             assert (tmp_path / "2" / ".hydra" / "config.yaml").is_file()

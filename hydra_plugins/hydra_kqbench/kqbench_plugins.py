@@ -15,11 +15,9 @@ every job in order (a job that differs from one composed before only in plain va
 ``k=16``, is that one with the values set: :func:`_job_config`), each saved in its folder's ``.hydra/``
 and prepared as Hydra's ``run_job`` would
 prepare it (the job's Hydra config, the task's config without its ``hydra`` node), so that here each
-job only runs. A job not ready yet is waited for: between jobs that process has a core (it is stopped
-only while a quantizer is timed, so it never takes a core from a timed call), and composing it here as
-well would only repeat its work; unless it is starved of CPU (a busy machine: it runs at nice 10), then
-the job is composed here. A job it could not compose is composed and run here, as the basic launcher
-would (reporting the error).
+job only runs. A job it has not sent yet is composed here (the same way) while it goes on to the next:
+where short jobs follow each other, two cores composing beat one composing and one waiting. A job that
+does not compose fails here with Hydra's own error, as with the basic launcher.
 """
 
 # No "from __future__ import annotations": Hydra's plugin scanner runs this module before it is in
@@ -27,7 +25,6 @@ would (reporting the error).
 import contextlib
 import copy
 import logging
-import math
 import os
 import pickle
 import signal
@@ -45,7 +42,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import OverrideType
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import (JobReturn, JobRuntime, JobStatus, _flush_loggers, _save_config, configure_log, env_override,
-                              filter_overrides, run_job, setup_globals)
+                              filter_overrides, setup_globals)
 from omegaconf import OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
@@ -99,7 +96,8 @@ _VALIDATED = -1  # what the composing process sends once the sweeper's handful o
 STARVED_SHARE = 0.3
 STARVED_CHECK_S = 0.2
 AHEAD_JOBS = 2  # the composing process keeps this many jobs ready, then composes later jobs' configs
-STARVED_FOR_S = 1.0  # after such a verdict, jobs not ready are composed by the launcher at once, for this long
+PREPARED_FILE = ".prepared.pickle"  # a prepared job, in its folder until the launcher takes it
+JOB_WAIT_S = 0.03  # how long the launcher waits for a job not ready before composing it itself
 
 
 def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> None:
@@ -122,7 +120,11 @@ def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> N
             return None
 
     def send(idx, job) -> None:  # (None: it does not compose)
-        conn.send((idx, None if job is None else pickle.dumps(_saved(job))))
+        path = None
+        if job is not None:  # in a file: a pipe holds one or two jobs, and would stop this process there
+            path = Path(job.config.hydra.runtime.output_dir) / PREPARED_FILE
+            path.write_bytes(pickle.dumps(_saved(job)))
+        conn.send((idx, None if path is None else str(path)))
 
     first = {idx: compose(idx) for idx in validate}
     composed = all(job is not None for job in first.values())
@@ -245,7 +247,6 @@ class _Ahead:
 
         self.ready: dict = {}
         self.proc = None
-        self.starved_at = -math.inf  # when it last was (then the next jobs are not waited for, for a while)
         if len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
             return
         ctx = multiprocessing.get_context("fork")
@@ -256,21 +257,18 @@ class _Ahead:
         self.proc.start()
         child.close()
 
-    def _receive(self, until, wait: bool = True) -> bool:
+    def _receive(self, until) -> bool:
         """Take what the composing process sends until ``until`` has come: True; False if it ends first, or
-        gets too little CPU to be worth waiting for (a busy machine: at nice 10 it yields to everything), or
-        has not sent it yet and not ``wait``."""
+        gets too little CPU to be worth waiting for (a busy machine: at nice 10 it yields to everything)."""
         from kqbench.measure import cpu_seconds
 
         last_t, last_cpu = time.monotonic(), cpu_seconds(str(self.proc.pid))
         with contextlib.suppress(EOFError, OSError):
             while until not in self.ready:
-                if self.conn.poll(0.05 if wait else 0):
+                if self.conn.poll(0.05):
                     i, blob = self.conn.recv()
                     self.ready[i] = blob
                     continue
-                if not wait:
-                    return False
                 now = time.monotonic()
                 if now - last_t >= STARVED_CHECK_S:
                     cpu = cpu_seconds(str(self.proc.pid))
@@ -287,26 +285,30 @@ class _Ahead:
         return bool(self.ready.pop(_VALIDATED))
 
     def get(self, idx: int) -> Optional[_Prepared]:
-        """Job ``idx``, prepared: waited for, since the composing process has nothing else to do first and
-        gets a core of its own meanwhile (it is paused only while a quantizer is timed). None when it could
-        not compose it (the caller does, and reports the error), has ended, or is starved of CPU (then it
-        skips this job: the caller composes it)."""
+        """Job ``idx``, prepared, if the composing process has it ready (or sends it within JOB_WAIT_S);
+        else None, and that process skips it: the caller composes it meanwhile (two cores composing
+        beat one composing and one waiting, where short jobs follow each other), or reports its error."""
         if self.proc is None:
             return None
         self.wanted.value = idx
-        # starved a moment ago: taken if it is ready, else composed by the caller without waiting
-        ready = self._receive(until=idx, wait=time.monotonic() > self.starved_at + STARVED_FOR_S)
-        if not ready:
-            if self.proc.is_alive():
-                self.starved_at = time.monotonic()
+        deadline = time.monotonic() + JOB_WAIT_S
+        with contextlib.suppress(EOFError, OSError):
+            while idx not in self.ready and self.conn.poll(max(0.0, deadline - time.monotonic())):
+                i, blob = self.conn.recv()
+                self.ready[i] = blob
+        for i in [i for i in self.ready if i < idx]:  # (jobs composed by the caller meanwhile)
+            _forget(self.ready.pop(i))
+        path = self.ready.pop(idx, None)
+        if path is None:
             self.wanted.value = idx + 1
             return None
-        for i in [i for i in self.ready if i < idx]:  # (jobs composed here meanwhile)
-            del self.ready[i]
-        blob = self.ready.pop(idx)
-        return pickle.loads(blob) if blob is not None else None
+        job = pickle.loads(Path(path).read_bytes())
+        _forget(path)
+        return job
 
     def close(self) -> None:
+        for path in self.ready.values():
+            _forget(path)
         if self.proc is not None and self.proc.is_alive():
             self.proc.terminate()
             with contextlib.suppress(OSError):  # (a stopped process acts on SIGTERM once continued)
@@ -314,6 +316,13 @@ class _Ahead:
         if self.proc is not None:
             self.proc.join()
             self.conn.close()
+
+
+def _forget(path) -> None:
+    """Remove a prepared job's file (what the composing process sent; True for its validation)."""
+    if isinstance(path, str):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 class KqbenchLauncher(BasicLauncher):
@@ -330,6 +339,7 @@ class KqbenchLauncher(BasicLauncher):
         from kqbench.measure import pause_while_timed  # (and what every job imports: while it composes)
 
         runs: List[JobReturn] = []
+        templates: dict = {}  # (_job_config's, for the jobs composed here)
         try:
             if not ahead.validated():  # compose them here: the first that fails raises Hydra's own error
                 for i in self.to_validate:
@@ -339,13 +349,9 @@ class KqbenchLauncher(BasicLauncher):
             for i, overrides in enumerate(job_overrides):
                 idx = initial_job_idx + i
                 log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-                job = ahead.get(i)
-                if job is None:
-                    runs.append(run_job(hydra_context=self.hydra_context, task_function=self.task_function,
-                                        config=_numbered(loader.load_sweep_config(self.config, list(overrides)), idx),
-                                        job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir"))
-                else:
-                    runs.append(_run_prepared(self.hydra_context, self.task_function, job))
+                job = ahead.get(i) or _saved(_prepared(_numbered(
+                    _job_config(loader, self.config, list(overrides), templates), idx)))
+                runs.append(_run_prepared(self.hydra_context, self.task_function, job))
                 configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         finally:
             ahead.close()
@@ -353,7 +359,7 @@ class KqbenchLauncher(BasicLauncher):
 
 
 def _run_prepared(hydra_context, task_function, job: _Prepared) -> JobReturn:
-    """Hydra's ``run_job`` on a job the composing process prepared: the same steps from the output folder
+    """Hydra's ``run_job`` on a prepared job (:func:`_prepared`): the same steps from the output folder
     on (working directory, job logging, callbacks, the task, its ``JobReturn``), without composing,
     copying or saving its config again."""
     config, hydra_cfg = job.config, job.hydra_cfg

@@ -42,6 +42,9 @@ IN_PROCESS_LAUNCHERS = ("KqbenchLauncher", "BasicLauncher")
 BACKGROUND_NICE = 10  # the niceness of the compile and the config composing beside an in-process launcher
 PROVISIONAL_EVERY_S = 20.0  # a provisional report at most this often (it renders in the background)
 FINAL_SOON_S = 10.0  # none when the jobs left should take less than this: the final report is near
+# At the end, how long the final report waits for a provisional one still rendering (its process then
+# renders the final one too); past that, the process is stopped and the final report rendered here.
+REPORTER_WAIT_S = 30.0
 STARTUP_LIMIT_S = 30.0  # a process older than this when the sweep is configured was not started for it
 
 
@@ -59,11 +62,6 @@ def sweep_values(config: DictConfig) -> dict[str, list[str]] | None:
         return values
     except Exception:  # another sweeper, or a sweep form we do not read: no total, no compile ahead
         return None
-
-
-# At the end, how long the final report waits for a provisional one still rendering (its process then
-# renders the final one too); past that, the process is stopped and the final report rendered here.
-REPORTER_WAIT_S = 30.0
 
 
 def _in_process(config: DictConfig) -> bool:

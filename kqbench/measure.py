@@ -206,8 +206,7 @@ def _wait_for_background_compile(stages=()) -> None:
         import fcntl
 
         with open(path) as f:
-            pid = f.read().strip()
-            last_check, last_cpu = time.monotonic(), cpu_seconds(pid)
+            progress = CpuProgress(f.read().strip(), share=0.2, every_s=1.0)
             while True:
                 try:
                     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -216,14 +215,30 @@ def _wait_for_background_compile(stages=()) -> None:
                     if stages and set(stages) <= _compiled_stages(path):
                         return
                     time.sleep(0.05)
-                if time.monotonic() - last_check >= 1.0:
-                    cpu = cpu_seconds(pid)
-                    if cpu is None or last_cpu is None or cpu - last_cpu < 0.2:
-                        log.info("the background compile is starved of CPU (a busy machine): compiling here")
-                        return
-                    last_check, last_cpu = time.monotonic(), cpu
+                if progress.starved():
+                    log.info("the background compile is starved of CPU (a busy machine): compiling here")
+                    return
     except (ImportError, OSError):  # no lock to wait for: compile here, untimed, as usual
         pass
+
+
+class CpuProgress:
+    """Whether a process waited for keeps getting at least ``share`` of a core: :meth:`starved` is True once
+    a period of ``every_s`` seconds has passed with less (or its CPU time cannot be read)."""
+
+    def __init__(self, pid, share: float, every_s: float):
+        self.pid, self.share, self.every_s = str(pid), share, every_s
+        self.since, self.cpu = time.monotonic(), cpu_seconds(self.pid)
+
+    def starved(self) -> bool:
+        now = time.monotonic()
+        if now - self.since < self.every_s:
+            return False
+        cpu = cpu_seconds(self.pid)
+        if cpu is None or self.cpu is None or cpu - self.cpu < self.share * (now - self.since):
+            return True
+        self.since, self.cpu = now, cpu
+        return False
 
 
 def _compiled_stages(path: str) -> set:

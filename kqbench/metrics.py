@@ -151,8 +151,7 @@ class _SourceColours:
     def __init__(self, image: np.ndarray):
         import pandas as pd
 
-        flat = image.reshape(-1, image.shape[-1])
-        codes, colours = pd.factorize(pack_rgb(composite_on_black(flat) if flat.shape[-1] == 4 else flat))
+        codes, colours = pd.factorize(_packed_visible(image.reshape(-1, image.shape[-1])))
         self.codes = codes.astype(np.int32)
         self.colours = np.asarray(colours, np.uint32)
         self.counts = np.bincount(codes, minlength=len(colours)).astype(float)
@@ -182,8 +181,7 @@ def _pairs_by_source_colour(original: np.ndarray, quantized: np.ndarray):
     CIELAB, pixel counts), from the original's :class:`_SourceColours` rather than from every pixel's
     pair. Otherwise None."""
     source = _source_colours(original)
-    flat = quantized.reshape(-1, quantized.shape[-1])
-    packed = pack_rgb(composite_on_black(flat) if flat.shape[-1] == 4 else flat)
+    packed = _packed_visible(quantized.reshape(-1, quantized.shape[-1]))
     became = np.empty(len(source.colours), np.uint32)
     became[source.codes] = packed
     if not np.array_equal(became[source.codes], packed):
@@ -193,12 +191,15 @@ def _pairs_by_source_colour(original: np.ndarray, quantized: np.ndarray):
     return source.colours[differ], became[differ], source.lab[differ], source.counts[differ]
 
 
+def _packed_visible(pixels: np.ndarray) -> np.ndarray:
+    """(n, 3|4) pixels as ``0xRRGGBB`` uint32, RGBA composited on black first: the colours ΔE00 compares."""
+    return pack_rgb(composite_on_black(pixels) if pixels.shape[-1] == 4 else pixels)
+
+
 def _packed_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The (a colour, b colour) pairs of the pixels where ``a`` and ``b`` differ, packed as int64
     ``0xRRGGBB << 24 | 0xRRGGBB``; RGBA composited on black first."""
-    if a.shape[-1] == 4:
-        a, b = composite_on_black(a), composite_on_black(b)
-    pa, pb = pack_rgb(a), pack_rgb(b)
+    pa, pb = _packed_visible(a), _packed_visible(b)
     differ = pa != pb
     return (pa[differ].astype(np.int64) << 24) | pb[differ]
 

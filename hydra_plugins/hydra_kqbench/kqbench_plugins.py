@@ -143,7 +143,7 @@ def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> N
                 shapes[later] = _shape(loader, config, list(jobs[later]))[1]
             if shapes[later] not in templates:
                 try:
-                    templates[shapes[later]] = loader.load_sweep_config(config, list(jobs[later]))
+                    _template(loader, config, list(jobs[later]), shapes[later], templates)
                 except Exception:  # (that job fails when it is composed, and the launcher reports it)
                     templates[shapes[later]] = None
                 return True
@@ -166,9 +166,7 @@ def _job_config(loader, master, overrides: List[str], composed: dict):
     record of overrides rewritten: the same config (a test compares them), at a fifth of the cost. The
     default sweep composes 25 of its 75 jobs."""
     parsed, shape = _shape(loader, master, overrides)
-    if composed.get(shape) is None:
-        composed[shape] = loader.load_sweep_config(master, overrides)
-    job = copy.deepcopy(composed[shape])
+    job = copy.deepcopy(_template(loader, master, overrides, shape, composed))
     ConfigLoaderImpl._apply_overrides_to_config([o for o, key in zip(parsed, shape) if key == o.key_or_group], job)
     task = [o for o in parsed if not o.is_hydra_override()]
     with read_write(job.hydra), open_dict(job.hydra):
@@ -179,6 +177,14 @@ def _job_config(loader, master, overrides: List[str], composed: dict):
             exclude_keys=job.hydra.job.config.override_dirname.exclude_keys)
     OmegaConf.copy_cache(from_config=master, to_config=job)
     return job
+
+
+def _template(loader, master, overrides: List[str], shape: tuple, templates: dict):
+    """The composed config of the jobs of ``shape`` (kept in ``templates``; composed now for ``overrides``,
+    one of those jobs, if it is not there or failed before)."""
+    if templates.get(shape) is None:
+        templates[shape] = loader.load_sweep_config(master, overrides)
+    return templates[shape]
 
 
 def _shape(loader, master, overrides: List[str]) -> tuple:
@@ -260,21 +266,16 @@ class _Ahead:
     def _receive(self, until) -> bool:
         """Take what the composing process sends until ``until`` has come: True; False if it ends first, or
         gets too little CPU to be worth waiting for (a busy machine: at nice 10 it yields to everything)."""
-        from kqbench.measure import cpu_seconds
+        from kqbench.measure import CpuProgress
 
-        last_t, last_cpu = time.monotonic(), cpu_seconds(str(self.proc.pid))
+        progress = CpuProgress(self.proc.pid, STARVED_SHARE, STARVED_CHECK_S)
         with contextlib.suppress(EOFError, OSError):
             while until not in self.ready:
                 if self.conn.poll(0.05):
                     i, blob = self.conn.recv()
                     self.ready[i] = blob
-                    continue
-                now = time.monotonic()
-                if now - last_t >= STARVED_CHECK_S:
-                    cpu = cpu_seconds(str(self.proc.pid))
-                    if cpu is None or last_cpu is None or cpu - last_cpu < STARVED_SHARE * (now - last_t):
-                        return False
-                    last_t, last_cpu = now, cpu
+                elif progress.starved():
+                    return False
             return True
         return False
 

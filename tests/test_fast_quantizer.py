@@ -140,12 +140,14 @@ print(json.dumps({"before": before, "compiled": compiled, "after": signatures()}
 """
 
 
-def test_precompile_leaves_nothing_to_compile():
+def test_precompile_leaves_nothing_to_compile(tmp_path):
     # In a fresh process (numba's cache may hold the code already or not: either way), after
     # precompile() a fit and predict on real images with other k, bin_bits, thread counts and
     # memory layouts, in Lab and Oklab, from Wu's palette and with transparency, compile nothing
-    # more and load nothing more: same signatures, one each.
-    out = subprocess.run([sys.executable, "-c", _AFTER_PRECOMPILE], capture_output=True, text=True, timeout=900)
+    # more and load nothing more: same signatures, one each. (Run outside the checkout, so that it
+    # imports the installed kqbench, as this process does, and not a second copy with a cache of its own.)
+    out = subprocess.run([sys.executable, "-c", _AFTER_PRECOMPILE], capture_output=True, text=True, timeout=900,
+                         cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.splitlines()[-1])
     assert result["compiled"] == []

@@ -39,7 +39,7 @@ log = logging.getLogger("kqbench")
 _N_JOBS_ENV = "KQBENCH_N_JOBS"  # inherited by launcher worker processes
 # launchers that run the jobs one at a time in this process
 IN_PROCESS_LAUNCHERS = ("KqbenchLauncher", "BasicLauncher")
-BACKGROUND_NICE = 10  # the niceness of the compile and the config composing beside an in-process launcher
+BACKGROUND_NICE = 10  # the niceness of the config composing and the reports beside an in-process launcher
 PROVISIONAL_EVERY_S = 20.0  # a provisional report at most this often (it renders in the background)
 FINAL_SOON_S = 10.0  # none when the jobs left should take less than this: the final report is near
 # At the end, how long the final report waits for a provisional one still rendering (its process then
@@ -182,8 +182,10 @@ class SweepCallback(Callback):
         compiling it again.
 
         With an in-process launcher the compile runs at normal priority and is paused while a quantizer is
-        timed (:func:`kqbench.measure.pause_while_timed`). With a launcher that runs jobs side by side or
-        elsewhere, whose pauses would not add up, it runs at idle priority."""
+        timed (:func:`kqbench.measure.pause_while_timed`): on the core the timed fits leave free it comes
+        before the config composing and the provisional reports (nice 10), since a job will wait for it.
+        With a launcher that runs jobs side by side or elsewhere, whose pauses would not add up, it runs at
+        idle priority."""
         if not stages:
             return
         try:
@@ -200,7 +202,7 @@ class SweepCallback(Callback):
                 "pairs = (arg.rsplit(':', 1) for arg in sys.argv[2:])\n"
                 "compile_in_background(sys.argv[1], [(get_class(path), stage) for path, stage in pairs])\n")
         in_process = _in_process(config)
-        self._compiling = _background(code, [str(lock), *stages], "behind" if in_process else "idle", pass_fds=(fd,))
+        self._compiling = _background(code, [str(lock), *stages], "normal" if in_process else "idle", pass_fds=(fd,))
         if in_process:
             pause_while_timed(self._compiling)
         os.ftruncate(fd, 0)
@@ -372,8 +374,8 @@ class SweepCallback(Callback):
 class _Reporter:
     """The sweep's report renderer (:mod:`kqbench.report.serve`) in a background process, started with the
     first provisional report: later ones, and the final report, then pay no imports. Beside an in-process
-    launcher it runs at normal priority (the final report is on the sweep's critical path), paused while a
-    quantizer is timed; at idle priority (``idle``) with a launcher that runs the jobs elsewhere. Its
+    launcher it runs at nice 10, paused while a quantizer is timed: behind the background compile, which a
+    job may wait for (the final report, rendered when nothing else is left, gets a core anyway); at idle priority (``idle``) with a launcher that runs the jobs elsewhere. Its
     answers are read by a thread, so asking never blocks a job."""
 
     def __init__(self, idle: bool):
@@ -381,7 +383,7 @@ class _Reporter:
         import threading
 
         code = "from kqbench.report.serve import serve\nserve()\n"
-        self.proc = _background(code, [], "idle" if idle else "normal", stdin=subprocess.PIPE,
+        self.proc = _background(code, [], "idle" if idle else "behind", stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True)
         if not idle:
             from .measure import pause_while_timed

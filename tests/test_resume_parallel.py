@@ -44,7 +44,7 @@ def _finished_jobs(paths) -> int:
 
 def test_sigkill_then_resume_finishes_every_row_once(tmp_path):
     results = tmp_path / "results"
-    cmd = [sys.executable, "-m", "kqbench", "k=4,8,12", *SMALL, *sweeps.QUIET, f"results_dir={results}"]
+    cmd = [sys.executable, "-m", "kqbench", "k=4,8", *SMALL, *sweeps.QUIET, f"results_dir={results}"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 300
@@ -58,10 +58,11 @@ def test_sigkill_then_resume_finishes_every_row_once(tmp_path):
     complete = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/rows.jsonl") if _rows(p) == 3}
     assert complete
 
-    df = run(results, "k=4,8,12", "resume=true", *sweeps.QUIET, cli=True)
+    # (resumed in this process: the killed sweep above is the command line under test)
+    df = run(results, "k=4,8", "resume=true", *sweeps.QUIET)
 
     assert (results / "latest").resolve() == sweep_dir  # the same sweep, finished
-    assert len(df) == 3 * JOBS_PER_K * 3 and not df.duplicated(KEY).any()  # k x jobs x 3 images
+    assert len(df) == 2 * JOBS_PER_K * 3 and not df.duplicated(KEY).any()  # k x jobs x 3 images
     assert (df["status"] == "ok").all() and df["roundtrip_ok"].all()
     assert all(p.stat().st_mtime_ns == t for p, t in complete.items())  # finished jobs not redone
 

@@ -39,7 +39,8 @@ log = logging.getLogger("kqbench")
 _N_JOBS_ENV = "KQBENCH_N_JOBS"  # inherited by launcher worker processes
 # launchers that run the jobs one at a time in this process
 IN_PROCESS_LAUNCHERS = ("KqbenchLauncher", "BasicLauncher")
-BACKGROUND_NICE = 10  # the niceness of the config composing and the reports beside an in-process launcher
+BACKGROUND_NICE = 10  # the niceness of the compile and the config composing beside an in-process launcher
+LATER_REPORTS_NICE = 19  # the reporter's, once it has written the first answer: behind both of those
 PROVISIONAL_EVERY_S = 20.0  # a provisional report at most this often (it renders in the background)
 FINAL_SOON_S = 10.0  # none when the jobs left should take less than this: the final report is near
 # At the end, how long the final report waits for a provisional one still rendering (its process then
@@ -181,9 +182,9 @@ class SweepCallback(Callback):
         that compile on first use; a job that needs one waits for its stage (kqbench.measure) instead of
         compiling it again.
 
-        With an in-process launcher the compile runs at normal priority and is paused while a quantizer is
-        timed (:func:`kqbench.measure.pause_while_timed`): on the core the timed fits leave free it comes
-        before the config composing and the provisional reports (nice 10), since a job will wait for it.
+        With an in-process launcher the compile runs at nice 10 and is paused while a quantizer is timed
+        (:func:`kqbench.measure.pause_while_timed`): on the core the timed fits leave free it comes after the
+        sweep's own process and its first report, before later provisional reports (:class:`_Reporter`).
         With a launcher that runs jobs side by side or elsewhere, whose pauses would not add up, it runs at
         idle priority."""
         if not stages:
@@ -202,7 +203,7 @@ class SweepCallback(Callback):
                 "pairs = (arg.rsplit(':', 1) for arg in sys.argv[2:])\n"
                 "compile_in_background(sys.argv[1], [(get_class(path), stage) for path, stage in pairs])\n")
         in_process = _in_process(config)
-        self._compiling = _background(code, [str(lock), *stages], "normal" if in_process else "idle", pass_fds=(fd,))
+        self._compiling = _background(code, [str(lock), *stages], "behind" if in_process else "idle", pass_fds=(fd,))
         if in_process:
             pause_while_timed(self._compiling)
         os.ftruncate(fd, 0)
@@ -374,16 +375,18 @@ class SweepCallback(Callback):
 class _Reporter:
     """The sweep's report renderer (:mod:`kqbench.report.serve`) in a background process, started with the
     first provisional report: later ones, and the final report, then pay no imports. Beside an in-process
-    launcher it runs at nice 10, paused while a quantizer is timed: behind the background compile, which a
-    job may wait for (the final report, rendered when nothing else is left, gets a core anyway); at idle priority (``idle``) with a launcher that runs the jobs elsewhere. Its
-    answers are read by a thread, so asking never blocks a job."""
+    launcher it runs at normal priority until its first report is written (the sweep's first answer), then
+    at nice 19, behind the background compile and the config composing (nice 10), which jobs wait for (the
+    final report, rendered when they are done, has a core anyway); paused while a quantizer is timed. At
+    idle priority (``idle``) with a launcher that runs the jobs elsewhere. Its answers are read by a thread,
+    so asking never blocks a job."""
 
     def __init__(self, idle: bool):
         import queue
         import threading
 
-        code = "from kqbench.report.serve import serve\nserve()\n"
-        self.proc = _background(code, [], "idle" if idle else "behind", stdin=subprocess.PIPE,
+        code = f"from kqbench.report.serve import serve\nserve(nice_after_first={0 if idle else LATER_REPORTS_NICE})\n"
+        self.proc = _background(code, [], "idle" if idle else "normal", stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True)
         if not idle:
             from .measure import pause_while_timed

@@ -2,6 +2,7 @@
 from the table here, independently of the report's code."""
 
 import math
+import os
 import re
 import subprocess
 import sys
@@ -546,6 +547,33 @@ def test_the_sweeps_reporter_renders_each_request_in_one_process_and_answers_err
     assert first == {"report": str(tmp_path / "report.md")}
     assert "**Provisional:** 1 of 3" in (tmp_path / "report.md").read_text()
     assert second["error"].startswith("ReportError: ") and "nope" in second["error"]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads the niceness from /proc (Linux)")
+def test_the_reporter_writes_the_first_answer_at_its_priority_and_yields_after_it(tmp_path):
+    # a sweep's reporter is started at normal priority for its first answer, then lowers it (behind the
+    # background compile the jobs wait for); a request is answered only once rendered, so the niceness
+    # read after an answer is the one the next report renders at
+    import json
+
+    _running_sweep(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", "from kqbench.report.serve import serve\nserve(nice_after_first=7)"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+
+    def niceness():
+        return int(open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()[16])
+
+    try:
+        before = niceness()
+        assert before == os.nice(0)  # started at this process's priority
+        for _ in range(2):
+            proc.stdin.write(json.dumps({"sweep_dir": str(tmp_path), "provisional": "1/3"}) + "\n")
+            proc.stdin.flush()
+            assert json.loads(proc.stdout.readline()) == {"report": str(tmp_path / "report.md")}
+        assert niceness() == min(19, before + 7)  # lowered once, after the first answer
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
 
 
 def test_pareto_mask_keeps_ties_and_drops_dominated():

@@ -10,11 +10,16 @@ figures, the HTML page), so that the final report, when it is asked for, only re
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 
 
-def serve(requests=sys.stdin, answers=sys.stdout) -> None:
+def serve(requests=sys.stdin, answers=sys.stdout, nice_after_first: int = 0) -> None:
+    """Answer each request of ``requests``; after the first, lower this process's CPU priority by
+    ``nice_after_first`` (a sweep's first answer comes at the priority it was started with; later
+    provisional reports yield to work the sweep will wait for, such as its background compile)."""
     from . import render
 
     warm = False
@@ -26,6 +31,9 @@ def serve(requests=sys.stdin, answers=sys.stdout) -> None:
         answers.write(json.dumps(answer) + "\n")
         answers.flush()
         if not warm:
+            if nice_after_first:
+                with contextlib.suppress(AttributeError, OSError):
+                    os.nice(nice_after_first)
             from . import contact, html, plots  # noqa: F401 - imported here, before the final report needs them
 
             warm = True

@@ -156,6 +156,59 @@ def test_precompile_leaves_nothing_to_compile(tmp_path):
     assert all(len(signatures) == 1 for signatures in result["before"].values()), result["before"]
 
 
+_STAGE_BY_STAGE = """
+import json
+import numba
+import numpy as np
+from sklearn.datasets import load_sample_image
+from kqbench.quantizers import fast, wu
+
+def signatures():  # what this process has compiled or loaded from numba's cache
+    return {f"{module.__name__}.{name}": sorted(map(str, f.signatures)) for module in (fast, wu)
+            for name, f in vars(module).items()
+            if isinstance(f, numba.core.registry.CPUDispatcher) and f.targetoptions.get("inline") != "always"}
+
+photo = load_sample_image("flower.jpg")
+flat = np.zeros((40, 60, 3), np.uint8)
+flat[:, 30:] = (200, 30, 90)
+flat[10:20, 5:15] = (0, 0, 255)
+large = np.tile(photo, (8, 1, 1))  # 2.2 MP
+rgba = np.dstack([photo[:120, :160], np.linspace(0, 255, 160, dtype=np.uint8)[None, :].repeat(120, 0)])
+# (parameters, image), in an order where each case may need one stage more than the cases before it
+cases = [({}, photo), ({}, flat), ({}, photo[:30]), ({}, photo >> 5), ({}, large), ({}, rgba),
+         ({"colour_space": "oklab"}, photo), ({"colour_space": "oklab"}, large), ({"init": "wu"}, photo)]
+report, done = [], set()
+for params, image in cases:
+    q = fast.FastKMeansQuantizer(16, **params)
+    needs = q.compile_needs(image)
+    for stage in needs:
+        if stage not in done:
+            fast.precompile(stage)
+            done.add(stage)
+    before = signatures()
+    q.fit(image).predict(image)
+    after = signatures()
+    report.append([params, list(needs), sorted(name for name in after if after[name] != before.get(name))])
+print(json.dumps(report))
+"""
+
+
+def test_each_image_needs_only_the_stages_its_compile_needs_names(tmp_path):
+    # A sweep's job waits for the background compile of the stages compile_needs(image) names, then
+    # times its fit: in a fresh process, with those stages precompiled (loaded or compiled), a fit and
+    # predict compile nothing more nor load anything more from numba's cache -- for photos, a few colours, few pixels per centre, the
+    # inverse colour map, a 2.2 MP image, transparency, Oklab (large too) and Wu's init.
+    out = subprocess.run([sys.executable, "-c", _STAGE_BY_STAGE], capture_output=True, text=True, timeout=900,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.splitlines()[-1])
+    assert all(loaded == [] for _, _, loaded in report), report
+    needs = {(json.dumps(params), i): tuple(n) for i, (params, n, _) in enumerate(report)}
+    assert needs[("{}", 0)] == ("fast-rgb",)  # a 0.27 MP photo: RGB only, not what large or RGBA images need
+    assert needs[("{}", 4)] == ("fast-rgb", "fast-large") and needs[("{}", 5)] == ("fast-rgb", "fast-rgba")
+    assert needs[('{"colour_space": "oklab"}', 7)] == ("fast-oklab", "fast-large")
+
+
 def test_fast_leaves_numbas_thread_setting_alone():
     before = numba.get_num_threads()
     FastKMeansQuantizer(16, n_threads=1).fit(IMAGES["china"]).predict(IMAGES["china"])

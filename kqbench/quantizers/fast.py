@@ -1483,15 +1483,21 @@ class FastKMeansQuantizer(Quantizer):
 
     alpha_support = "premultiplied"
     rank = 60
-    compile_stages = ("fast-rgb", "fast-oklab", "fast-wu")  # precompile's stages
+    compile_stages = ("fast-rgb", "fast-oklab", "fast-wu", "fast-large", "fast-rgba")  # precompile's stages
 
     @classmethod
     def compile_ahead(cls, stage: str | None = None) -> None:
         precompile(stage)
 
-    def compile_needs(self) -> tuple[str, ...]:
+    def compile_needs(self, pixels=None) -> tuple[str, ...]:
         space = "fast-rgb" if self.colour_space == "rgb" else "fast-oklab"
-        return (space, "fast-wu") if self.init == "wu" else (space,)
+        needs = (space, "fast-wu") if self.init == "wu" else (space,)
+        channels = np.shape(pixels)[-1] if pixels is not None and np.ndim(pixels) in (2, 3) else None
+        if channels is None or (channels == 3 and np.size(pixels) // 3 >= _TABLE_PIXELS):
+            needs += ("fast-large",)  # the colours counted in a table (:func:`_colour_histogram`)
+        if channels is None or channels == 4:
+            needs += ("fast-rgba",)
+        return needs
 
     def __init__(self, n_colors=16, max_iter=300, tol=1e-3, bin_bits=6, random_state=0, n_threads=None,
                  init="kmeans++", colour_space="rgb"):
@@ -1692,10 +1698,16 @@ def _fixed_point(coords, counts):
 
 def _compile_rgb(pixels, rng) -> None:
     FastKMeansQuantizer(4, n_threads=1).fit(pixels).predict(pixels)
-    # Many pixels in few cells of the colour cube: predict's inverse colour map (large images).
+    # Many pixels in few cells of the colour cube: predict's inverse colour map (large or simple images).
     FastKMeansQuantizer(4, n_threads=1).fit(pixels).predict(pixels >> 5)
     FastKMeansQuantizer(4, n_threads=1).fit(pixels[:32])  # few colours per centre: Hartigan's moves
-    _table_histogram(pixels, 6)  # large images' colour count
+
+
+def _compile_large(pixels, rng) -> None:  # images of _TABLE_PIXELS or more, in any colour space
+    _table_histogram(pixels, 6)
+
+
+def _compile_rgba(pixels, rng) -> None:
     rgba = np.hstack([pixels, rng.integers(0, 256, (len(pixels), 1), dtype=np.uint8)])
     FastKMeansQuantizer(4, n_threads=1).fit(rgba).predict(rgba)
 
@@ -1710,7 +1722,8 @@ def _compile_wu(pixels, rng) -> None:
 
 
 # precompile's stages, in the order a sweep's background compile runs them (the most used first)
-_STAGES = dict(zip(FastKMeansQuantizer.compile_stages, (_compile_rgb, _compile_oklab, _compile_wu)))
+_STAGES = dict(zip(FastKMeansQuantizer.compile_stages,
+                   (_compile_rgb, _compile_oklab, _compile_wu, _compile_large, _compile_rgba)))
 
 
 def precompile(stage: str | None = None) -> None:
@@ -1724,11 +1737,13 @@ def precompile(stage: str | None = None) -> None:
 
         python -c "from kqbench.quantizers.fast import precompile; precompile()"
 
-    It runs fits and predicts on a small generated image, in RGB and with transparency
-    (stage ``"fast-rgb"``), in Oklab (``"fast-oklab"``), from Wu's palette (``"fast-wu"``), or
-    all three (``stage=None``): every kernel is called, with the same types as for any image,
-    any k, bin_bits, seed, thread count, init and colour space. Once compiled, it takes a
-    fraction of a second.
+    It runs fits and predicts on a small generated image, in RGB (stage ``"fast-rgb"``), in
+    Oklab (``"fast-oklab"``), from Wu's palette (``"fast-wu"``), counts colours as for an image
+    of ``_TABLE_PIXELS`` or more (``"fast-large"``), fits and predicts with transparency
+    (``"fast-rgba"``), or all of them (``stage=None``): every kernel is called, with the same
+    types as for any image, any k, bin_bits, seed, thread count, init and colour space
+    (:meth:`FastKMeansQuantizer.compile_needs` says which stages an image needs). Once
+    compiled, it takes a fraction of a second.
     """
     if stage is not None and stage not in _STAGES:
         raise ValueError(f"stage must be one of {', '.join(_STAGES)} or None, got {stage!r}")

@@ -1721,7 +1721,7 @@ def _compile_wu(pixels, rng) -> None:
     FastKMeansQuantizer(4, n_threads=1, init="wu").fit(pixels)
 
 
-# precompile's stages, in the order a sweep's background compile runs them (the most used first)
+# precompile's stages (a sweep's background compile runs those its jobs may need, in compile_needs' order)
 _STAGES = dict(zip(FastKMeansQuantizer.compile_stages,
                    (_compile_rgb, _compile_oklab, _compile_wu, _compile_large, _compile_rgba)))
 

@@ -263,18 +263,20 @@ class _Ahead:
         self.proc.start()
         child.close()
 
-    def _receive(self, until) -> bool:
-        """Take what the composing process sends until ``until`` has come: True; False if it ends first, or
-        gets too little CPU to be worth waiting for (a busy machine: at nice 10 it yields to everything)."""
+    def _receive(self, until, within: Optional[float] = None) -> bool:
+        """Take what the composing process sends until ``until`` has come: True. False if it ends first, if
+        ``within`` seconds pass (when given), or else if it gets too little CPU to be worth waiting for (a
+        busy machine: at nice 10 it yields to everything)."""
         from kqbench.measure import CpuProgress
 
-        progress = CpuProgress(self.proc.pid, STARVED_SHARE, STARVED_CHECK_S)
+        deadline = None if within is None else time.monotonic() + within
+        progress = CpuProgress(self.proc.pid, STARVED_SHARE, STARVED_CHECK_S) if deadline is None else None
         with contextlib.suppress(EOFError, OSError):
             while until not in self.ready:
-                if self.conn.poll(0.05):
+                if self.conn.poll(0.05 if deadline is None else max(0.0, deadline - time.monotonic())):
                     i, blob = self.conn.recv()
                     self.ready[i] = blob
-                elif progress.starved():
+                elif deadline is not None or progress.starved():
                     return False
             return True
         return False
@@ -292,11 +294,7 @@ class _Ahead:
         if self.proc is None:
             return None
         self.wanted.value = idx
-        deadline = time.monotonic() + JOB_WAIT_S
-        with contextlib.suppress(EOFError, OSError):
-            while idx not in self.ready and self.conn.poll(max(0.0, deadline - time.monotonic())):
-                i, blob = self.conn.recv()
-                self.ready[i] = blob
+        self._receive(until=idx, within=JOB_WAIT_S)
         for i in [i for i in self.ready if i < idx]:  # (jobs composed by the caller meanwhile)
             _forget(self.ready.pop(i))
         path = self.ready.pop(idx, None)

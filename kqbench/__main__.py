@@ -9,6 +9,10 @@ The tools (:data:`TOOLS`) are also ``python -m kqbench.<module>``; each is impor
 
 from __future__ import annotations
 
+import time
+
+_LOADED_AT = time.monotonic()  # before the imports below: a sweep's wall time includes them
+
 import importlib
 import sys
 from datetime import datetime
@@ -20,12 +24,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from . import environment
+
 # kqbench's sweeper and launcher (hydra_plugins/hydra_kqbench) ship in the wheel; from a source checkout
 # (an editable install, or python -m kqbench in the clone) Hydra finds them only if the checkout's
 # hydra_plugins folder is part of the namespace it scans.
 _checkout_plugins = Path(__file__).resolve().parent.parent / "hydra_plugins"
 if (_checkout_plugins / "hydra_kqbench").is_dir() and str(_checkout_plugins) not in list(hydra_plugins.__path__):
     hydra_plugins.__path__.append(str(_checkout_plugins))
+
+_STARTUP_LIMIT_S = 30.0  # a module loaded longer ago than this before a sweep was not loaded for it
 
 # kqbench <tool> [args]: module (with a main(argv) -> exit status) and what it does
 TOOLS = {
@@ -110,6 +118,12 @@ def main(argv: list[str] | None = None):
         return importlib.import_module(TOOLS[args[0]][0]).main(args[1:])
     if argv is not None:
         sys.argv[1:] = argv
+    # the sweep started when this module was loaded (its imports are the sweep's) if this process was started
+    # for it, else now (a later sweep in this process, or a notebook that imported it long before)
+    global _LOADED_AT
+    now = time.monotonic()
+    environment.sweep_started = _LOADED_AT if now - _LOADED_AT < _STARTUP_LIMIT_S else now
+    _LOADED_AT = float("-inf")
     return sweep()
 
 

@@ -46,7 +46,6 @@ FINAL_SOON_S = 10.0  # none when the jobs left should take less than this: the f
 # At the end, how long the final report waits for a provisional one still rendering (its process then
 # renders the final one too); past that, the process is stopped and the final report rendered here.
 REPORTER_WAIT_S = 30.0
-STARTUP_LIMIT_S = 30.0  # a process older than this when the sweep is configured was not started for it
 
 
 def sweep_values(config: DictConfig) -> dict[str, list[str]] | None:
@@ -145,9 +144,10 @@ class SweepCallback(Callback):
 
     def __init__(self, results_dir: str = "results") -> None:
         self.results_dir = results_dir
-        # the sweep's wall time starts with the process (imports included) when it was started for it;
-        # a sweep run inside a longer-lived process (a notebook, the tests) starts here
-        self._t0 = max(environment.process_start(), time.time() - STARTUP_LIMIT_S)
+        # the sweep's wall time starts where the entry point was loaded (imports included) or called, on
+        # the monotonic clock (a process's start time read from /proc once came out 30 s early, on the
+        # first run after an install on a virtual machine, and a wall-clock step would do the same)
+        self._t0 = environment.sweep_started or time.monotonic()
         self._first_job = None
         self._done = 0
         self._jobs_s = 0.0  # summed wall time inside jobs (in-process launcher only)
@@ -217,7 +217,7 @@ class SweepCallback(Callback):
         hc = config.hydra
         if hc.mode is None or str(hc.mode) != "RunMode.MULTIRUN":
             return
-        now = time.time()
+        now = time.monotonic()
         if hc.job.num == 0:  # configs validated, work begins: an interrupted sweep can be resumed
             self._point_latest_at(Path(hc.sweep.dir))
             if _in_process(config):  # its classes are imported by now, and the config checks no longer need the core
@@ -236,7 +236,7 @@ class SweepCallback(Callback):
         log.info("[%s/%s%s] %s", num, total, remaining, " ".join(hc.overrides.task) or "(defaults)")
 
     def on_job_end(self, config: DictConfig, job_return=None, **kwargs) -> None:
-        now = time.time()
+        now = time.monotonic()
         self._done += 1
         if self._job_t0 is not None:
             self._jobs_s += now - self._job_t0
@@ -255,7 +255,7 @@ class SweepCallback(Callback):
             self._reporter = _Reporter(idle=not _in_process(config))
         progress = f"{self._done}/{self._total} {self._pending()}".strip()
         if self._reporter.ask(sweep_dir=str(sweep_dir), provisional=progress):  # (not while the last one renders)
-            self._provisional_at = time.time()
+            self._provisional_at = time.monotonic()
 
     def _pending(self) -> str:
         """The configurations not started yet, per swept key: ``quantizer=kmeans,fast k=256 (20 configurations)``."""
@@ -295,7 +295,7 @@ class SweepCallback(Callback):
             for path in (out_dir / ".compiling", out_dir / ".compiling.done"):
                 path.unlink(missing_ok=True)
             os.environ.pop(COMPILE_LOCK_ENV, None)
-        end_of_jobs = time.time()
+        end_of_jobs = time.monotonic()
         self._update_environment(out_dir, thread_pools=environment.thread_pools())
         df, parquet = aggregate(out_dir)
         report = self._report(out_dir, config, reporter) if len(df) else None
@@ -321,7 +321,7 @@ class SweepCallback(Callback):
         """Where the sweep's wall time went: the table's timed work (fit and assign of the quantizations
         computed here, every encode) and the rest (the harness), split into start, between and after
         the jobs where this process saw them."""
-        now = time.time()
+        now = time.monotonic()
         wall = now - self._t0
         timed = timed_seconds(df)
         out = {"wall_s": wall, "timed_s": timed, "end_s": now - end_of_jobs}

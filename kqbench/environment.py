@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import time
 from importlib import metadata
 
 PACKAGES = ["kqbench", "numpy", "scikit-learn", "Pillow", "pypng", "pandas", "pyarrow", "hydra-core",
@@ -30,17 +29,10 @@ def _version(name: str) -> str:
         return "not installed"
 
 
-def process_start() -> float:
-    """When this process started (``time.time()`` scale): the start of a sweep's wall time, imports
-    included. From ``/proc`` where there is one, else now."""
-    try:
-        with open("/proc/self/stat") as f:
-            ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22: start time, clock ticks after boot
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return time.time()
+# When the sweep this process runs started (time.monotonic()), set by the entry point (kqbench.__main__)
+# before anything else: the start of the sweep's wall time, imports included. None where no entry point
+# set it (a launcher's worker process).
+sweep_started: float | None = None
 
 
 def collect() -> dict:

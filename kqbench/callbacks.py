@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import math
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -87,12 +88,29 @@ _IDLE = ("import contextlib, os\ntry:\n    os.sched_setscheduler(0, os.SCHED_IDL
 _BEHIND = f"import contextlib, os\nwith contextlib.suppress(AttributeError, OSError):\n    os.nice({BACKGROUND_NICE})\n"
 
 
+_PRIORITY = {"idle": _IDLE, "behind": _BEHIND, "normal": ""}
+
+
 def _background(code: str, args: list[str], priority: str = "idle", **kwargs) -> subprocess.Popen:
     """``python -c CODE ARGS`` at ``priority`` (``idle``, ``behind`` this process, or ``normal``), detached from
     this process's output."""
     streams = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    preamble = {"idle": _IDLE, "behind": _BEHIND, "normal": ""}[priority]
-    return subprocess.Popen([sys.executable, "-c", preamble + code, *args], **{**streams, **kwargs})
+    return subprocess.Popen([sys.executable, "-c", _PRIORITY[priority] + code, *args], **{**streams, **kwargs})
+
+
+def _compile_in_fork(lock: str, stages: list[str], priority: str) -> None:
+    """In a process forked from the sweep's: compile the ``class:stage`` ``stages`` (see
+    :func:`kqbench.measure.compile_in_background`) at ``priority``, detached from the sweep's output. Forked,
+    it starts with the modules the sweep has imported: a new interpreter first imported scikit-learn, numba
+    and Hydra again, and took 9.3 CPU-s for the ``fast-rgb`` stage where this takes 7.4, on the one core
+    the sweep's fits leave the compile now and then."""
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        os.dup2(devnull.fileno(), 2)
+    exec(_PRIORITY[priority])
+    from .measure import compile_in_background
+
+    compile_in_background(lock, [(get_class(path), stage) for path, stage in (s.rsplit(":", 1) for s in stages)])
 
 
 def _compile_stages(config: DictConfig, values: dict[str, list[str]] | None) -> list[str]:
@@ -152,7 +170,7 @@ class SweepCallback(Callback):
         self._done = 0
         self._jobs_s = 0.0  # summed wall time inside jobs (in-process launcher only)
         self._total = None
-        self._compiling: subprocess.Popen | None = None
+        self._compiling: multiprocessing.Process | None = None
         self._reporter: _Reporter | None = None  # renders the provisional reports, then the final one
         self._provisional_at = -math.inf
         self._job_t0 = None
@@ -199,11 +217,12 @@ class SweepCallback(Callback):
         Path(f"{lock}.done").unlink(missing_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX)  # held by the child (it inherits the descriptor) until it exits
-        code = ("import sys\nfrom hydra.utils import get_class\nfrom kqbench.measure import compile_in_background\n"
-                "pairs = (arg.rsplit(':', 1) for arg in sys.argv[2:])\n"
-                "compile_in_background(sys.argv[1], [(get_class(path), stage) for path, stage in pairs])\n")
         in_process = _in_process(config)
-        self._compiling = _background(code, [str(lock), *stages], "behind" if in_process else "idle", pass_fds=(fd,))
+        priority = "behind" if in_process else "idle"
+        # (fork is there wherever fcntl is; the child inherits the lock's descriptor)
+        self._compiling = multiprocessing.get_context("fork").Process(
+            target=_compile_in_fork, args=(str(lock), stages, priority), daemon=True)
+        self._compiling.start()
         if in_process:
             pause_while_timed(self._compiling)
         os.ftruncate(fd, 0)
@@ -282,9 +301,9 @@ class SweepCallback(Callback):
         self._finish(Path(config.hydra.runtime.output_dir), config)
 
     def _finish(self, out_dir: Path, config: DictConfig) -> None:
-        if self._compiling is not None and self._compiling.poll() is None:
+        if self._compiling is not None and self._compiling.is_alive():
             self._compiling.kill()  # (SIGKILL: a compile paused by an interrupted job would not act on SIGTERM)
-            self._compiling.wait()
+            self._compiling.join()
         reporter, self._reporter = self._reporter, None
         if reporter is not None and not reporter.idle(wait=REPORTER_WAIT_S):  # nothing may write after the final
             reporter.close()

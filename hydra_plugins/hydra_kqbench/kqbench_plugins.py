@@ -43,7 +43,7 @@ from hydra.core.override_parser.types import OverrideType
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import (JobReturn, JobRuntime, JobStatus, _flush_loggers, _save_config, configure_log, env_override,
                               filter_overrides, setup_globals)
-from omegaconf import OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
 
@@ -222,12 +222,15 @@ class _Prepared:
 
 def _prepared(job_config) -> _Prepared:
     """What ``run_job`` computes before it runs the task, computed here."""
-    HydraConfig.instance().set_config(job_config)  # (this forked process's copy of the singleton)
+    # While the job's folder is resolved, the ``hydra:`` resolver reads the job's own node, as run_job has it
+    # read set_config's copy of it (the same values): one copy of the Hydra node a job, not two (a copy is
+    # most of the cost of preparing a job). (This forked process's copy of the singleton.)
+    HydraConfig.instance().cfg = job_config
     out = Path(str(OmegaConf.select(job_config, "hydra.sweep.dir")), str(OmegaConf.select(job_config, "hydra.sweep.subdir")))
     with read_write(job_config.hydra.runtime), open_dict(job_config.hydra.runtime):
         job_config.hydra.runtime.output_dir = os.path.abspath(out)
     HydraConfig.instance().set_config(job_config)
-    task = copy.deepcopy(job_config)
+    task = copy.deepcopy(job_config, {id(job_config._get_node("hydra")): DictConfig({})})  # (not the Hydra node it drops)
     with read_write(task), open_dict(task):
         del task["hydra"]
     return _Prepared(job_config, HydraConfig.instance().cfg, task, copy.deepcopy(HydraConfig.instance().cfg))

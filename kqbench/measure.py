@@ -195,10 +195,14 @@ def _background_paused():
                 os.kill(pid, signal.SIGCONT)
 
 
-def _wait_for_background_compile(stages=()) -> None:
+def _wait_for_background_compile(stages=(), compile_here=None) -> None:
     """Block until the sweep's background compile has compiled ``stages`` (or has ended: its lock is
     released), while it makes progress: on a machine too busy to give that process a fifth of a core,
-    return at once, so the caller compiles here (untimed) instead of waiting for a core to free up."""
+    return at once, so the caller compiles here (untimed) instead of waiting for a core to free up.
+
+    Meanwhile, while two or more of ``stages`` are still to come, ``compile_here(stage)`` compiles the
+    last of them in this process, which would otherwise wait on a core of its own (numba's cache then
+    hands it to the background compile when that gets there): the two cores compile at once."""
     path = os.environ.get(COMPILE_LOCK_ENV)
     if not path:
         return
@@ -207,13 +211,19 @@ def _wait_for_background_compile(stages=()) -> None:
 
         with open(path) as f:
             progress = CpuProgress(f.read().strip(), share=0.2, every_s=1.0)
+            compiled_here = set()
             while True:
                 try:
                     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     return
                 except BlockingIOError:
-                    if stages and set(stages) <= _compiled_stages(path):
+                    left = [stage for stage in stages if stage not in _compiled_stages(path) | compiled_here]
+                    if not left:
                         return
+                    if compile_here is not None and len(left) > 1:
+                        compile_here(left[-1])
+                        compiled_here.add(left[-1])
+                        continue
                     time.sleep(0.05)
                 if progress.starved():
                     log.info("the background compile is starved of CPU (a busy machine): compiling here")
@@ -334,7 +344,7 @@ def quantize(image: SourceImage, quantizer, repeats: int = 1, requested=()) -> Q
 
     needs = quantizer.compile_needs(source)
     if needs:  # compiled in the background since the sweep started: wait for it, once
-        warm_up(("compiled", needs), lambda: _wait_for_background_compile(needs))
+        warm_up(("compiled", needs), lambda: _wait_for_background_compile(needs, type(quantizer).compile_ahead))
     warm_up(("quantizer", type(quantizer), channels, getattr(quantizer, "colour_space", None)), warm)
     with PeakMemory() as memory:
         fitted, fit_s = median_time(lambda: clone(quantizer).fit(pixels), repeats)

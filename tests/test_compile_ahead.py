@@ -63,6 +63,34 @@ def test_a_job_waits_only_for_the_stage_it_needs(tmp_path, monkeypatch):
     assert not pending.is_alive(), "kept waiting after the compile ended"
 
 
+def test_a_waiting_job_compiles_the_last_stage_it_needs_while_the_background_compiles_the_first(tmp_path, monkeypatch):
+    lock = tmp_path / ".compiling"
+    holder = _busy_holder(lock)
+    monkeypatch.setenv("KQBENCH_COMPILE_LOCK", str(lock))
+    compiled_here = []
+    try:
+        waiting = threading.Thread(target=_wait_for_background_compile,
+                                   args=(("fast-rgb", "rgb-remap"), compiled_here.append), daemon=True)
+        waiting.start()
+        waiting.join(timeout=2.5)
+        # the last stage it needs, here, once; then it waits for the first, which the background compiles
+        assert compiled_here == ["rgb-remap"] and waiting.is_alive()
+        (tmp_path / ".compiling.done").write_text("fast-rgb\n")
+        waiting.join(timeout=30)
+        assert not waiting.is_alive(), "kept waiting once every stage it needs was compiled"
+        assert compiled_here == ["rgb-remap"]
+        # one stage left: the background compiles it (a second compile here would only repeat its work)
+        alone = threading.Thread(target=_wait_for_background_compile, args=(("fast-oklab",), compiled_here.append),
+                                 daemon=True)
+        alone.start()
+        alone.join(timeout=2.5)
+        assert alone.is_alive() and compiled_here == ["rgb-remap"]
+    finally:
+        holder.kill()
+        holder.wait()
+    alone.join(timeout=30)
+
+
 def test_background_processes_are_stopped_while_anything_is_timed(monkeypatch):
     monkeypatch.setattr(measure, "_PAUSED_WHILE_TIMED", [])
     worker = subprocess.Popen([sys.executable, "-c", "while True: pass"])

@@ -116,11 +116,12 @@ def test_the_background_compile_plans_the_stages_the_sweep_needs(cfg_of):
         return [s.rsplit(":", 1)[1] for s in _compile_stages(cfg, sweep_values(cfg))]
 
     # the default sweep: fast in RGB first (what every job waits for), then what only some images need
-    assert stages() == ["fast-rgb", "fast-large", "fast-rgba"]
+    rgb = ["fast-rgb", "fast-hartigan", "rgb-remap"]
+    assert stages() == [*rgb, "fast-large", "fast-rgba"]
     assert stages("quantizer=kmeans,sampled") == []
-    assert stages("quantizer=wu,fast", "quantizer.colour_space=rgb,oklab") == ["wu", "fast-rgb", "fast-large",
-                                                                              "fast-rgba", "fast-oklab"]
-    assert stages("quantizer=fast", "quantizer.init=wu") == ["fast-rgb", "fast-wu", "fast-large", "fast-rgba"]
+    assert stages("quantizer=wu,fast", "quantizer.colour_space=rgb,oklab") == ["wu", *rgb, "fast-large", "fast-rgba",
+                                                                              "fast-oklab"]
+    assert stages("quantizer=fast", "quantizer.init=wu") == [*rgb, "fast-wu", "fast-large", "fast-rgba"]
 
 
 def test_the_launcher_composes_the_jobs_its_composing_process_has_not_sent(tmp_path):

@@ -170,7 +170,8 @@ large = np.tile(photo, (8, 1, 1))  # 2.2 MP
 rgba = np.dstack([photo[:120, :160], np.linspace(0, 255, 160, dtype=np.uint8)[None, :].repeat(120, 0)])
 # (parameters, image), in an order where each case may need one stage more than the cases before it
 cases = [({}, photo), ({}, flat), ({}, photo[:30]), ({}, photo >> 5), ({}, large), ({}, rgba),
-         ({"colour_space": "oklab"}, photo), ({"colour_space": "oklab"}, large), ({"init": "wu"}, photo)]
+         ({"colour_space": "oklab"}, photo), ({"colour_space": "oklab"}, large),
+         ({"colour_space": "oklab"}, photo[:2, :128]), ({"init": "wu"}, photo)]
 report, done = [], set()
 for params, image in cases:
     q = fast.FastKMeansQuantizer(16, **params)
@@ -191,17 +192,18 @@ def test_each_image_needs_only_the_stages_its_compile_needs_names(tmp_path):
     # A sweep's job waits for the background compile of the stages compile_needs(image) names, then
     # times its fit: in a fresh process, with those stages precompiled (loaded or compiled), a fit and
     # predict compile nothing more nor load anything more from numba's cache -- for photos, a few colours,
-    # few pixels per centre, the inverse colour map, a 2.2 MP image, transparency, Oklab (large too) and
-    # Wu's init.
+    # few pixels per centre, the inverse colour map, a 2.2 MP image, transparency, Oklab (large, and few
+    # pixels per centre, too) and Wu's init.
     out = subprocess.run([sys.executable, "-c", _STAGE_BY_STAGE], capture_output=True, text=True, timeout=900,
                          cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.splitlines()[-1])
     assert all(loaded == [] for _, _, loaded in report), report
     needs = [tuple(stages) for _, stages, _ in report]  # in the order of the script's cases
-    assert needs[0] == ("fast-rgb",)  # a 0.27 MP photo: RGB only, not what large or RGBA images need
-    assert needs[4] == ("fast-rgb", "fast-large") and needs[5] == ("fast-rgb", "fast-rgba")
-    assert needs[7] == ("fast-oklab", "fast-large")  # a large image in Oklab
+    rgb = ("fast-rgb", "fast-hartigan", "rgb-remap")
+    assert needs[0] == rgb  # a 0.27 MP photo: RGB only, not what large or RGBA images need
+    assert needs[4] == (*rgb, "fast-large") and needs[5] == ("fast-rgb", "fast-hartigan", "fast-rgba")
+    assert needs[7] == ("fast-oklab", "fast-hartigan", "fast-large")  # a large image in Oklab
 
 
 def test_fast_leaves_numbas_thread_setting_alone():

@@ -83,7 +83,7 @@ from numba import njit
 
 from ._base import Quantizer, centres_to_palette, check_pixels, clear_transparent, pack_rgb, unique_colours
 from .colour import PREMULTIPLIED, from_space, to_space
-from .wu import WuQuantizer, fit_cells_hint, nearest_labels, same_pixels_key
+from .wu import WuQuantizer, compile_remap, fit_cells_hint, nearest_labels, same_pixels_key
 from ..errors import ConfigurationError
 
 # Over-relaxation factor: 1 is plain Lloyd; 2 moves each centre to its mean plus the last
@@ -1483,16 +1483,23 @@ class FastKMeansQuantizer(Quantizer):
 
     alpha_support = "premultiplied"
     rank = 60
-    compile_stages = ("fast-rgb", "fast-oklab", "fast-wu", "fast-large", "fast-rgba")  # precompile's stages
+    compile_stages = ("fast-rgb", "fast-oklab", "fast-hartigan", "rgb-remap", "fast-wu", "fast-large",
+                      "fast-rgba")  # precompile's
 
     @classmethod
     def compile_ahead(cls, stage: str | None = None) -> None:
         precompile(stage)
 
     def compile_needs(self, pixels=None) -> tuple[str, ...]:
-        space = "fast-rgb" if self.colour_space == "rgb" else "fast-oklab"
-        needs = (space, "fast-wu") if self.init == "wu" else (space,)
         channels = np.shape(pixels)[-1] if pixels is not None and np.ndim(pixels) in (2, 3) else None
+        # Hartigan's moves (any image may have few colours a centre) and predict in RGB are stages of their
+        # own, after the fit's: a job waiting for the fit's stage compiles them meanwhile
+        needs = ("fast-rgb",) if self.colour_space == "rgb" else ("fast-oklab",)
+        needs += ("fast-hartigan",)
+        if self.colour_space == "rgb" and channels != 4:
+            needs += ("rgb-remap",)
+        if self.init == "wu":
+            needs += ("fast-wu",)
         if channels is None or (channels == 3 and np.size(pixels) // 3 >= _TABLE_PIXELS):
             needs += ("fast-large",)  # the colours counted in a table (:func:`_colour_histogram`)
         if channels is None or channels == 4:
@@ -1696,11 +1703,17 @@ def _fixed_point(coords, counts):
         scale /= 2.0
 
 
-def _compile_rgb(pixels, rng) -> None:
-    FastKMeansQuantizer(4, n_threads=1).fit(pixels).predict(pixels)
-    # Many pixels in few cells of the colour cube: predict's inverse colour map (large or simple images).
-    FastKMeansQuantizer(4, n_threads=1).fit(pixels).predict(pixels >> 5)
-    FastKMeansQuantizer(4, n_threads=1).fit(pixels[:32])  # few colours per centre: Hartigan's moves
+def _compile_rgb(pixels, rng) -> None:  # the fit; predict in RGB is wu's remap (rgb-remap)
+    FastKMeansQuantizer(4, n_threads=1).fit(pixels)
+
+
+def _compile_hartigan(pixels, rng) -> None:  # few colours per centre (any space): as fit calls it
+    colours = np.ascontiguousarray(pixels[:32], np.float64)
+    _hartigan(colours[:4].copy(), colours, np.ones(len(colours)), 300)
+
+
+def _compile_remap(pixels, rng) -> None:
+    compile_remap()
 
 
 def _compile_large(pixels, rng) -> None:  # images of _TABLE_PIXELS or more, in any colour space
@@ -1723,7 +1736,8 @@ def _compile_wu(pixels, rng) -> None:
 
 # precompile's stages (a sweep's background compile runs those its jobs may need, in compile_needs' order)
 _STAGES = dict(zip(FastKMeansQuantizer.compile_stages,
-                   (_compile_rgb, _compile_oklab, _compile_wu, _compile_large, _compile_rgba)))
+                   (_compile_rgb, _compile_oklab, _compile_hartigan, _compile_remap, _compile_wu, _compile_large,
+                    _compile_rgba)))
 
 
 def precompile(stage: str | None = None) -> None:
@@ -1737,8 +1751,10 @@ def precompile(stage: str | None = None) -> None:
 
         python -c "from kqbench.quantizers.fast import precompile; precompile()"
 
-    It runs fits and predicts on a small generated image, in RGB (stage ``"fast-rgb"``), in
-    Oklab (``"fast-oklab"``), from Wu's palette (``"fast-wu"``), counts colours as for an image
+    It runs fits and predicts on a small generated image: fits in RGB (stage ``"fast-rgb"``), fits
+    and predicts in Oklab (``"fast-oklab"``), Hartigan's moves of fits with few colours a centre
+    (``"fast-hartigan"``), predicts in RGB (``"rgb-remap"``, :func:`kqbench.quantizers.wu.compile_remap`),
+    fits from Wu's palette (``"fast-wu"``), counts colours as for an image
     of ``_TABLE_PIXELS`` or more (``"fast-large"``), fits and predicts with transparency
     (``"fast-rgba"``), or all of them (``stage=None``): every kernel is called, with the same
     types as for any image, any k, bin_bits, seed, thread count, init and colour space

@@ -467,6 +467,16 @@ def nearest_labels(palette, pixels, n_threads=None, cells=None) -> np.ndarray:
     return out
 
 
+def compile_remap() -> None:
+    """Compile :func:`nearest_labels`' numba code (or load it from numba's cache) on a small image: the
+    search per pixel in its cell's list, and the inverse colour map of images with many pixels per cell.
+    The ``predict`` of every quantizer that remaps in RGB with it (``wu``; ``fast`` in RGB)."""
+    pixels = np.random.default_rng(0).integers(0, 256, (2048, 3), dtype=np.uint8)
+    palette = pixels[:4]
+    nearest_labels(palette, pixels, n_threads=1)
+    nearest_labels(palette, pixels >> 5, n_threads=1)
+
+
 # --------------------------------------------------------------------------- estimator
 
 
@@ -531,10 +541,9 @@ class WuQuantizer(Quantizer):
     @classmethod
     def compile_ahead(cls, stage: str | None = None) -> None:
         pixels = np.random.default_rng(0).integers(0, 256, (2048, 3), dtype=np.uint8)
-        fitted = cls(4, n_threads=1).fit(pixels)
-        fitted.predict(pixels)  # per pixel, in its cell's list
-        fitted.predict(pixels >> 5)  # many pixels in few cells (large images): the inverse colour map
+        cls(4, n_threads=1).fit(pixels)
         cls(2, n_threads=1).fit(np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], np.uint8))  # few cells: the other path
+        compile_remap()
 
     def __init__(self, n_colors=16, bits=5, random_state=0, n_threads=None):
         self.n_colors = n_colors

@@ -198,8 +198,9 @@ class _Warm(threading.Thread):
         try:
             from .quantizers import FastKMeansQuantizer
 
-            if not self.alpha:
-                FastKMeansQuantizer.compile_ahead("fast-rgb")
+            if not self.alpha:  # (an RGB image's stages: the fit, Hartigan's moves, the remap)
+                for stage in FastKMeansQuantizer().compile_needs(np.zeros((1, 3), np.uint8)):
+                    FastKMeansQuantizer.compile_ahead(stage)
         except BaseException as exc:  # re-raised in the main thread
             self.error = exc
 

@@ -101,9 +101,10 @@ def _background(code: str, args: list[str], priority: str = "idle", **kwargs) ->
 def _compile_in_fork(lock: str, stages: list[str], priority: str) -> None:
     """In a process forked from the sweep's: compile the ``class:stage`` ``stages`` (see
     :func:`kqbench.measure.compile_in_background`) at ``priority``, detached from the sweep's output. Forked,
-    it starts with the modules the sweep has imported: a new interpreter first imported scikit-learn, numba
-    and Hydra again, and took 9.3 CPU-s for the ``fast-rgb`` stage where this takes 7.4, on the one core
-    the sweep's fits leave the compile now and then."""
+    it starts with the modules the sweep has imported: a new interpreter spent about 1.9 CPU-s importing
+    scikit-learn, numba and Hydra again before it compiled anything, on the one core the sweep's fits leave
+    the compile now and then. (The child runs no OpenMP code: a fork of a process whose scikit-learn fits
+    have started OpenMP's threads could not.)"""
     with open(os.devnull, "w") as devnull:
         os.dup2(devnull.fileno(), 1)
         os.dup2(devnull.fileno(), 2)

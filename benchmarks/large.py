@@ -7,8 +7,8 @@ mosaic of four bundled photos (scikit-learn's ``china`` and ``flower``, scikit-i
 ``coffee``), each upscaled (bicubic, so with new in-between colours) to a quarter of the size.
 
 1. Speed, in this process, on the same pixels: seconds of fit + assign (every pixel's label), the median
-   of ``--repeats`` runs after an untimed warm-up on a small crop, and their ratio to libimagequant's
-   time measured in the same run. libimagequant's time is the library's own quantize + remap (speed 4, no
+   of ``--repeats`` runs (the methods in turn, run by run) after an untimed warm-up on a small crop, and
+   their ratio to libimagequant's time measured in the same run. libimagequant's time is the library's own quantize + remap (speed 4, no
    dithering: what pngquant does), not kqbench's wrapper around it (whose fit first counts the image's
    colours with numpy). Targets: fast <= 0.1x, wu <= 0.02x libimagequant.
 2. Memory of quantizing: the most memory a fit + assign added to the process (kqbench's
@@ -86,25 +86,29 @@ def bench_speed(image: np.ndarray, k: int, repeats: int) -> None:
     header = f"{'method':<15}{'seconds':>9}{'x libimagequant':>17}{'target':>8}{'quantize peak MB':>18}{'x raw':>7}"
     print(header)
     print("-" * len(header))
-    baseline = None
+    ready = []
     for name, run in methods(k):
         try:
             run(np.ascontiguousarray(image[:64, :64]))  # compiled code, thread pools: untimed
         except NotInstalledError as exc:
             print(f"{name:<15}{'not installed':>9}  ({exc})")
             continue
-        times, peaks = [], []
-        for _ in range(repeats):
+        ready.append((name, run))
+    times, peaks = {name: [] for name, _ in ready}, {name: [] for name, _ in ready}
+    for _ in range(repeats):  # the methods in turn, run by run: a machine that drifts faster or slower meanwhile
+        for name, run in ready:  # weighs on every method alike, not on the ratio
             with PeakMemory() as memory:
                 start = time.perf_counter()
                 run(image)
-                times.append(time.perf_counter() - start)
-            peaks.append(memory.peak_bytes)
-        seconds = statistics.median(times)
+                times[name].append(time.perf_counter() - start)
+            peaks[name].append(memory.peak_bytes)
+    baseline = None
+    for name, _ in ready:
+        seconds = statistics.median(times[name])
         baseline = baseline or (seconds if name == "libimagequant" else None)
         ratio = f"{seconds / baseline:.3f}" if baseline else "-"
         target = {"fast": "0.1", "wu": "0.02"}.get(name, "")
-        peak = max(peaks) if None not in peaks else None
+        peak = max(peaks[name]) if None not in peaks[name] else None
         memory = f"{peak / MB:>18.0f}{peak / raw:>7.2f}" if peak is not None else f"{'n/a':>18}{'n/a':>7}"
         print(f"{name:<15}{seconds:>9.3f}{ratio:>17}{target:>8}{memory}")
 

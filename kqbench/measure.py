@@ -218,7 +218,7 @@ def _wait_for_background_compile(stages=(), compile_here=None) -> None:
                     return
                 except BlockingIOError:
                     left = [stage for stage in stages if stage not in _compiled_stages(path) | compiled_here]
-                    if not left:
+                    if stages and not left:  # (no stages: the whole compile)
                         return
                     if compile_here is not None and len(left) > 1:
                         compile_here(left[-1])

@@ -217,7 +217,8 @@ def _wait_for_background_compile(stages=(), compile_here=None) -> None:
                     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     return
                 except BlockingIOError:
-                    left = [stage for stage in stages if stage not in _compiled_stages(path) | compiled_here]
+                    done = _compiled_stages(path) | compiled_here  # (the file read once a poll)
+                    left = [stage for stage in stages if stage not in done]
                     if stages and not left:  # (no stages: the whole compile)
                         return
                     if compile_here is not None and len(left) > 1:

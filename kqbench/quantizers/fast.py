@@ -1494,8 +1494,7 @@ class FastKMeansQuantizer(Quantizer):
         channels = np.shape(pixels)[-1] if pixels is not None and np.ndim(pixels) in (2, 3) else None
         # Hartigan's moves (any image may have few colours a centre) and predict in RGB are stages of their
         # own, after the fit's: a job waiting for the fit's stage compiles them meanwhile
-        needs = ("fast-rgb",) if self.colour_space == "rgb" else ("fast-oklab",)
-        needs += ("fast-hartigan",)
+        needs = ("fast-rgb" if self.colour_space == "rgb" else "fast-oklab", "fast-hartigan")
         if self.colour_space == "rgb" and channels != 4:
             needs += ("rgb-remap",)
         if self.init == "wu":
@@ -1713,7 +1712,7 @@ def _compile_hartigan(pixels, rng) -> None:  # few colours per centre (any space
 
 
 def _compile_remap(pixels, rng) -> None:
-    compile_remap()
+    compile_remap(pixels)
 
 
 def _compile_large(pixels, rng) -> None:  # images of _TABLE_PIXELS or more, in any colour space

@@ -467,11 +467,11 @@ def nearest_labels(palette, pixels, n_threads=None, cells=None) -> np.ndarray:
     return out
 
 
-def compile_remap() -> None:
-    """Compile :func:`nearest_labels`' numba code (or load it from numba's cache) on a small image: the
-    search per pixel in its cell's list, and the inverse colour map of images with many pixels per cell.
-    The ``predict`` of every quantizer that remaps in RGB with it (``wu``; ``fast`` in RGB)."""
-    pixels = np.random.default_rng(0).integers(0, 256, (2048, 3), dtype=np.uint8)
+def compile_remap(pixels) -> None:
+    """Compile :func:`nearest_labels`' numba code (or load it from numba's cache) on ``pixels``, a small
+    (n, 3) uint8 image of many colours: the search per pixel in its cell's list, and the inverse colour
+    map of images with many pixels per cell. The ``predict`` of every quantizer that remaps in RGB with
+    it (``wu``; ``fast`` in RGB)."""
     palette = pixels[:4]
     nearest_labels(palette, pixels, n_threads=1)
     nearest_labels(palette, pixels >> 5, n_threads=1)
@@ -543,7 +543,7 @@ class WuQuantizer(Quantizer):
         pixels = np.random.default_rng(0).integers(0, 256, (2048, 3), dtype=np.uint8)
         cls(4, n_threads=1).fit(pixels)
         cls(2, n_threads=1).fit(np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], np.uint8))  # few cells: the other path
-        compile_remap()
+        compile_remap(pixels)
 
     def __init__(self, n_colors=16, bits=5, random_state=0, n_threads=None):
         self.n_colors = n_colors

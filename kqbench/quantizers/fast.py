@@ -1230,19 +1230,20 @@ def _space_candidates(P, lo, hi, src, n, out):
 
 
 @njit(cache=True, nogil=True)
-def _nearest_lane(t, lanes, X, bin_start, group_start, P, lists, lo, hi, out):
+def _nearest_lane(t, lanes, X, bin_start, group_start, P, out):
     """Lane t of :func:`_nearest_in_space`: out[p] = index of the row of P nearest to X[p]
     (squared Euclidean distance computed as :func:`kqbench.quantizers.colour.nearest_in_space`
     does, first of equals), for the points of groups lanes[t]:lanes[t + 1].
 
     Points come in bins (X[bin_start[b]:bin_start[b + 1]]) and bins in groups (bins
-    group_start[g]:group_start[g + 1]); each group's box filters the whole palette
-    (``lists[t, 2]`` = 0..m-1), each bin's box that list, and each point is compared with its
-    bin's list only. ``lo``, ``hi``: a (D,) row per lane of scratch space.
+    group_start[g]:group_start[g + 1]); each group's box filters the whole palette, each bin's
+    box that list, and each point is compared with its bin's list only. Its scratch space is its
+    own: rows of arrays shared by the lanes would share cache lines, which the lanes' writes then
+    pass back and forth (2 lanes took 3.4x one lane's time).
     """
     m = P.shape[0]
-    glist, blist, everyone = lists[t, 0], lists[t, 1], lists[t, 2]
-    lo, hi = lo[t], hi[t]
+    glist, blist, everyone = np.empty(m, np.int64), np.empty(m, np.int64), np.arange(m)
+    lo, hi = np.empty(X.shape[1]), np.empty(X.shape[1])
     four = X.shape[1] == 4
     for g in range(lanes[t], lanes[t + 1]):
         b0, b1 = group_start[g], group_start[g + 1]
@@ -1273,7 +1274,7 @@ def _nearest_in_space(X, bin_start, bin_key, levels_up, P, n_threads):
     :func:`kqbench.quantizers.colour.nearest_in_space` gives on these coordinates, from
     candidate lists per group of bins (bins whose keys agree but for the last ``levels_up``
     levels) and per bin. Groups are shared among ``n_threads`` lanes by their colour counts."""
-    D, m = X.shape[1], P.shape[0]
+    D = X.shape[1]
     n_bins = len(bin_key)
     group = bin_key >> (D * levels_up)
     group_start = np.concatenate([[0], np.flatnonzero(group[1:] != group[:-1]) + 1, [n_bins]]).astype(np.int64)
@@ -1281,11 +1282,8 @@ def _nearest_in_space(X, bin_start, bin_key, levels_up, P, n_threads):
     cut = np.searchsorted(before, np.arange(n_threads + 1) * (len(X) / n_threads), side="left")
     lanes = np.clip(cut, 0, len(group_start) - 1).astype(np.int64)
     lanes[0], lanes[-1] = 0, len(group_start) - 1
-    lists = np.empty((n_threads, 3, m), np.int64)
-    lists[:, 2] = np.arange(m)
     out = np.empty(len(X), np.int64)
-    _run_lanes(n_threads, _nearest_lane, lanes, X, bin_start, group_start, np.ascontiguousarray(P, np.float64),
-               lists, np.empty((n_threads, D)), np.empty((n_threads, D)), out)
+    _run_lanes(n_threads, _nearest_lane, lanes, X, bin_start, group_start, np.ascontiguousarray(P, np.float64), out)
     return out
 
 

@@ -65,7 +65,7 @@ def test_fast_is_deterministic_for_a_seed():
 def test_fast_same_result_with_one_and_two_threads(k, monkeypatch):
     # Whole half-size photo: enough colours for many parallel work units in Lloyd's passes.
     # (Lloyd tries both ways in any case; the mapper only if threads paid off last time.)
-    monkeypatch.setattr(fast._Pace, "threads_pay", True)
+    monkeypatch.setattr(fast._Pace, "threads_pay", {})
     image = np.ascontiguousarray(load_sample_image("china.jpg")[::2, ::2])
     one = FastKMeansQuantizer(k, n_threads=1).fit(image)
     two = FastKMeansQuantizer(k, n_threads=2).fit(image)
@@ -84,7 +84,7 @@ def _fit_in_child(queue):
 def test_fast_threads_work_in_a_forked_child(monkeypatch):
     # The lanes' worker threads are started once per process: a child forked after they
     # started has none (only the parent's bookkeeping), and must start its own.
-    monkeypatch.setattr(fast._Pace, "threads_pay", True)
+    monkeypatch.setattr(fast._Pace, "threads_pay", {})
     parent = FastKMeansQuantizer(16, n_threads=2).fit(IMAGES["china"])
     queue = multiprocessing.get_context("fork").Queue()
     child = multiprocessing.get_context("fork").Process(target=_fit_in_child, args=(queue,))
@@ -420,7 +420,7 @@ def test_predict_ties_in_another_space_go_to_the_lower_index():
 @pytest.mark.parametrize("kwargs", [{"colour_space": "oklab"}, {"init": "wu"}, {"alpha": True}, {"coarse": True}],
                          ids=["oklab", "wu", "rgba", "coarse-to-fine"])
 def test_fast_same_result_with_one_and_two_threads_in_every_mode(kwargs, monkeypatch):
-    monkeypatch.setattr(fast._Pace, "threads_pay", True)
+    monkeypatch.setattr(fast._Pace, "threads_pay", {})
     if kwargs.pop("coarse", False):  # Lloyd on the cubes of side 2 first, as on large photos
         monkeypatch.setattr(fast, "_TABLE_PIXELS", 0)
         monkeypatch.setattr(fast, "_COLOURS_PER_CUBE", 0)

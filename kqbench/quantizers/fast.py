@@ -66,7 +66,7 @@ float64, and a pixel's nearest colour does not depend on its lane; every other l
 of its own, each computed as one lane would. On a machine busy with other work, threads that
 wait for a time slice make things slower than one thread; Lloyd's loop times its passes and then
 uses one thread (:class:`_Pace`), and so do the histogram, the trees and ``predict`` of the next
-fit. Seeding stays serial: k-means++ is a sequence of small steps (a few microseconds each),
+fit on as much work. Seeding stays serial: k-means++ is a sequence of small steps (a few microseconds each),
 shorter than the time to wake a second thread.
 """
 
@@ -1029,7 +1029,7 @@ def _lloyd(C, tree, points, max_iter, tol_shift, n_threads, leaf):
     pass can be timed: see :class:`_Pace`.
     """
     state = _lloyd_state(tree, points[0].shape[0], C.shape[0], n_threads, leaf)
-    pace = _Pace(n_threads)
+    pace = _Pace(n_threads, points[0].shape[0])
 
     def assign(centres):
         """The assignment to ``centres``: its error, its means M and the error at M."""
@@ -1140,32 +1140,40 @@ class _Pace:
     up the whole pass -- we measured two threads at 1.5-2x the time of one there. So every
     32nd pass of the process (starting with its third) runs the other way as a probe, and
     a fit that has timed both ways uses the faster per unit of work (best pass of each);
-    until then, the way the last such comparison preferred. On an idle machine that costs
-    one single-threaded pass in 32. The result is the same either way; only the time
-    differs.
+    until then, the way the last such comparison on as many points preferred (within a
+    factor of 4: :func:`_size_class`). On an idle machine that costs one single-threaded pass
+    in 32. The result is the same either way; only the time differs.
+
+    Per size, because a thread's wake-up weighs on a pass of microseconds and not on one of
+    milliseconds: a 24 MP photo's first fit in a process, after a warm-up fit on a small
+    sample (where one thread won), ran all its passes, its colour count and its trees on one
+    thread (0.51 s against 0.31 s).
     """
 
-    #: Whether several threads beat one in the last comparison (shared by the process:
-    #: used by fits that have not compared yet, and by ``predict``).
-    threads_pay = True
+    #: Per :func:`_size_class` of the points: whether several threads beat one in the last
+    #: comparison at that size (shared by the process: used by fits that have not compared
+    #: yet, and for the work outside Lloyd's loop); not there: yes.
+    threads_pay: dict = {}
     #: Passes run so far by the process, offset so that its third pass is a probe.
     clock = 30
 
-    def __init__(self, n_threads):
+    def __init__(self, n_threads, size):
         self.n = n_threads
+        self.size = _size_class(size)
         self.best = {1: np.inf, n_threads: np.inf}  # seconds per unit of work, this fit
         self.passes = 0
 
     @staticmethod
-    def outside(n_threads) -> int:
-        """Threads for work outside Lloyd's loop (the colour count, the trees, ``predict``):
-        ``n_threads``, or one if the last comparison found one faster."""
-        return n_threads if _Pace.threads_pay else 1
+    def outside(n_threads, size) -> int:
+        """Threads for work outside Lloyd's loop on ``size`` points, colours or pixels (the colour
+        count, the trees, ``predict``): ``n_threads``, or one if the last comparison at that size
+        found one faster."""
+        return n_threads if _Pace.threads_pay.get(_size_class(size), True) else 1
 
     def preferred(self) -> int:
         if np.isfinite(self.best[1]) and np.isfinite(self.best[self.n]):
             return 1 if self.best[1] < self.best[self.n] else self.n
-        return self.n if _Pace.threads_pay else 1
+        return self.n if _Pace.threads_pay.get(self.size, True) else 1
 
     def lanes(self) -> int:
         if self.n == 1:
@@ -1181,9 +1189,14 @@ class _Pace:
             if self.passes >= 1 and work > 0:
                 self.best[lanes] = min(self.best[lanes], seconds / work)
                 if np.isfinite(self.best[1]) and np.isfinite(self.best[self.n]):
-                    _Pace.threads_pay = self.best[self.n] < self.best[1]
+                    _Pace.threads_pay[self.size] = self.best[self.n] < self.best[1]
             _Pace.clock += 1
         self.passes += 1
+
+
+def _size_class(size) -> int:
+    """Sizes within a factor of 4 of each other share a class (see :class:`_Pace`)."""
+    return int(size).bit_length() // 2
 
 
 # --------------------------------------------------------------------------- exact remap in another space
@@ -1557,7 +1570,7 @@ class FastKMeansQuantizer(Quantizer):
             # The base class's np.unique sort costs more than this whole fit; the histogram
             # gives the same distinct colours and counts in one pass over the pixels.
             colours, counts, bin_key, bin_start, cubes = _colour_histogram(pixels, self.bin_bits,
-                                                                           _Pace.outside(threads))
+                                                                           _Pace.outside(threads, len(pixels)))
             if space == "rgb":
                 self._fit_cells = key, _side8_cells(bin_key, self.bin_bits)
             if len(colours) <= k:
@@ -1581,7 +1594,8 @@ class FastKMeansQuantizer(Quantizer):
         phases = [np.arange(len(coords) + 1)]
         if space == "rgb" and cubes is not None and (len(cubes) - 1) * _COLOURS_PER_CUBE <= len(coords):
             phases.insert(0, cubes)
-        tree, *points = _points_tree(coords, counts, phases[0], bin_key, bin_start, B, _Pace.outside(threads))
+        tree, *points = _points_tree(coords, counts, phases[0], bin_key, bin_start, B,
+                                     _Pace.outside(threads, len(phases[0]) - 1))
         # Lloyd resolves the cells of this level colour by colour: in RGB those of side 8 (with
         # transparency, the bins), in Lab/Oklab those of two bins a side -- 30% less time for
         # Lloyd at k=256 on the bench's photos than the bins themselves or cells of four.
@@ -1619,7 +1633,7 @@ class FastKMeansQuantizer(Quantizer):
         for phase, group_start in enumerate(phases):
             if phase > 0:
                 tree, *points = _points_tree(coords, counts, group_start, bin_key, bin_start, B,
-                                             _Pace.outside(threads))
+                                             _Pace.outside(threads, len(group_start) - 1))
             # (The cubes are resolved one by one in cells of side 16, not 8: 10% less time at 24 MP.)
             coarse = phase < len(phases) - 1
             C, passes = _lloyd(C, tree, points, self.max_iter, self.tol * variance, threads, leaf - coarse)
@@ -1641,7 +1655,7 @@ class FastKMeansQuantizer(Quantizer):
             raise ValueError(f"pixels have {pixels.shape[1]} channels, the palette {self.palette_.shape[1]}")
         space = self._colour_space()
         threads = _thread_count(self.n_threads)
-        threads = _Pace.outside(threads)
+        threads = _Pace.outside(threads, len(pixels))
         if pixels.shape[1] == 4:
             return _labels_rgba(self.palette_, pixels, threads)
         if space == "rgb":

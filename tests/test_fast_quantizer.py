@@ -74,6 +74,23 @@ def test_fast_same_result_with_one_and_two_threads(k, monkeypatch):
     np.testing.assert_array_equal(one.predict(image), two.predict(image))
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has a single thread here")
+def test_one_thread_winning_on_a_small_fit_leaves_larger_fits_their_threads(monkeypatch):
+    # A sweep's warm-up fits a 32x32 sample, where one thread may well beat two; a photo's fit after it
+    # must still start its passes, and predict, with every thread (a 24 MP fit once ran on one thread).
+    warm_up = 1024
+    monkeypatch.setattr(fast._Pace, "threads_pay", {fast._size_class(warm_up): False})
+    monkeypatch.setattr(fast._Pace, "clock", 1)  # no probe (a pass the other way) among the first passes
+    lanes, assign = [], fast._assign_sums
+    monkeypatch.setattr(fast, "_assign_sums", lambda C, tree, points, state, n: lanes.append(n) or
+                        assign(C, tree, points, state, n))
+    photo = IMAGES["china"]
+    FastKMeansQuantizer(16, n_threads=2).fit(photo)
+    assert lanes[:3] == [2, 2, 2]
+    assert fast._Pace.outside(2, photo.shape[0] * photo.shape[1]) == 2
+    assert fast._Pace.outside(2, warm_up) == 1  # where one thread won, it still does
+
+
 def _fit_in_child(queue):
     q = FastKMeansQuantizer(16, n_threads=2).fit(IMAGES["china"])
     queue.put((q.palette_, q.predict(IMAGES["china"])))

@@ -157,25 +157,64 @@ def test_the_launcher_composes_the_jobs_its_composing_process_has_not_sent(tmp_p
     GlobalHydra.instance().clear()
 
 
-def test_a_job_that_differs_only_in_plain_values_is_the_config_hydra_composes(tmp_path):
-    import itertools
-
+def _derived_and_composed(tmp_path, jobs) -> int:
+    """Each job's config as the launcher derives it, against Hydra's composition; how many it composed."""
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
     import hydra_plugins.hydra_kqbench.kqbench_plugins as plugins
 
     GlobalHydra.instance().clear()
-    with initialize_config_module("kqbench.conf", version_base="1.3"):
-        loader = GlobalHydra.instance().config_loader()
-        master = loader.load_configuration("config", overrides=[f"hydra.sweep.dir={tmp_path}", "report.quality=mse"],
-                                           run_mode=RunMode.MULTIRUN)
-        axes = [["quantizer=kmeans", "quantizer=fast"], ["k=16", "k=64"], ["encoding=png8"],
-                ["quantizer.max_iter=300", "quantizer.max_iter=50"], ["dither=false", "dither=true"]]
-        composed: dict = {}
-        for job in itertools.product(*axes):
-            derived = plugins._job_config(loader, master, list(job), composed)
-            expected = loader.load_sweep_config(master, list(job))
-            assert OmegaConf.to_yaml(derived) == OmegaConf.to_yaml(expected), job
-        assert len(composed) == 2  # one composition per quantizer
-    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module("kqbench.conf", version_base="1.3"):
+            loader = GlobalHydra.instance().config_loader()
+            master = loader.load_configuration("config", overrides=[f"hydra.sweep.dir={tmp_path}", "report.quality=mse"],
+                                               run_mode=RunMode.MULTIRUN)
+            expected = {tuple(job): OmegaConf.to_yaml(loader.load_sweep_config(master, list(job))) for job in jobs}
+            compositions = []
+            compose = loader.load_sweep_config
+            loader.load_sweep_config = lambda *args: compositions.append(args) or compose(*args)
+            templates: dict = {}
+            for job in jobs:
+                derived = plugins._job_config(loader, master, list(job), templates)
+                assert OmegaConf.to_yaml(derived) == expected[tuple(job)], job
+            return len(compositions)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def test_a_job_that_differs_only_in_plain_values_is_the_config_hydra_composes(tmp_path):
+    import itertools
+
+    axes = [["quantizer=kmeans", "quantizer=fast"], ["k=16", "k=64"], ["encoding=png8"],
+            ["quantizer.max_iter=300", "quantizer.max_iter=50"], ["dither=false", "dither=true"]]
+    assert _derived_and_composed(tmp_path, list(itertools.product(*axes))) == 2  # one per quantizer
+
+
+def test_a_job_with_other_options_of_config_groups_is_the_config_hydra_composes(tmp_path):
+    # every option of conf/quantizer, conf/encoding and conf/dataset, each next to others than the one it was
+    # composed with, and with values set in its own node: derived from the option's node as Hydra composed it
+    quantizers, encodings, datasets = options("quantizer"), options("encoding"), options("dataset")
+    jobs = [[f"quantizer={q}", f"k={k}", f"encoding={encodings[(i + shift) % len(encodings)]}",
+             f"dataset={datasets[(i + shift) % len(datasets)]}"]
+            for shift, k in ((0, 16), (3, 64)) for i, q in enumerate(quantizers)]
+    jobs += [["quantizer=fast", "k=16", f"encoding={e}", "dataset=samples"] for e in encodings]
+    jobs += [["quantizer=kmeans", "k=16", "encoding=png8", "dataset=samples", "+experiment=frontier"],
+             ["quantizer=fast", "k=16", "encoding=rgb24", "dataset=samples", "+experiment=frontier"]]
+    # a composition where a job first chooses an option (in its shape: with or without the experiment), not one
+    # per combination
+    seen, first_choices = set(), 0
+    for job in jobs:
+        shape = "+experiment=frontier" in job
+        first_choices += not {(shape, o) for o in job if not o.startswith("k=")} <= seen
+        seen |= {(shape, o) for o in job if not o.startswith("k=")}
+    assert _derived_and_composed(tmp_path, jobs) == first_choices < len(jobs) / 2
+
+
+def test_the_default_sweep_composes_one_job_per_quantizer_and_encoding(tmp_path):
+    import itertools
+
+    jobs = [[f"quantizer={q}", f"k={k}", f"encoding={e}"] for q, k, e in itertools.product(
+        ["sampled", "minibatch", "unique", "kmeans", "fast"], [16, 256],
+        ["rgb24", "labels", "png8_pypng", "png8_pillow", "png8"])]
+    assert _derived_and_composed(tmp_path, jobs) == 9

@@ -12,9 +12,9 @@ job runs, as with the basic sweeper, at the cost of a handful of compositions ra
 the other, as the basic launcher does, but a forked process composes them ahead: first the sweeper's
 handful (while this process imports what the jobs need; no job starts before they all composed), then
 every job in order (a job that differs from one composed before only in plain values, ``k=64`` for
-``k=16``, is that one with the values set: :func:`_job_config`), each saved in its folder's ``.hydra/``
-and prepared as Hydra's ``run_job`` would
-prepare it (the job's Hydra config, the task's config without its ``hydra`` node), so that here each
+``k=16``, and in options of config groups composed for other jobs, ``encoding=labels``, is that one with
+the values and the options' nodes set: :func:`_job_config`), each saved in its folder's ``.hydra/`` and
+prepared as Hydra's ``run_job`` would prepare it (the job's Hydra config, the task's config without its ``hydra`` node), so that here each
 job only runs. A job it has not sent yet is composed here (the same way) while it goes on to the next:
 where short jobs follow each other, two cores composing beat one composing and one waiting. A job that
 does not compose fails here with Hydra's own error, as with the basic launcher.
@@ -134,18 +134,17 @@ def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> N
         return
     for idx, job in first.items():
         send(idx, job)
-    shapes = {}  # a later job's shape, for composing its template ahead
+    tried: set = set()  # later jobs looked at for composing ahead
 
     def compose_a_later_template(after: int) -> bool:
-        """Compose the config of the first job after ``after`` whose shape has none yet; whether one was."""
+        """Compose the first job after ``after`` that needs a composition of its own; whether one did."""
         for later in range(after + 1, len(jobs)):
-            if later not in shapes:
-                shapes[later] = _shape(loader, config, list(jobs[later]))[1]
-            if shapes[later] not in templates:
-                try:
-                    _template(loader, config, list(jobs[later]), shapes[later], templates)
-                except Exception:  # (that job fails when it is composed, and the launcher reports it)
-                    templates[shapes[later]] = None
+            if later in tried:
+                continue
+            tried.add(later)
+            if _composes(loader, config, list(jobs[later]), templates):
+                with contextlib.suppress(Exception):  # (that job fails when it is composed, and the launcher reports it)
+                    _template(loader, config, list(jobs[later]), templates)
                 return True
         return False
 
@@ -159,17 +158,25 @@ def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> N
     conn.close()
 
 
-def _job_config(loader, master, overrides: List[str], composed: dict):
+def _job_config(loader, master, overrides: List[str], templates: dict):
     """The config Hydra composes for a job of the sweep (``loader.load_sweep_config``). A job that differs
-    from one composed before only in plain values (``k=64`` where it had ``k=16``; not a config group, an
-    addition or a Hydra setting) is that job's config with those values set as Hydra sets them, and its
-    record of overrides rewritten: the same config (a test compares them), at a fifth of the cost. The
-    default sweep composes 25 of its 75 jobs."""
-    parsed, shape = _shape(loader, master, overrides)
-    job = copy.deepcopy(_template(loader, master, overrides, shape, composed))
+    from one composed before only in plain values (``k=64`` where it had ``k=16``; not an addition or a
+    Hydra setting) and in its choices of simple config group options (``encoding=labels`` where it had
+    ``encoding=rgb24``: see :func:`_simple_option`) is that job's config with those values set as Hydra sets
+    them, each chosen option's node as Hydra composed it for another job, and its record of choices and
+    overrides rewritten: the same config (a test compares them), at a fifth of the cost. The default sweep
+    composes 9 of its 75 jobs (one per quantizer and encoding)."""
+    parsed, shape, groups = _shape(loader, master, overrides)
+    template = _template(loader, master, overrides, templates)
+    job = copy.deepcopy(template["config"])
+    chosen = {group: option for group, option in groups.items() if job.hydra.runtime.choices[group] != option}
+    with read_write(job), open_dict(job):
+        for group, option in chosen.items():
+            job[group] = template["nodes"][group, option]  # (a copy: OmegaConf copies an assigned node)
     ConfigLoaderImpl._apply_overrides_to_config([o for o, key in zip(parsed, shape) if key == o.key_or_group], job)
     task = [o for o in parsed if not o.is_hydra_override()]
     with read_write(job.hydra), open_dict(job.hydra):
+        job.hydra.runtime.choices.update(chosen)
         job.hydra.overrides.task = [o.input_line for o in task]
         job.hydra.job.override_dirname = get_overrides_dirname(
             overrides=task, kv_sep=job.hydra.job.config.override_dirname.kv_sep,
@@ -179,25 +186,88 @@ def _job_config(loader, master, overrides: List[str], composed: dict):
     return job
 
 
-def _template(loader, master, overrides: List[str], shape: tuple, templates: dict):
-    """The composed config of the jobs of ``shape`` (kept in ``templates``; composed now for ``overrides``,
-    one of those jobs, if it is not there or failed before)."""
-    if templates.get(shape) is None:
-        templates[shape] = loader.load_sweep_config(master, overrides)
-    return templates[shape]
+def _template(loader, master, overrides: List[str], templates: dict) -> dict:
+    """What the job of ``overrides`` is derived from (:func:`_job_config`), kept in ``templates`` by shape:
+    the first config composed for a job of its shape (``config``), and the node of each option of its
+    shape's config groups from the configs composed for them (``nodes``, by (group, option)). Composed now
+    for ``overrides`` when there is none, or when it lacks one of the job's options."""
+    _, shape, groups = _shape(loader, master, overrides)
+    template = templates.get(shape)
+    if template is None or any(choice not in template["nodes"] for choice in groups.items()):
+        config = loader.load_sweep_config(master, overrides)
+        template = templates.setdefault(shape, {"config": config, "nodes": {}})
+        for group, option in groups.items():
+            template["nodes"].setdefault((group, option), config[group])
+    return template
+
+
+def _composes(loader, master, overrides: List[str], templates: dict) -> bool:
+    """Whether the job of ``overrides`` needs a composition of its own (see :func:`_template`)."""
+    _, shape, groups = _shape(loader, master, overrides)
+    return shape not in templates or any(choice not in templates[shape]["nodes"] for choice in groups.items())
 
 
 def _shape(loader, master, overrides: List[str]) -> tuple:
-    """A job's parsed overrides, and its shape: the keys of its plain-value overrides and the whole text of
-    the others (config groups, additions, Hydra settings). Jobs of one shape differ only in plain values."""
-    parsed = OverridesParser.create().parse_overrides(overrides)
+    """A job's parsed overrides, its shape and its choices of simple config group options ({group: option}).
+    The shape: the keys of its plain-value overrides, ``group=`` for those choices, and the whole text of
+    the others (additions, Hydra settings, other group choices). Jobs of one shape differ only in plain values
+    and simple options."""
+    parsed = [_parsed(o) for o in overrides]
     choices = master.hydra.runtime.choices
+    kinds, groups = [], {}
+    for o in parsed:
+        if o.type != OverrideType.CHANGE or o.package is not None or o.is_hydra_override():
+            kinds.append(o.input_line)
+        elif o.key_or_group in choices:
+            option = o.value()
+            if isinstance(option, str) and _simple_option(loader, o.key_or_group, option):
+                kinds.append(o.key_or_group + "=")
+                groups[o.key_or_group] = option
+            else:
+                kinds.append(o.input_line)
+        elif _group_exists(loader, o.key_or_group):
+            kinds.append(o.input_line)
+        else:
+            kinds.append(o.key_or_group)
+    return parsed, tuple(kinds), groups
 
-    def plain(o) -> bool:
-        return (o.type == OverrideType.CHANGE and o.package is None and not o.is_hydra_override()
-                and o.key_or_group not in choices and not loader.repository.group_exists(o.key_or_group))
 
-    return parsed, tuple(o.key_or_group if plain(o) else o.input_line for o in parsed)
+# Caches of the composing process (or the launcher's): an override's parse, and what the config repository
+# says of a group or option (each a look-up in the config sources), asked once per job otherwise.
+_PARSED: dict = {}
+_REPOSITORY: dict = {}
+_PARSER: list = []
+
+
+def _parsed(override: str):
+    if override not in _PARSED:
+        if not _PARSER:
+            _PARSER.append(OverridesParser.create())
+        [_PARSED[override]] = _PARSER[0].parse_overrides([override])
+    return _PARSED[override]
+
+
+def _group_exists(loader, group: str) -> bool:
+    key = (id(loader.repository), "group", group)
+    if key not in _REPOSITORY:
+        _REPOSITORY[key] = loader.repository.group_exists(group)
+    return _REPOSITORY[key]
+
+
+def _simple_option(loader, group: str, option: str) -> bool:
+    """Whether ``option`` of top-level config ``group`` is one yaml or structured config that only fills its
+    group's node: no defaults list of its own, no package header, not a schema; choosing it then changes
+    that node and the record of choices, nothing else."""
+    key = (id(loader.repository), group, option)
+    if key not in _REPOSITORY:
+        simple = False
+        if "/" not in group and not group.startswith("hydra"):
+            with contextlib.suppress(Exception):  # (an option that does not load fails its job, composed)
+                found = loader.repository.load_config(f"{group}/{option}")
+                simple = (found is not None and not found.defaults_list and found.header.get("package") is None
+                          and not found.is_schema_source)
+        _REPOSITORY[key] = simple
+    return _REPOSITORY[key]
 
 
 def _numbered(job_config, num: int):

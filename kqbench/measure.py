@@ -343,7 +343,7 @@ def quantize(image: SourceImage, quantizer, repeats: int = 1, requested=()) -> Q
         small = clone(quantizer).set_params(n_colors=min(int(quantizer.n_colors), 256))
         small.fit(sample).predict(sample)
 
-    needs = quantizer.compile_needs(source)
+    needs = quantizer.compile_needs(source, image.unique_colours)
     if needs:  # compiled in the background since the sweep started: wait for it, once
         warm_up(("compiled", needs), lambda: _wait_for_background_compile(needs, type(quantizer).compile_ahead))
     warm_up(("quantizer", type(quantizer), channels, getattr(quantizer, "colour_space", None)), warm)

@@ -157,10 +157,10 @@ class Quantizer(BaseEstimator):
             pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
             cls(n_colors=16).fit(pixels).predict(pixels)
 
-    def compile_needs(self, pixels=None) -> tuple[str, ...]:
+    def compile_needs(self, pixels=None, colours=None) -> tuple[str, ...]:
         """The stages of :attr:`compile_stages` that a fit and predict with these parameters use, on
-        ``pixels`` when given (a job waits for these before its timed fit), else on any image (what a
-        sweep compiles ahead)."""
+        ``pixels`` when given (a job waits for these before its timed fit; ``colours``: their number of
+        distinct colours, when known), else on any image (what a sweep compiles ahead)."""
         return self.compile_stages
 
     @property

@@ -1494,20 +1494,24 @@ class FastKMeansQuantizer(Quantizer):
 
     alpha_support = "premultiplied"
     rank = 60
-    compile_stages = ("fast-rgb", "fast-oklab", "fast-hartigan", "rgb-remap", "fast-wu", "fast-large",
+    compile_stages = ("fast-rgb", "fast-oklab", "rgb-remap", "fast-hartigan", "fast-wu", "fast-large",
                       "fast-rgba")  # precompile's
 
     @classmethod
     def compile_ahead(cls, stage: str | None = None) -> None:
         precompile(stage)
 
-    def compile_needs(self, pixels=None) -> tuple[str, ...]:
+    def compile_needs(self, pixels=None, colours=None) -> tuple[str, ...]:
         channels = np.shape(pixels)[-1] if pixels is not None and np.ndim(pixels) in (2, 3) else None
-        # Hartigan's moves (any image may have few colours a centre) and predict in RGB are stages of their
-        # own, after the fit's: a job waiting for the fit's stage compiles them meanwhile
-        needs = ("fast-rgb" if self.colour_space == "rgb" else "fast-oklab", "fast-hartigan")
+        # predict in RGB and Hartigan's moves are stages of their own, after the fit's: a job waiting for
+        # the fit's stage compiles them meanwhile. Hartigan's moves follow Lloyd's only where an image has
+        # few colours a centre (fit): any image, unless its colours are counted (RGB)
+        needs = ("fast-rgb" if self.colour_space == "rgb" else "fast-oklab",)
         if self.colour_space == "rgb" and channels != 4:
             needs += ("rgb-remap",)
+        k = self.n_colors if isinstance(self.n_colors, numbers.Integral) else None
+        if channels != 3 or colours is None or k is None or k < colours <= _HARTIGAN_COLOURS_PER_CENTRE * k:
+            needs += ("fast-hartigan",)
         if self.init == "wu":
             needs += ("fast-wu",)
         if channels is None or (channels == 3 and np.size(pixels) // 3 >= _TABLE_PIXELS):
@@ -1747,7 +1751,7 @@ def _compile_wu(pixels, rng) -> None:
 
 # precompile's stages (a sweep's background compile runs those its jobs may need, in compile_needs' order)
 _STAGES = dict(zip(FastKMeansQuantizer.compile_stages,
-                   (_compile_rgb, _compile_oklab, _compile_hartigan, _compile_remap, _compile_wu, _compile_large,
+                   (_compile_rgb, _compile_oklab, _compile_remap, _compile_hartigan, _compile_wu, _compile_large,
                     _compile_rgba)))
 
 
@@ -1763,9 +1767,9 @@ def precompile(stage: str | None = None) -> None:
         python -c "from kqbench.quantizers.fast import precompile; precompile()"
 
     It runs fits and predicts on a small generated image: fits in RGB (stage ``"fast-rgb"``), fits
-    and predicts in Oklab (``"fast-oklab"``), Hartigan's moves of fits with few colours a centre
-    (``"fast-hartigan"``), predicts in RGB (``"rgb-remap"``, :func:`kqbench.quantizers.wu.compile_remap`),
-    fits from Wu's palette (``"fast-wu"``), counts colours as for an image
+    and predicts in Oklab (``"fast-oklab"``), predicts in RGB (``"rgb-remap"``,
+    :func:`kqbench.quantizers.wu.compile_remap`), Hartigan's moves of fits with few colours a centre
+    (``"fast-hartigan"``), fits from Wu's palette (``"fast-wu"``), counts colours as for an image
     of ``_TABLE_PIXELS`` or more (``"fast-large"``), fits and predicts with transparency
     (``"fast-rgba"``), or all of them (``stage=None``): every kernel is called, with the same
     types as for any image, any k, bin_bits, seed, thread count, init and colour space

@@ -116,7 +116,7 @@ def test_the_background_compile_plans_the_stages_the_sweep_needs(cfg_of):
         return [s.rsplit(":", 1)[1] for s in _compile_stages(cfg, sweep_values(cfg))]
 
     # the default sweep: fast in RGB first (what every job waits for), then what only some images need
-    rgb = ["fast-rgb", "rgb-remap", "fast-hartigan"]
+    rgb = ["fast-seed", "fast-rgb", "rgb-remap", "fast-hartigan"]
     assert stages() == [*rgb, "fast-large", "fast-rgba"]
     assert stages("quantizer=kmeans,sampled") == []
     assert stages("quantizer=wu,fast", "quantizer.colour_space=rgb,oklab") == ["wu", *rgb, "fast-large", "fast-rgba",

@@ -217,12 +217,12 @@ def test_each_image_needs_only_the_stages_its_compile_needs_names(tmp_path):
     report = json.loads(out.stdout.splitlines()[-1])
     assert all(loaded == [] for _, _, loaded in report), report
     needs = [tuple(stages) for _, stages, _ in report]  # in the order of the script's cases
-    rgb = ("fast-rgb", "rgb-remap")
+    rgb = ("fast-seed", "fast-rgb", "rgb-remap")
     assert needs[0] == rgb  # a 0.27 MP photo: RGB only, not what large or RGBA images need, nor Hartigan's moves
     assert needs[3] == (*rgb, "fast-hartigan")  # 16 < colours <= 16 x 16: Hartigan's moves follow Lloyd's
-    assert needs[4] == (*rgb, "fast-large") and needs[5] == ("fast-rgb", "fast-hartigan", "fast-rgba")
-    assert needs[7] == ("fast-oklab", "fast-large")  # a large image in Oklab
-    assert needs[8] == ("fast-oklab", "fast-hartigan")  # 2 x 128 pixels: few colours a centre
+    assert needs[4] == (*rgb, "fast-large") and needs[5] == ("fast-seed", "fast-rgb", "fast-hartigan", "fast-rgba")
+    assert needs[7] == ("fast-seed", "fast-oklab", "fast-large")  # a large image in Oklab
+    assert needs[8] == ("fast-seed", "fast-oklab", "fast-hartigan")  # 2 x 128 pixels: few colours a centre
 
 
 def test_fast_leaves_numbas_thread_setting_alone():

@@ -1494,7 +1494,7 @@ class FastKMeansQuantizer(Quantizer):
 
     alpha_support = "premultiplied"
     rank = 60
-    compile_stages = ("fast-rgb", "fast-oklab", "rgb-remap", "fast-hartigan", "fast-wu", "fast-large",
+    compile_stages = ("fast-seed", "fast-rgb", "fast-oklab", "rgb-remap", "fast-hartigan", "fast-wu", "fast-large",
                       "fast-rgba")  # precompile's
 
     @classmethod
@@ -1503,10 +1503,11 @@ class FastKMeansQuantizer(Quantizer):
 
     def compile_needs(self, pixels=None, colours=None) -> tuple[str, ...]:
         channels = np.shape(pixels)[-1] if pixels is not None and np.ndim(pixels) in (2, 3) else None
-        # predict in RGB and Hartigan's moves are stages of their own, after the fit's: a job waiting for
-        # the fit's stage compiles them meanwhile. Hartigan's moves follow Lloyd's only where an image has
-        # few colours a centre (fit): any image, unless its colours are counted (RGB)
-        needs = ("fast-rgb" if self.colour_space == "rgb" else "fast-oklab",)
+        # The fit's seeding (every space) and the rest of it, predict in RGB and Hartigan's moves are stages
+        # of their own, about as long as each other: a job waiting for the background compile compiles the
+        # last of them meanwhile. Hartigan's moves follow Lloyd's only where an image has few colours a
+        # centre (fit): any image, unless its colours are counted (RGB)
+        needs = ("fast-seed", "fast-rgb" if self.colour_space == "rgb" else "fast-oklab")
         if self.colour_space == "rgb" and channels != 4:
             needs += ("rgb-remap",)
         k = self.n_colors if isinstance(self.n_colors, numbers.Integral) else None
@@ -1718,7 +1719,14 @@ def _fixed_point(coords, counts):
         scale /= 2.0
 
 
-def _compile_rgb(pixels, rng) -> None:  # the fit; predict in RGB is wu's remap (rgb-remap)
+def _compile_seed(pixels, rng) -> None:  # what the fit runs before Lloyd's passes, in any space: as fit calls it
+    colours, counts, bin_key, bin_start, _ = _colour_histogram(pixels, 6)
+    coords = colours.astype(np.float64)
+    tree, *points = _points_tree(coords, counts, np.arange(len(coords) + 1), bin_key, bin_start, 6, 1)
+    _kmeanspp(tree, points[0], points[1], 6, 0, 4, rng.random((4, 3)), np.empty((0, 3)))
+
+
+def _compile_rgb(pixels, rng) -> None:  # the rest of the fit; predict in RGB is wu's remap (rgb-remap)
     FastKMeansQuantizer(4, n_threads=1).fit(pixels)
 
 
@@ -1751,8 +1759,8 @@ def _compile_wu(pixels, rng) -> None:
 
 # precompile's stages (a sweep's background compile runs those its jobs may need, in compile_needs' order)
 _STAGES = dict(zip(FastKMeansQuantizer.compile_stages,
-                   (_compile_rgb, _compile_oklab, _compile_remap, _compile_hartigan, _compile_wu, _compile_large,
-                    _compile_rgba)))
+                   (_compile_seed, _compile_rgb, _compile_oklab, _compile_remap, _compile_hartigan, _compile_wu,
+                    _compile_large, _compile_rgba)))
 
 
 def precompile(stage: str | None = None) -> None:
@@ -1766,7 +1774,8 @@ def precompile(stage: str | None = None) -> None:
 
         python -c "from kqbench.quantizers.fast import precompile; precompile()"
 
-    It runs fits and predicts on a small generated image: fits in RGB (stage ``"fast-rgb"``), fits
+    It runs fits and predicts on a small generated image: the seeding of any fit (stage ``"fast-seed"``:
+    the colour count, the tree, k-means++), fits in RGB (``"fast-rgb"``), fits
     and predicts in Oklab (``"fast-oklab"``), predicts in RGB (``"rgb-remap"``,
     :func:`kqbench.quantizers.wu.compile_remap`), Hartigan's moves of fits with few colours a centre
     (``"fast-hartigan"``), fits from Wu's palette (``"fast-wu"``), counts colours as for an image

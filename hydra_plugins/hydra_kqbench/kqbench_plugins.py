@@ -167,7 +167,9 @@ def _job_config(loader, master, overrides: List[str], templates: dict):
     overrides rewritten: the same config (a test compares them), at a fifth of the cost. The default sweep
     composes 9 of its 75 jobs (one per quantizer and encoding)."""
     parsed, shape, groups = _shape(loader, master, overrides)
-    template = _template(loader, master, overrides, templates)
+    template, composed = _template(loader, master, overrides, templates)
+    if any(choice not in template["nodes"] for choice in groups.items()):
+        return copy.deepcopy(composed)  # (an option Hydra did not choose as asked: as composed; kept unchanged)
     job = copy.deepcopy(template["config"])
     chosen = {group: option for group, option in groups.items() if job.hydra.runtime.choices[group] != option}
     with read_write(job), open_dict(job):
@@ -186,19 +188,21 @@ def _job_config(loader, master, overrides: List[str], templates: dict):
     return job
 
 
-def _template(loader, master, overrides: List[str], templates: dict) -> dict:
+def _template(loader, master, overrides: List[str], templates: dict) -> tuple:
     """What the job of ``overrides`` is derived from (:func:`_job_config`), kept in ``templates`` by shape:
     the first config composed for a job of its shape (``config``), and the node of each option of its
-    shape's config groups from the configs composed for them (``nodes``, by (group, option)). Composed now
-    for ``overrides`` when there is none, or when it lacks one of the job's options."""
+    shape's config groups from the configs composed for them (``nodes``, by (group, option); where Hydra
+    chose that option). Composed now for ``overrides`` when there is none, or when it lacks one of the
+    job's options: (that, the config composed now or None)."""
     _, shape, groups = _shape(loader, master, overrides)
-    template = templates.get(shape)
+    template, config = templates.get(shape), None
     if template is None or any(choice not in template["nodes"] for choice in groups.items()):
         config = loader.load_sweep_config(master, overrides)
         template = templates.setdefault(shape, {"config": config, "nodes": {}})
         for group, option in groups.items():
-            template["nodes"].setdefault((group, option), config[group])
-    return template
+            if config.hydra.runtime.choices.get(group) == option:
+                template["nodes"].setdefault((group, option), config[group])
+    return template, config
 
 
 def _composes(loader, master, overrides: List[str], templates: dict) -> bool:

@@ -168,6 +168,7 @@ class SweepCallback(Callback):
         # first run after an install on a virtual machine, and a wall-clock step would do the same)
         self._t0 = environment.sweep_started or time.monotonic()
         self._first_job = None
+        self._compile_wait_s0 = 0.0
         self._done = 0
         self._jobs_s = 0.0  # summed wall time inside jobs (in-process launcher only)
         self._total = None
@@ -242,6 +243,8 @@ class SweepCallback(Callback):
             self._point_latest_at(Path(hc.sweep.dir))
             if _in_process(config):  # its classes are imported by now, and the config checks no longer need the core
                 self._compile_ahead(config, Path(hc.sweep.dir), _compile_stages(config, self._values))
+        if self._first_job is None:  # (a process may run several sweeps: what this one waits from here)
+            self._compile_wait_s0 = _compile_wait_s()
         self._first_job = self._first_job or now
         self._job_t0 = now
         self._started.add(tuple(sorted(hc.overrides.task)))
@@ -348,6 +351,7 @@ class SweepCallback(Callback):
         if self._first_job is not None:  # jobs ran one at a time in this process: where the harness time went
             out.update(harness_s=wall - timed, harness_share=(wall - timed) / wall if wall > 0 else math.nan,
                        start_s=self._first_job - self._t0, in_jobs_s=self._jobs_s,
+                       compile_wait_s=_compile_wait_s() - self._compile_wait_s0,
                        between_jobs_s=end_of_jobs - self._first_job - self._jobs_s)
         return out
 
@@ -475,5 +479,15 @@ def _describe(b: dict) -> str:
                 f"and report")
     return (f"timed work {b['timed_s']:.1f} s (fit, assign, encode), harness {b['harness_s']:.1f} s "
             f"({100 * b['harness_share']:.0f}%): {b['start_s']:.1f} s before the first job, "
-            f"{b['in_jobs_s'] - b['timed_s']:.1f} s in jobs around the timed calls, {b['between_jobs_s']:.1f} s "
-            f"between jobs, {b['end_s']:.1f} s for the table and report")
+            f"{b['in_jobs_s'] - b['timed_s']:.1f} s in jobs around the timed calls{_of_it_compiling(b)}, "
+            f"{b['between_jobs_s']:.1f} s between jobs, {b['end_s']:.1f} s for the table and report")
+
+
+def _compile_wait_s() -> float:
+    """Seconds this process's jobs have waited for compiled code so far (:data:`kqbench.measure.compile_wait_s`)."""
+    return getattr(sys.modules.get("kqbench.measure"), "compile_wait_s", 0.0)
+
+
+def _of_it_compiling(b: dict) -> str:
+    waited = b.get("compile_wait_s", 0.0)
+    return f" ({waited:.1f} s of it waiting for first-use numba code)" if waited >= 0.05 else ""

@@ -195,6 +195,24 @@ def _background_paused():
                 os.kill(pid, signal.SIGCONT)
 
 
+#: Seconds this process's jobs have waited for compiled code (:func:`_wait_for_compile`), untimed: the sweep
+#: reports them in where its time went (kqbench.callbacks).
+compile_wait_s = 0.0
+
+
+def _wait_for_compile(cls, stages) -> None:
+    """Wait for the ``stages`` of quantizer class ``cls`` (:func:`_wait_for_background_compile`, compiling
+    some here), counting the time in :data:`compile_wait_s` and saying so when it is noticeable."""
+    global compile_wait_s
+    start = time.perf_counter()
+    _wait_for_background_compile(stages, cls.compile_ahead)
+    waited = time.perf_counter() - start
+    compile_wait_s += waited
+    if waited >= 0.1:
+        log.info("%.1f s waiting for %s's numba code to compile (first use: %s; untimed)", waited, cls.__name__,
+                 ", ".join(stages))
+
+
 def _wait_for_background_compile(stages=(), compile_here=None) -> None:
     """Block until the sweep's background compile has compiled ``stages`` (or has ended: its lock is
     released), while it makes progress: on a machine too busy to give that process a fifth of a core,
@@ -345,7 +363,7 @@ def quantize(image: SourceImage, quantizer, repeats: int = 1, requested=()) -> Q
 
     needs = quantizer.compile_needs(source, image.unique_colours)
     if needs:  # compiled in the background since the sweep started: wait for it, once
-        warm_up(("compiled", needs), lambda: _wait_for_background_compile(needs, type(quantizer).compile_ahead))
+        warm_up(("compiled", needs), lambda: _wait_for_compile(type(quantizer), needs))
     warm_up(("quantizer", type(quantizer), channels, getattr(quantizer, "colour_space", None)), warm)
     with PeakMemory() as memory:
         fitted, fit_s = median_time(lambda: clone(quantizer).fit(pixels), repeats)

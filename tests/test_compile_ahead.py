@@ -91,6 +91,28 @@ def test_a_waiting_job_compiles_the_last_stage_it_needs_while_the_background_com
     alone.join(timeout=30)
 
 
+def test_the_time_a_job_waits_for_compiled_code_is_counted_and_said(tmp_path, monkeypatch, caplog):
+    # what the sweep's time breakdown reports as waiting for first-use numba code, and the job's log line
+    lock = tmp_path / ".compiling"
+    holder = _busy_holder(lock)
+    monkeypatch.setenv("KQBENCH_COMPILE_LOCK", str(lock))
+    monkeypatch.setattr(measure, "compile_wait_s", 1.0)
+
+    class Compiled:
+        compile_ahead = None  # (one stage: nothing is compiled here)
+
+    done = threading.Timer(0.5, (tmp_path / ".compiling.done").write_text, args=("fast-oklab\n",))
+    try:
+        done.start()
+        with caplog.at_level("INFO", logger="kqbench.measure"):
+            measure._wait_for_compile(Compiled, ("fast-oklab",))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert 1.4 <= measure.compile_wait_s < 31
+    assert "s waiting for Compiled's numba code to compile (first use: fast-oklab; untimed)" in caplog.text
+
+
 def test_background_processes_are_stopped_while_anything_is_timed(monkeypatch):
     monkeypatch.setattr(measure, "_PAUSED_WHILE_TIMED", [])
     worker = subprocess.Popen([sys.executable, "-c", "while True: pass"])

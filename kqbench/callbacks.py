@@ -169,6 +169,7 @@ class SweepCallback(Callback):
         self._t0 = environment.sweep_started or time.monotonic()
         self._first_job = None
         self._compile_wait_s0 = 0.0
+        self._frozen = False
         self._done = 0
         self._jobs_s = 0.0  # summed wall time inside jobs (in-process launcher only)
         self._total = None
@@ -263,6 +264,8 @@ class SweepCallback(Callback):
         self._done += 1
         if self._job_t0 is not None:
             self._jobs_s += now - self._job_t0
+            if self._done == 1 and _in_process(config):  # (see _freeze_what_is_loaded)
+                self._frozen = _freeze_what_is_loaded()
         # the first provisional report once the first quantization has every encoding of the sweep (its jobs
         # come first), then at most every PROVISIONAL_EVERY_S, unless the final one is due within seconds
         # (it would wait for a provisional one still rendering)
@@ -299,7 +302,12 @@ class SweepCallback(Callback):
     # --- end --------------------------------------------------------------------------------------------
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        self._finish(Path(config.hydra.sweep.dir), config)
+        try:
+            self._finish(Path(config.hydra.sweep.dir), config)
+        finally:
+            if self._frozen:
+                _unfreeze()
+                self._frozen = False
 
     def on_run_end(self, config: DictConfig, **kwargs) -> None:
         self._finish(Path(config.hydra.runtime.output_dir), config)
@@ -481,6 +489,27 @@ def _describe(b: dict) -> str:
             f"({100 * b['harness_share']:.0f}%): {b['start_s']:.1f} s before the first job, "
             f"{b['in_jobs_s'] - b['timed_s']:.1f} s in jobs around the timed calls{_of_it_compiling(b)}, "
             f"{b['between_jobs_s']:.1f} s between jobs, {b['end_s']:.1f} s for the table and report")
+
+
+def _freeze_what_is_loaded() -> bool:
+    """Leave the objects that exist once the first job has run (the modules of scikit-learn, scikit-image,
+    numba, pandas, Hydra, the sweep's configs) out of the garbage collector's later passes, which went through
+    all of them each time: in the default sweep's process full passes of 65-100 ms, 0.49 s in all, between
+    jobs or inside a timed call; 21-35 ms once they are left out, 0.29 s with this collection. Collected once
+    first, so that no garbage is kept; the sweep's end gives them back (:func:`_unfreeze`)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    return True
+
+
+def _unfreeze() -> None:
+    """What :func:`_freeze_what_is_loaded` left out goes back to the collector: a process that runs one sweep
+    after another (a notebook, the tests) keeps no cycle of a finished sweep's objects."""
+    import gc
+
+    gc.unfreeze()
 
 
 def _compile_wait_s() -> float:

@@ -77,6 +77,27 @@ def test_records_original_file_and_environment(small_sweep):
     assert QUANTIZERS >= 4 and ENCODINGS >= 4
 
 
+def test_the_sweep_leaves_what_its_first_job_loaded_out_of_the_garbage_collector_and_gives_it_back(tmp_path,
+                                                                                                    monkeypatch):
+    import gc
+
+    from kqbench import callbacks
+
+    frozen, freeze = [], callbacks._freeze_what_is_loaded
+
+    def recorded():
+        done = freeze()
+        frozen.append(gc.get_freeze_count())
+        return done
+
+    monkeypatch.setattr(callbacks, "_freeze_what_is_loaded", recorded)
+    df, _, _ = sweep(tmp_path, "k=4,8", "quantizer=sampled", "encoding=png8_pillow", "dataset=synthetic",
+                     "dataset.width=32", "dataset.height=24", *QUIET)
+    assert (df["status"] == "ok").all()
+    assert len(frozen) == 1 and frozen[0] > 10_000  # once, after the first job: the modules it loaded
+    assert gc.get_freeze_count() == 0  # given back at the end: a later sweep in this process starts clean
+
+
 def test_png8_with_k_above_256_fails_only_those_rows(tmp_path, image_folder):
     df, _, out = sweep(tmp_path, "k=16,300", "quantizer=sampled", "dataset=folder", f"dataset.path={image_folder}",
                        *QUIET)

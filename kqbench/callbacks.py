@@ -265,7 +265,8 @@ class SweepCallback(Callback):
         if self._job_t0 is not None:
             self._jobs_s += now - self._job_t0
             if self._done == 1 and _in_process(config):  # (see _freeze_what_is_loaded)
-                self._frozen = _freeze_what_is_loaded()
+                _freeze_what_is_loaded()
+                self._frozen = True
         # the first provisional report once the first quantization has every encoding of the sweep (its jobs
         # come first), then at most every PROVISIONAL_EVERY_S, unless the final one is due within seconds
         # (it would wait for a provisional one still rendering)
@@ -491,7 +492,7 @@ def _describe(b: dict) -> str:
             f"{b['between_jobs_s']:.1f} s between jobs, {b['end_s']:.1f} s for the table and report")
 
 
-def _freeze_what_is_loaded() -> bool:
+def _freeze_what_is_loaded() -> None:
     """Leave the objects that exist once the first job has run (the modules of scikit-learn, scikit-image,
     numba, pandas, Hydra, the sweep's configs) out of the garbage collector's later passes, which went through
     all of them each time: in the default sweep's process full passes of 65-100 ms, 0.49 s in all, between
@@ -501,7 +502,6 @@ def _freeze_what_is_loaded() -> bool:
 
     gc.collect()
     gc.freeze()
-    return True
 
 
 def _unfreeze() -> None:

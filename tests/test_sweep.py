@@ -86,9 +86,8 @@ def test_the_sweep_leaves_what_its_first_job_loaded_out_of_the_garbage_collector
     frozen, freeze = [], callbacks._freeze_what_is_loaded
 
     def recorded():
-        done = freeze()
+        freeze()
         frozen.append(gc.get_freeze_count())
-        return done
 
     monkeypatch.setattr(callbacks, "_freeze_what_is_loaded", recorded)
     df, _, _ = sweep(tmp_path, "k=4,8", "quantizer=sampled", "encoding=png8_pillow", "dataset=synthetic",

@@ -168,8 +168,8 @@ def _derived_and_composed(tmp_path, jobs) -> int:
     try:
         with initialize_config_module("kqbench.conf", version_base="1.3"):
             loader = GlobalHydra.instance().config_loader()
-            master = loader.load_configuration("config", overrides=[f"hydra.sweep.dir={tmp_path}", "report.quality=mse"],
-                                               run_mode=RunMode.MULTIRUN)
+            master = loader.load_configuration(
+                "config", overrides=[f"hydra.sweep.dir={tmp_path}", "report.quality=mse"], run_mode=RunMode.MULTIRUN)
             expected = {tuple(job): OmegaConf.to_yaml(loader.load_sweep_config(master, list(job))) for job in jobs}
             compositions = []
             compose = loader.load_sweep_config

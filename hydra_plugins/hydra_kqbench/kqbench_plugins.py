@@ -14,16 +14,18 @@ handful (while this process imports what the jobs need; no job starts before the
 every job in order (a job that differs from one composed before only in plain values, ``k=64`` for
 ``k=16``, and in options of config groups composed for other jobs, ``encoding=labels``, is that one with
 the values and the options' nodes set: :func:`_job_config`), each saved in its folder's ``.hydra/`` and
-prepared as Hydra's ``run_job`` would prepare it (the job's Hydra config, the task's config without its ``hydra`` node), so that here each
-job only runs. A job it has not sent yet is composed here (the same way) while it goes on to the next:
-where short jobs follow each other, two cores composing beat one composing and one waiting. A job that
-does not compose fails here with Hydra's own error, as with the basic launcher.
+prepared as Hydra's ``run_job`` would prepare it (the job's Hydra config, the task's config without its
+``hydra`` node), so that here each job only runs. A job it has not sent yet is composed here (the same
+way) while it goes on to the next: where short jobs follow each other, two cores composing beat one
+composing and one waiting. A job that does not compose fails here with Hydra's own error, as with the
+basic launcher.
 """
 
 # No "from __future__ import annotations": Hydra's plugin scanner runs this module before it is in
 # sys.modules, where dataclasses cannot resolve string annotations.
 import contextlib
 import copy
+import functools
 import logging
 import os
 import pickle
@@ -142,9 +144,10 @@ def _compose_ahead(loader, config, jobs, first_num, conn, wanted, validate) -> N
             if later in tried:
                 continue
             tried.add(later)
-            if _composes(loader, config, list(jobs[later]), templates):
-                with contextlib.suppress(Exception):  # (that job fails when it is composed, and the launcher reports it)
-                    _template(loader, config, list(jobs[later]), templates)
+            _, shape, groups = _shape(loader, config, list(jobs[later]))
+            if _lacks(templates.get(shape), groups):
+                with contextlib.suppress(Exception):  # (the job fails when it is composed; the launcher says why)
+                    _template(loader, config, list(jobs[later]), shape, groups, templates)
                 return True
         return False
 
@@ -167,8 +170,8 @@ def _job_config(loader, master, overrides: List[str], templates: dict):
     overrides rewritten: the same config (a test compares them), at a fifth of the cost. The default sweep
     composes 9 of its 75 jobs (one per quantizer and encoding)."""
     parsed, shape, groups = _shape(loader, master, overrides)
-    template, composed = _template(loader, master, overrides, templates)
-    if any(choice not in template["nodes"] for choice in groups.items()):
+    template, composed = _template(loader, master, overrides, shape, groups, templates)
+    if _lacks(template, groups):
         return copy.deepcopy(composed)  # (an option Hydra did not choose as asked: as composed; kept unchanged)
     job = copy.deepcopy(template["config"])
     chosen = {group: option for group, option in groups.items() if job.hydra.runtime.choices[group] != option}
@@ -188,15 +191,14 @@ def _job_config(loader, master, overrides: List[str], templates: dict):
     return job
 
 
-def _template(loader, master, overrides: List[str], templates: dict) -> tuple:
-    """What the job of ``overrides`` is derived from (:func:`_job_config`), kept in ``templates`` by shape:
-    the first config composed for a job of its shape (``config``), and the node of each option of its
-    shape's config groups from the configs composed for them (``nodes``, by (group, option); where Hydra
-    chose that option). Composed now for ``overrides`` when there is none, or when it lacks one of the
-    job's options: (that, the config composed now or None)."""
-    _, shape, groups = _shape(loader, master, overrides)
+def _template(loader, master, overrides: List[str], shape: tuple, groups: dict, templates: dict) -> tuple:
+    """What the job of ``overrides`` (of ``shape``, choosing ``groups``: :func:`_shape`) is derived from
+    (:func:`_job_config`), kept in ``templates`` by shape: the first config composed for a job of its shape
+    (``config``), and the node of each option of its shape's config groups from the configs composed for
+    them (``nodes``, by (group, option); where Hydra chose that option). Composed now for ``overrides`` when
+    there is none, or when it lacks one of the job's options: (that, the config composed now or None)."""
     template, config = templates.get(shape), None
-    if template is None or any(choice not in template["nodes"] for choice in groups.items()):
+    if _lacks(template, groups):
         config = loader.load_sweep_config(master, overrides)
         template = templates.setdefault(shape, {"config": config, "nodes": {}})
         for group, option in groups.items():
@@ -205,10 +207,10 @@ def _template(loader, master, overrides: List[str], templates: dict) -> tuple:
     return template, config
 
 
-def _composes(loader, master, overrides: List[str], templates: dict) -> bool:
-    """Whether the job of ``overrides`` needs a composition of its own (see :func:`_template`)."""
-    _, shape, groups = _shape(loader, master, overrides)
-    return shape not in templates or any(choice not in templates[shape]["nodes"] for choice in groups.items())
+def _lacks(template: Optional[dict], groups: dict) -> bool:
+    """Whether a job choosing ``groups`` cannot be derived from ``template`` (none yet, or an option's node
+    missing): it needs a composition of its own."""
+    return template is None or any(choice not in template["nodes"] for choice in groups.items())
 
 
 def _shape(loader, master, overrides: List[str]) -> tuple:
@@ -236,42 +238,42 @@ def _shape(loader, master, overrides: List[str]) -> tuple:
     return parsed, tuple(kinds), groups
 
 
-# Caches of the composing process (or the launcher's): an override's parse, and what the config repository
-# says of a group or option (each a look-up in the config sources), asked once per job otherwise.
-_PARSED: dict = {}
-_REPOSITORY: dict = {}
-_PARSER: list = []
-
-
+# Kept by the composing process (or the launcher's) rather than asked again for every job: an override's
+# parse, and what the config repository says of a group or option (each a look-up in the config sources).
+@functools.lru_cache(maxsize=None)
 def _parsed(override: str):
-    if override not in _PARSED:
-        if not _PARSER:
-            _PARSER.append(OverridesParser.create())
-        [_PARSED[override]] = _PARSER[0].parse_overrides([override])
-    return _PARSED[override]
+    [parsed] = _parser().parse_overrides([override])
+    return parsed
+
+
+@functools.lru_cache(maxsize=None)
+def _parser() -> OverridesParser:
+    return OverridesParser.create()
 
 
 def _group_exists(loader, group: str) -> bool:
-    key = (id(loader.repository), "group", group)
-    if key not in _REPOSITORY:
-        _REPOSITORY[key] = loader.repository.group_exists(group)
-    return _REPOSITORY[key]
+    return _repository_has_group(loader.repository, group)
+
+
+@functools.lru_cache(maxsize=None)
+def _repository_has_group(repository, group: str) -> bool:
+    return repository.group_exists(group)
 
 
 def _simple_option(loader, group: str, option: str) -> bool:
     """Whether ``option`` of top-level config ``group`` is one yaml or structured config that only fills its
     group's node: no defaults list of its own, no package header, not a schema; choosing it then changes
     that node and the record of choices, nothing else."""
-    key = (id(loader.repository), group, option)
-    if key not in _REPOSITORY:
-        simple = False
-        if "/" not in group and not group.startswith("hydra"):
-            with contextlib.suppress(Exception):  # (an option that does not load fails its job, composed)
-                found = loader.repository.load_config(f"{group}/{option}")
-                simple = (found is not None and not found.defaults_list and found.header.get("package") is None
-                          and not found.is_schema_source)
-        _REPOSITORY[key] = simple
-    return _REPOSITORY[key]
+    return "/" not in group and not group.startswith("hydra") and _fills_its_node(loader.repository, group, option)
+
+
+@functools.lru_cache(maxsize=None)
+def _fills_its_node(repository, group: str, option: str) -> bool:
+    with contextlib.suppress(Exception):  # (an option that does not load fails its job, composed)
+        found = repository.load_config(f"{group}/{option}")
+        return (found is not None and not found.defaults_list and found.header.get("package") is None
+                and not found.is_schema_source)
+    return False
 
 
 def _numbered(job_config, num: int):

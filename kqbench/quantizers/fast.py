@@ -66,8 +66,8 @@ float64, and a pixel's nearest colour does not depend on its lane; every other l
 of its own, each computed as one lane would. On a machine busy with other work, threads that
 wait for a time slice make things slower than one thread; Lloyd's loop times its passes and then
 uses one thread (:class:`_Pace`), and so do the histogram, the trees and ``predict`` of the next
-fit on as much work. Seeding stays serial: k-means++ is a sequence of small steps (a few microseconds each),
-shorter than the time to wake a second thread.
+fit on as much work. Seeding stays serial: k-means++ is a sequence of small steps (a few
+microseconds each), shorter than the time to wake a second thread.
 """
 
 from __future__ import annotations
@@ -1511,7 +1511,7 @@ class FastKMeansQuantizer(Quantizer):
         if self.colour_space == "rgb" and channels != 4:
             needs += ("rgb-remap",)
         k = self.n_colors if isinstance(self.n_colors, numbers.Integral) else None
-        if channels != 3 or colours is None or k is None or k < colours <= _HARTIGAN_COLOURS_PER_CENTRE * k:
+        if channels != 3 or colours is None or k is None or _hartigan_follows(colours, k):
             needs += ("fast-hartigan",)
         if self.init == "wu":
             needs += ("fast-wu",)
@@ -1643,7 +1643,7 @@ class FastKMeansQuantizer(Quantizer):
             coarse = phase < len(phases) - 1
             C, passes = _lloyd(C, tree, points, self.max_iter, self.tol * variance, threads, leaf - coarse)
             self.n_iter_ += passes
-        if len(coords) <= _HARTIGAN_COLOURS_PER_CENTRE * k:
+        if _hartigan_follows(len(coords), k):
             C, _, passes = _hartigan(C, coords, points[1], self.max_iter)
             C, more = _lloyd(C, tree, points, self.max_iter, self.tol * variance, threads, leaf)
             self.n_iter_ += passes + more
@@ -1676,6 +1676,12 @@ _SPACE_BITS = {"oklab": 7, "lab": 5}
 # Hartigan's moves (:func:`_hartigan`) follow Lloyd's when there are at most this many distinct
 # colours per centre: there single colours weigh in their clusters, and a pass costs m k <= 16 k^2.
 _HARTIGAN_COLOURS_PER_CENTRE = 16
+
+
+def _hartigan_follows(colours: int, k: int) -> bool:
+    """Whether a fit of ``k`` centres on ``colours`` distinct colours runs Hartigan's moves (fewer
+    colours than centres: the fit is lossless, no moves)."""
+    return k < colours <= _HARTIGAN_COLOURS_PER_CENTRE * k
 # Images of at least this many pixels have their colours counted in a table (_colour_histogram), which
 # gives the Morton order the coarse phase needs. On the bench's mosaic the table alone is faster than the
 # counting sort from about 6 MP (24 MP: 72 ms against 220), 50% slower at 2-3 MP, where the coarse phase
@@ -1774,12 +1780,12 @@ def precompile(stage: str | None = None) -> None:
 
         python -c "from kqbench.quantizers.fast import precompile; precompile()"
 
-    It runs fits and predicts on a small generated image: the seeding of any fit (stage ``"fast-seed"``:
-    the colour count, the tree, k-means++), fits in RGB (``"fast-rgb"``), fits
-    and predicts in Oklab (``"fast-oklab"``), predicts in RGB (``"rgb-remap"``,
-    :func:`kqbench.quantizers.wu.compile_remap`), Hartigan's moves of fits with few colours a centre
-    (``"fast-hartigan"``), fits from Wu's palette (``"fast-wu"``), counts colours as for an image
-    of ``_TABLE_PIXELS`` or more (``"fast-large"``), fits and predicts with transparency
+    It runs fits and predicts on a small generated image: the seeding of any fit (stage
+    ``"fast-seed"``: the colour count, the tree, k-means++), fits in RGB (``"fast-rgb"``), fits and
+    predicts in Oklab (``"fast-oklab"``), predicts in RGB (``"rgb-remap"``,
+    :func:`kqbench.quantizers.wu.compile_remap`), Hartigan's moves of fits with few colours a
+    centre (``"fast-hartigan"``), fits from Wu's palette (``"fast-wu"``), counts colours as for an
+    image of ``_TABLE_PIXELS`` or more (``"fast-large"``), fits and predicts with transparency
     (``"fast-rgba"``), or all of them (``stage=None``): every kernel is called, with the same
     types as for any image, any k, bin_bits, seed, thread count, init and colour space
     (:meth:`FastKMeansQuantizer.compile_needs` says which stages an image needs). Once

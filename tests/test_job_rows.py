@@ -89,3 +89,24 @@ def test_a_quantization_another_job_is_computing_is_not_computed_twice(tmp_path)
         theirs.put("k1", made)
     got = ours.get_or_compute("k1", lambda: pytest.fail("computed again"), wait=True)
     assert got.cached and got.fit_s == 0.1
+
+
+def test_the_sweep_table_joins_every_job_with_one_type_per_column(tmp_path):
+    sweep = tmp_path / "sweep"
+    with JobRows(sweep / "0") as job:  # a parameter this quantizer leaves at None
+        job.append(row("a", **{"quantizer.n_threads": None, "quantizer.init": "k-means++"}))
+    with JobRows(sweep / "1") as job:  # another quantizer: no such parameter; an integer where the other has text
+        job.append(row("a", k=64, **{"quantizer.init": 3}))
+        job.append(row("b", k=64, bytes=150))
+    with JobRows(sweep / "1") as job:  # resumed: b measured again
+        job.append(row("b", k=64, bytes=160))
+    many = pd.DataFrame([row(f"im{i}", k=256) for i in range(TABLE_ROWS)])
+    (sweep / "2").mkdir()
+    many.to_parquet(sweep / "2" / ROW_FILE, index=False)
+    table = collect(sweep)
+    assert len(table) == 3 + TABLE_ROWS and table["k"].value_counts().to_dict() == {256: TABLE_ROWS, 16: 1, 64: 2}
+    assert table.set_index(["image", "k"]).loc[("b", 64), "bytes"] == 160
+    assert table["quantizer.n_threads"].isna().all() and table["quantizer.n_threads"].dtype == object
+    assert set(table["quantizer.init"].dropna()) == {"k-means++", "3"}  # text, as Parquet needs one type
+    table.to_parquet(tmp_path / "t.parquet")
+    assert pd.read_parquet(tmp_path / "t.parquet")["bytes"].sum() == 100 + 100 + 160 + 100 * TABLE_ROWS

@@ -158,7 +158,8 @@ def test_the_launcher_composes_the_jobs_its_composing_process_has_not_sent(tmp_p
 
 
 def _derived_and_composed(tmp_path, jobs) -> int:
-    """Each job's config as the launcher derives it, against Hydra's composition; how many it composed."""
+    """Each job's config as the launcher derives it (and the YAML it writes of it), against Hydra's
+    composition; how many it composed."""
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
@@ -178,6 +179,7 @@ def _derived_and_composed(tmp_path, jobs) -> int:
             for job in jobs:
                 derived = plugins._job_config(loader, master, list(job), templates)
                 assert OmegaConf.to_yaml(derived) == expected[tuple(job)], job
+                assert plugins._yaml(derived) == expected[tuple(job)], job  # the text written to its .hydra/
             return len(compositions)
     finally:
         GlobalHydra.instance().clear()

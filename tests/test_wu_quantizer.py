@@ -145,6 +145,30 @@ def test_each_greedy_cut_lowers_the_total_within_box_error(photo):
     assert mse(photo, q.palette_[q.predict(photo)].reshape(photo.shape)) * pixels.size <= sse + 0.75 * len(pixels)
 
 
+def _exact_moments(pixels, bits):
+    side = (1 << bits) + 1
+    p = pixels.astype(np.int64)
+    cell = np.ravel_multi_index(tuple((p[:, c] >> (8 - bits)) + 1 for c in range(3)), (side,) * 3)
+    values = [np.ones(len(p), np.int64), p[:, 0], p[:, 1], p[:, 2], (p * p).sum(axis=1)]
+    return np.stack([np.bincount(cell, v, side ** 3).astype(np.int64) for v in values], axis=1)
+
+
+@pytest.mark.parametrize("bits", [3, 5])
+def test_the_histogram_moments_are_exact_across_packed_batches(photo, bits, monkeypatch):
+    pixels = photo.reshape(-1, 3)[:5000]
+    monkeypatch.setattr(wu, "_PACKED_PIXELS", 999)  # several batches, the last a partial one
+    side = (1 << bits) + 1
+    m = wu._moments_of(pixels, wu._offsets((side * side, side, 1), 8 - bits, pad=1), side)
+    assert (m.reshape(-1, 5) == _exact_moments(pixels, bits)).all()
+
+
+def test_a_full_packed_batch_of_white_pixels_does_not_overflow():
+    pixels = np.full((wu._PACKED_PIXELS, 3), 255, np.uint8)  # the largest sums a batch's 32-bit halves hold
+    m = wu._moments_of(pixels, wu._offsets((33 * 33, 33, 1), 3, pad=1), 33)
+    assert m[32, 32, 32].tolist() == [len(pixels)] + [255 * len(pixels)] * 3 + [3 * 255 ** 2 * len(pixels)]
+    assert m.sum(axis=(0, 1, 2))[0] == len(pixels)
+
+
 @pytest.mark.parametrize("levels", [2, 4])
 def test_beats_a_uniform_palette_on_a_photo(photo, levels):
     axis = (np.arange(levels) * 256 + 128) // levels  # centres of equal slices of each channel

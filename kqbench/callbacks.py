@@ -21,7 +21,6 @@ import logging
 import math
 import multiprocessing
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -64,15 +63,6 @@ def sweep_values(config: DictConfig) -> dict[str, list[str]] | None:
         return values
     except Exception:  # another sweeper, or a sweep form we do not read: no total, no compile ahead
         return None
-
-
-def _reports(config: DictConfig) -> bool:
-    """Whether the sweep writes a report (``report.enabled``): then provisional ones too."""
-    return bool(OmegaConf.select(config, "report.enabled", default=True))
-
-
-def _can_fork() -> bool:
-    return hasattr(os, "fork")
 
 
 def _in_process(config: DictConfig) -> bool:
@@ -254,8 +244,6 @@ class SweepCallback(Callback):
             self._point_latest_at(Path(hc.sweep.dir))
             if _in_process(config):  # its classes are imported by now, and the config checks no longer need the core
                 self._compile_ahead(config, Path(hc.sweep.dir), _compile_stages(config, self._values))
-                if _reports(config) and self._total and self._total > 1 and _can_fork():
-                    self._reporter = _Reporter(forked=True)  # (forked before any job starts OpenMP's threads)
         if self._first_job is None:  # (a process may run several sweeps: what this one waits from here)
             self._compile_wait_s0 = _compile_wait_s()
         self._first_job = self._first_job or now
@@ -286,12 +274,12 @@ class SweepCallback(Callback):
         due = self._done == first or (self._done > first and now - self._provisional_at >= PROVISIONAL_EVERY_S)
         left_s = ((now - self._first_job) / self._done * (self._total - self._done)
                   if self._total and self._first_job is not None else math.inf)
-        if self._total and self._done < self._total and due and left_s > FINAL_SOON_S and _reports(config):
+        if self._total and self._done < self._total and due and left_s > FINAL_SOON_S:
             self._refresh_provisional(Path(config.hydra.sweep.dir), config)
 
     def _refresh_provisional(self, sweep_dir: Path, config: DictConfig) -> None:
         if self._reporter is None:
-            self._reporter = _Reporter(forked=False, idle=not _in_process(config))
+            self._reporter = _Reporter(idle=not _in_process(config))
         progress = f"{self._done}/{self._total} {self._pending()}".strip()
         if self._reporter.ask(sweep_dir=str(sweep_dir), provisional=progress):  # (not while the last one renders)
             self._provisional_at = time.monotonic()
@@ -418,48 +406,31 @@ class SweepCallback(Callback):
 
 
 class _Reporter:
-    """The sweep's report renderer (:mod:`kqbench.report.serve`) in a background process: provisional reports,
-    then the final one, each with no imports to pay. Beside an in-process launcher the process is forked from
-    the sweep's as its first job starts (``forked``), with what the sweep has imported (pandas, Arrow: about
-    0.45 CPU-s a new interpreter spent before its first report, on the core the background compile needs);
-    it runs at normal priority until its first report is written (the sweep's first answer), then at nice
-    19, behind the background compile and the config composing (nice 10), which jobs wait for (the final
-    report, rendered when they are done, has a core anyway); paused while a quantizer is timed. Else a new
-    interpreter started with the first provisional report: at idle priority beside a launcher that runs the
-    jobs elsewhere (``idle``), else as the forked one. Its answers are read by a thread, so asking never blocks a job."""
+    """The sweep's report renderer (:mod:`kqbench.report.serve`) in a background process, started with the
+    first provisional report: later ones, and the final report, then pay no imports. Beside an in-process
+    launcher it runs at normal priority until its first report is written (the sweep's first answer), then
+    at nice 19, behind the background compile and the config composing (nice 10), which jobs wait for (the
+    final report, rendered when they are done, has a core anyway); paused while a quantizer is timed. At
+    idle priority (``idle``) with a launcher that runs the jobs elsewhere. Its answers are read by a thread,
+    so asking never blocks a job."""
 
-    def __init__(self, forked: bool, idle: bool = True):
+    def __init__(self, idle: bool):
         import queue
         import threading
 
-        if forked:
-            requests_in, requests_out = os.pipe()
-            answers_in, answers_out = os.pipe()
-            from .measure import COMPILE_LOCK_ENV
-
-            self.proc = _Forked(_serve_in_fork, requests_in, answers_out, (requests_out, answers_in),
-                                os.environ.get(COMPILE_LOCK_ENV))
-            os.close(requests_in)
-            os.close(answers_out)
-            self.requests, answers = os.fdopen(requests_out, "w"), os.fdopen(answers_in)
+        code = f"from kqbench.report.serve import serve\nserve(nice_after_first={0 if idle else LATER_REPORTS_NICE})\n"
+        self.proc = _background(code, [], "idle" if idle else "normal", stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        if not idle:
             from .measure import pause_while_timed
 
             pause_while_timed(self.proc)
-        else:
-            code = f"from kqbench.report.serve import serve\nserve(nice_after_first={0 if idle else LATER_REPORTS_NICE})\n"
-            self.proc = _background(code, [], "idle" if idle else "normal", stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, text=True)
-            self.requests, answers = self.proc.stdin, self.proc.stdout
-            if not idle:
-                from .measure import pause_while_timed
-
-                pause_while_timed(self.proc)
         self.answers: queue.Queue = queue.Queue()
         self.pending = 0
-        threading.Thread(target=self._read, args=(answers,), daemon=True).start()
+        threading.Thread(target=self._read, daemon=True).start()
 
-    def _read(self, answers) -> None:
-        for line in answers:
+    def _read(self) -> None:
+        for line in self.proc.stdout:
             self.answers.put(json.loads(line))
         self.answers.put(None)  # it ended
 
@@ -483,8 +454,8 @@ class _Reporter:
         if not self.idle():
             return False
         try:
-            self.requests.write(json.dumps(request) + "\n")
-            self.requests.flush()
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
         except OSError:
             return False
         self.pending += 1
@@ -500,62 +471,10 @@ class _Reporter:
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            self.requests.close()
+            self.proc.stdin.close()
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-
-
-class _Forked:
-    """``target(*args)`` in a forked child of this process, with the part of ``subprocess.Popen``'s interface the
-    sweep uses (``pid``, ``poll``, ``kill``, ``wait``). Not a ``multiprocessing`` process: a daemonic one may not
-    start processes of its own (the report's figures are drawn in two), and a sweep's process would wait at
-    exit for one that is not."""
-
-    def __init__(self, target, *args):
-        self.returncode = None
-        self.pid = os.fork()
-        if self.pid == 0:
-            code = 1
-            try:
-                target(*args)
-                code = 0
-            finally:
-                os._exit(code)  # (none of this process's exit handlers: they are the sweep's)
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            with contextlib.suppress(ChildProcessError):
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-                if pid:
-                    self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-
-    def wait(self) -> int | None:
-        if self.returncode is None:
-            with contextlib.suppress(ChildProcessError):
-                self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
-        return self.returncode
-
-
-def _serve_in_fork(requests: int, answers: int, parents: tuple, compile_lock: str | None) -> None:
-    """The forked reporter: :func:`kqbench.report.serve.serve` on the pipes ``requests`` and ``answers``
-    (file descriptors; ``parents``, the sweep's ends, closed here so that its closing ends the requests);
-    what only a final report needs is imported once the background compile (``compile_lock``) has ended."""
-    for fd in parents:
-        os.close(fd)
-    with open(os.devnull, "w") as devnull:  # (as the interpreter it replaces: nothing on the sweep's output)
-        os.dup2(devnull.fileno(), 1)
-        os.dup2(devnull.fileno(), 2)
-    logging.disable(logging.CRITICAL)  # (nor in the job's log, whose handlers it inherited)
-    from .report.serve import serve
-
-    with os.fdopen(requests) as r, os.fdopen(answers, "w") as w:
-        serve(r, w, nice_after_first=LATER_REPORTS_NICE, warm_after=compile_lock)
 
 
 def _duration(seconds: float) -> str:

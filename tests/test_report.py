@@ -576,49 +576,6 @@ def test_the_reporter_writes_the_first_answer_at_its_priority_and_yields_after_i
         proc.wait(timeout=60)
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads the parent and niceness from /proc (Linux)")
-def test_the_sweeps_forked_reporter_answers_then_yields(tmp_path, monkeypatch):
-    # beside an in-process launcher the reporter is a fork of the sweep's process (its imports done), not a
-    # new interpreter: it answers each request, and lowers its priority after the first answer
-    from kqbench.callbacks import LATER_REPORTS_NICE, _Reporter
-
-    def stat(pid):
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-
-    _running_sweep(tmp_path)
-    monkeypatch.delenv("KQBENCH_COMPILE_LOCK", raising=False)
-    reporter = _Reporter(forked=True)
-    try:
-        assert int(stat(reporter.proc.pid)[1]) == os.getpid()
-        for _ in range(2):
-            assert reporter.render(sweep_dir=str(tmp_path), provisional="1/3") == {"report": str(tmp_path / "report.md")}
-        assert int(stat(reporter.proc.pid)[16]) == min(19, os.nice(0) + LATER_REPORTS_NICE)
-        assert "**Provisional:** 1 of 3" in (tmp_path / "report.md").read_text()
-    finally:
-        reporter.close()
-    assert reporter.proc.poll() is not None
-
-
-def test_the_reporters_late_imports_wait_for_the_compile_lock(tmp_path):
-    # what only a final report needs is imported once the background compile (which holds a lock on its
-    # file while it runs) has ended, not beside it
-    import fcntl
-    import threading
-
-    from kqbench.report.serve import wait_unlocked
-
-    lock = tmp_path / ".compiling"
-    lock.write_text("")
-    done = threading.Event()
-    with open(lock) as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        threading.Thread(target=lambda: (wait_unlocked(str(lock)), done.set()), daemon=True).start()
-        assert not done.wait(0.3)
-    assert done.wait(10)  # released as the file closed
-    with open(lock) as f:  # and not kept
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-
 def test_pareto_mask_keeps_ties_and_drops_dominated():
     bpp = np.array([1.0, 1.0, 2.0, 2.0, 3.0])
     psnr = np.array([20.0, 20.0, 25.0, 24.0, math.inf])

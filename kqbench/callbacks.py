@@ -65,6 +65,11 @@ def sweep_values(config: DictConfig) -> dict[str, list[str]] | None:
         return None
 
 
+def _reports(config: DictConfig) -> bool:
+    """Whether the sweep writes a report (``report.enabled``): then provisional ones too."""
+    return bool(OmegaConf.select(config, "report.enabled", default=True))
+
+
 def _in_process(config: DictConfig) -> bool:
     """Whether the sweep's launcher runs its jobs in this process, one at a time."""
     return str(config.hydra.launcher.get("_target_", "")).endswith(IN_PROCESS_LAUNCHERS)
@@ -274,7 +279,7 @@ class SweepCallback(Callback):
         due = self._done == first or (self._done > first and now - self._provisional_at >= PROVISIONAL_EVERY_S)
         left_s = ((now - self._first_job) / self._done * (self._total - self._done)
                   if self._total and self._first_job is not None else math.inf)
-        if self._total and self._done < self._total and due and left_s > FINAL_SOON_S:
+        if self._total and self._done < self._total and due and left_s > FINAL_SOON_S and _reports(config):
             self._refresh_provisional(Path(config.hydra.sweep.dir), config)
 
     def _refresh_provisional(self, sweep_dir: Path, config: DictConfig) -> None:

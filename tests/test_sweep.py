@@ -107,6 +107,15 @@ def test_png8_with_k_above_256_fails_only_those_rows(tmp_path, image_folder):
     assert "failed" in out
 
 
+def test_a_sweep_without_a_report_writes_no_provisional_one_either(tmp_path, image_folder, monkeypatch):
+    from kqbench import callbacks
+
+    monkeypatch.setattr(callbacks, "FINAL_SOON_S", 0.0)  # (this sweep is short: it would never be due)
+    _, sweep_dir, _ = sweep(tmp_path, "k=4,8", "quantizer=sampled", "encoding=rgb24,png8_pillow", "dataset=folder",
+                            f"dataset.path={image_folder}", *QUIET)
+    assert (sweep_dir / "results.parquet").exists() and not (sweep_dir / "report.md").exists()
+
+
 def test_bad_image_in_folder_is_one_failed_row(tmp_path, image_folder):
     folder = tmp_path / "imgs"
     folder.mkdir()

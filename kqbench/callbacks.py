@@ -219,7 +219,7 @@ class SweepCallback(Callback):
             import fcntl
         except ImportError:  # no file locks here (Windows): each job compiles on first use, as before
             return
-        from .measure import COMPILE_LOCK_ENV, pause_while_timed
+        from .measure import COMPILE_LOCK_ENV, pause_while_timed, set_up_compiler
 
         lock = sweep_dir / ".compiling"
         Path(f"{lock}.done").unlink(missing_ok=True)
@@ -227,6 +227,7 @@ class SweepCallback(Callback):
         fcntl.flock(fd, fcntl.LOCK_EX)  # held by the child (it inherits the descriptor) until it exits
         in_process = _in_process(config)
         priority = "behind" if in_process else "idle"
+        set_up_compiler()  # (inherited by the fork)
         # (fork is there wherever fcntl is; the child inherits the lock's descriptor)
         self._compiling = multiprocessing.get_context("fork").Process(
             target=_compile_in_fork, args=(str(lock), stages, priority), daemon=True)

@@ -159,6 +159,8 @@ def plan(ctx, sweep_dir: Path, contact_images=None, question=None) -> list[tuple
         jobs.append(("size", "size_vs_k", plots.size_vs_k, f, o, plots_dir, *groups))
     elif len(o["encoding"]) > 1 or len(o["image"]) > 1:
         jobs.append(("size", "size_kb", plots.size_bars, f, o, plots_dir, *groups))
+    if (f.groupby("image")[m.name].nunique() > 1).any():
+        jobs.append(("rd", "rate_distortion", plots.rate_distortion, f, o, plots_dir, m, *groups))
     if len(o["quantizer"]) > 1:
         d = text.delta(ctx)
         if int((d["quantizer"] != ctx.baseline).sum()) >= 2:
@@ -167,8 +169,6 @@ def plan(ctx, sweep_dir: Path, contact_images=None, question=None) -> list[tuple
     elif len(o["k"]) > 1:
         threshold = ctx.threshold if m.name == data.THRESHOLD_COLUMN else None
         jobs.append(("quality", "quality_vs_k", plots.quality_vs_k, q, o, plots_dir, threshold, m, *groups))
-    if (f.groupby("image")[m.name].nunique() > 1).any():
-        jobs.append(("rd", "rate_distortion", plots.rate_distortion, f, o, plots_dir, m, *groups))
     variants = ctx.variants
     names = list(dict.fromkeys(variants.sort_values(["encoding_rank", "encoding"])["encoding"]))
     if len(names) > 1 and "encode_s" in variants.columns and variants["encode_s"].notna().sum() >= 2:

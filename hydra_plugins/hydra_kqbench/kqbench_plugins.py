@@ -233,7 +233,7 @@ def _shape(loader, master, overrides: List[str]) -> tuple:
                 groups[o.key_or_group] = option
             else:
                 kinds.append(o.input_line)
-        elif _group_exists(loader, o.key_or_group):
+        elif _repository_has_group(loader.repository, o.key_or_group):
             kinds.append(o.input_line)
         else:
             kinds.append(o.key_or_group)
@@ -251,10 +251,6 @@ def _parsed(override: str):
 @functools.lru_cache(maxsize=None)
 def _parser() -> OverridesParser:
     return OverridesParser.create()
-
-
-def _group_exists(loader, group: str) -> bool:
-    return _repository_has_group(loader.repository, group)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1682,6 +1682,8 @@ def _hartigan_follows(colours: int, k: int) -> bool:
     """Whether a fit of ``k`` centres on ``colours`` distinct colours runs Hartigan's moves (fewer
     colours than centres: the fit is lossless, no moves)."""
     return k < colours <= _HARTIGAN_COLOURS_PER_CENTRE * k
+
+
 # Images of at least this many pixels have their colours counted in a table (_colour_histogram), which
 # gives the Morton order the coarse phase needs. On the bench's mosaic the table alone is faster than the
 # counting sort from about 6 MP (24 MP: 72 ms against 220), 50% slower at 2-3 MP, where the coarse phase

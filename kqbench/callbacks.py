@@ -34,7 +34,6 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from . import environment
-from .table import aggregate, timed_seconds
 
 log = logging.getLogger("kqbench")
 
@@ -336,6 +335,8 @@ class SweepCallback(Callback):
             os.environ.pop(COMPILE_LOCK_ENV, None)
         end_of_jobs = time.monotonic()
         self._update_environment(out_dir, thread_pools=environment.thread_pools())
+        from .table import aggregate  # (pandas: not before the launcher's config composer is started)
+
         df, parquet = aggregate(out_dir)
         report = self._report(out_dir, config, reporter) if len(df) else None
         if reporter is not None:
@@ -360,6 +361,8 @@ class SweepCallback(Callback):
         """Where the sweep's wall time went: the table's timed work (fit and assign of the quantizations
         computed here, every encode) and the rest (the harness), split into start, between and after
         the jobs where this process saw them."""
+        from .table import timed_seconds
+
         now = time.monotonic()
         wall = now - self._t0
         timed = timed_seconds(df)

@@ -335,14 +335,14 @@ class SweepCallback(Callback):
             os.environ.pop(COMPILE_LOCK_ENV, None)
         end_of_jobs = time.monotonic()
         self._update_environment(out_dir, thread_pools=environment.thread_pools())
-        from .table import aggregate  # (pandas: not before the launcher's config composer is started)
+        from .table import aggregate, timed_seconds  # (pandas: not before the launcher's config composer is started)
 
         df, parquet = aggregate(out_dir)
         report = self._report(out_dir, config, reporter) if len(df) else None
         if reporter is not None:
             reporter.close()
         self._point_latest_at(out_dir)
-        breakdown = self._breakdown(df, end_of_jobs)
+        breakdown = self._breakdown(timed_seconds(df), end_of_jobs)
         self._update_environment(out_dir, time={k: round(v, 3) for k, v in breakdown.items()})
         ok = int((df["status"] == "ok").sum()) if len(df) else 0
         print(f"\nkqbench: {len(df)} rows ({ok} ok, {len(df) - ok} not ok) in {breakdown['wall_s']:.1f} s\n"
@@ -357,15 +357,12 @@ class SweepCallback(Callback):
             if len(bad) > 10:
                 print(f"  ... {len(bad) - 10} more kinds of error: see the status and error columns")
 
-    def _breakdown(self, df, end_of_jobs: float) -> dict:
-        """Where the sweep's wall time went: the table's timed work (fit and assign of the quantizations
+    def _breakdown(self, timed: float, end_of_jobs: float) -> dict:
+        """Where the sweep's wall time went: the table's ``timed`` work (fit and assign of the quantizations
         computed here, every encode) and the rest (the harness), split into start, between and after
         the jobs where this process saw them."""
-        from .table import timed_seconds
-
         now = time.monotonic()
         wall = now - self._t0
-        timed = timed_seconds(df)
         out = {"wall_s": wall, "timed_s": timed, "end_s": now - end_of_jobs}
         if self._first_job is not None:  # jobs ran one at a time in this process: where the harness time went
             out.update(harness_s=wall - timed, harness_share=(wall - timed) / wall if wall > 0 else math.nan,

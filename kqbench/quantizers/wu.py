@@ -40,9 +40,22 @@ _MAP_PIXELS_PER_CELL = 256  # predict makes an inverse colour map from this many
 _LANE_PIXELS = 1 << 19  # fewest pixels worth a thread of their own (about 1 ms of work)
 _PACKED_PIXELS = 1 << 24  # pixels whose summed channel values fit in 32 bits (255 * 2**24 < 2**32)
 _BYTES = np.arange(256, dtype=np.uint32)  # every value of a channel
+_STREAMS = 4  # places of the image a histogram pass takes pixels from in turn (3 to 8 do about as well)
 
 
 # --------------------------------------------------------------------------- histogram and cuts
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_pixel(pixels, i, offsets, packed):
+    """Add pixel i's moments to its cell's row of ``packed`` (see :func:`_histogram`)."""
+    high = np.uint64(32)
+    red, green, blue = pixels[i, 0], pixels[i, 1], pixels[i, 2]
+    cell = offsets[0, red] + offsets[1, green] + offsets[2, blue]
+    r, g, b = np.uint64(red), np.uint64(green), np.uint64(blue)
+    packed[cell, 0] += (np.uint64(1) << high) | r
+    packed[cell, 1] += g | (b << high)
+    packed[cell, 2] += r * r + g * g + b * b
 
 
 @njit(cache=True, nogil=True)
@@ -51,16 +64,17 @@ def _histogram(pixels, offsets, packed):
     count << 32 | sum of R, sum of G | sum of B << 32, sum of R**2 + G**2 + B**2. The row of the cell
     (r, g, b) is (r + 1) * S**2 + (g + 1) * S + b + 1, found as offsets[0, R] + offsets[1, G] +
     offsets[2, B] (:func:`_offsets`). Three additions a pixel rather than five, a sixth less time; the
-    halves hold the sums of up to :data:`_PACKED_PIXELS` pixels (:func:`_moments_of`)."""
-    high = np.uint64(32)
-    one = np.uint64(1) << high
-    for i in range(pixels.shape[0]):
-        red, green, blue = pixels[i, 0], pixels[i, 1], pixels[i, 2]
-        cell = offsets[0, red] + offsets[1, green] + offsets[2, blue]
-        r, g, b = np.uint64(red), np.uint64(green), np.uint64(blue)
-        packed[cell, 0] += one | r
-        packed[cell, 1] += g | (b << high)
-        packed[cell, 2] += r * r + g * g + b * b
+    halves hold the sums of up to :data:`_PACKED_PIXELS` pixels (:func:`_moments_of`).
+
+    The pixels are taken from :data:`_STREAMS` places of the image in turn: neighbouring pixels are
+    mostly in one cell (71% on the 24 MP benchmark), and each addition would wait for the one before
+    it to reach memory; from four places apart they overlap (18 ms instead of 25 for 12 MP)."""
+    part = pixels.shape[0] // _STREAMS
+    for i in range(part):
+        for s in range(_STREAMS):
+            _add_pixel(pixels, i + s * part, offsets, packed)
+    for i in range(_STREAMS * part, pixels.shape[0]):
+        _add_pixel(pixels, i, offsets, packed)
 
 
 def _moments_of(pixels, offsets, side) -> np.ndarray:

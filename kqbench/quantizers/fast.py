@@ -60,7 +60,7 @@ loops.
 Threads: Lloyd's assignment passes, the counting of the colours, the bins of the trees and the
 per-pixel part of ``predict`` run on all the available cores (``n_threads``), in static lanes
 (the work split is decided before the threads start), each lane a compiled function that
-releases the GIL, on a Python thread of its own (:func:`_run_lanes`). The results are
+releases the GIL, on a Python thread of its own (:func:`run_lanes`). The results are
 bit-identical for any number of threads: Lloyd's per-lane sums are sums of integers, exact in
 float64, and a pixel's nearest colour does not depend on its lane; every other lane writes rows
 of its own, each computed as one lane would. On a machine busy with other work, threads that
@@ -76,7 +76,6 @@ import mmap
 import numbers
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -84,6 +83,7 @@ import numba
 from numba import njit
 
 from ._base import Quantizer, centres_to_palette, check_pixels, clear_transparent, pack_rgb, unique_colours
+from ._lanes import finished, in_background, run_lanes
 from .colour import PREMULTIPLIED, from_space, to_space
 from .wu import WuQuantizer, compile_remap, fit_cells_hint, nearest_labels, same_pixels_key
 from ..errors import ConfigurationError
@@ -283,7 +283,7 @@ def _colour_histogram(pixels, bin_bits, n_threads=1):
 
     Below :data:`_TABLE_PIXELS` pixels, a counting sort (:func:`_sorted_histogram`; its
     colours are not in Morton order inside the bins, so cube_start is None: no coarse phase).
-    From there, :func:`_table_histogram` counted by ``n_threads`` lanes (:func:`_run_lanes`): the
+    From there, :func:`_table_histogram` counted by ``n_threads`` lanes (:func:`run_lanes`): the
     tables (2**24 uint32 a lane, zeros) come from :func:`_sparse_zeros`, and the system gives
     zeroed pages as they are first touched, so only the pages of the image's colours take memory
     and time (about 19 MB a lane on a 24 MP photo) -- for a small photo they are most of the
@@ -313,20 +313,20 @@ def _table_histogram(pixels, bin_bits, n_threads=1):
     n_lanes = max(1, min(n_threads, len(pixels) >> 20))
     lanes = np.arange(n_lanes + 1, dtype=np.int64) * len(pixels) // n_lanes
     table, used = _sparse_zeros((n_lanes, 1 << 24), np.uint32), np.zeros((n_lanes, 1 << 18), np.uint8)
-    _run_lanes(n_lanes, _count_lane, pixels, lanes, table, used, _MORTON)
+    run_lanes(n_lanes, _count_lane, pixels, lanes, table, used, _MORTON)
     step = 1 << max(0, 3 * (8 - bin_bits) - 6)  # blocks per bin
     touched = np.cumsum(used.any(axis=0).reshape(-1, step).sum(axis=1))
     blocks = np.searchsorted(touched, touched[-1] * np.arange(n_lanes + 1) // n_lanes, side="right") * step
     blocks[0], blocks[-1] = 0, used.shape[1]
     sizes = np.zeros((n_lanes, 3), np.int64)
-    _run_lanes(n_lanes, _merge_lane, table, used, blocks, bin_bits, sizes)
+    run_lanes(n_lanes, _merge_lane, table, used, blocks, bin_bits, sizes)
     offsets = np.zeros((n_lanes + 1, 3), np.int64)
     np.cumsum(sizes, axis=0, out=offsets[1:])
     m, n_bins, n_cubes = offsets[-1]
     colours, counts = np.empty((m, 3), np.uint8), np.empty(m, np.int64)
     bin_key, bin_start, cube_start = (np.empty(n, np.int64) for n in (n_bins, n_bins + 1, n_cubes + 1))
-    _run_lanes(n_lanes, _emit_lane, table, used, blocks, bin_bits, offsets, colours, counts, bin_key, bin_start,
-               cube_start)
+    run_lanes(n_lanes, _emit_lane, table, used, blocks, bin_bits, offsets, colours, counts, bin_key, bin_start,
+              cube_start)
     bin_start[-1] = cube_start[-1] = m
     return colours, counts, bin_key, bin_start, cube_start
 
@@ -527,8 +527,8 @@ def _points_tree(X, counts, group_start, bin_key, bin_start, bin_bits, n_threads
     bins = np.searchsorted(bin_start, len(X) * np.arange(n_lanes + 1) // n_lanes)
     bins[-1] = len(bin_key)
     groups = np.searchsorted(group_start, bin_start[bins])
-    _run_lanes(n_lanes, _leaves_lane, bins, groups, X, counts, group_start, bin_key, bin_start, level_start, key,
-               first, last, lo, hi, W, S, Q, P, pw, ps, pq)
+    run_lanes(n_lanes, _leaves_lane, bins, groups, X, counts, group_start, bin_key, bin_start, level_start, key,
+              first, last, lo, hi, W, S, Q, P, pw, ps, pq)
     return _cells_above(level_start, key, first, last, lo, hi, W, S, Q), P, pw, ps, pq
 
 
@@ -770,7 +770,7 @@ def _assign_sums(C, tree, points, state, n_threads):
 
     Threads: the cells of side 64 are shared out among ``n_threads`` lanes
     (:func:`_share_cells`), and :func:`_walk_lane` runs each lane on a thread of its own
-    (:func:`_run_lanes`): every lane walks the few cells above side 64 (cheap) and below
+    (:func:`run_lanes`): every lane walks the few cells above side 64 (cheap) and below
     them only its own cells, adding into its own sums. Every sum is of integers (pixel
     counts, counts times integer colours and squared norms), exact in float64, so the
     totals -- and everything computed from them -- are bit-identical whatever the number of
@@ -787,9 +787,9 @@ def _assign_sums(C, tree, points, state, n_threads):
     X, xw, xs, xq = points
     col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ, cell_work, owner, lane_work, Wt, St, Qt, cand, stack, cbuf, leaf = state
     _share_cells(level_start, first_col, last_col, C.shape[0], cell_work, owner, lane_work, Wt, St, Qt, n_threads)
-    _run_lanes(n_threads, _walk_lane, n_threads, owner, cell_work, lane_work, C, level_start, first, last, lo, hi,
-               W, S, Q, first_col, last_col, X, xw, xs, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt, LW, LS,
-               LQ, cand, stack, cbuf, leaf)
+    run_lanes(n_threads, _walk_lane, n_threads, owner, cell_work, lane_work, C, level_start, first, last, lo, hi,
+              W, S, Q, first_col, last_col, X, xw, xs, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt, LW, LS,
+              LQ, cand, stack, cbuf, leaf)
     return _assign_totals(C, lane_work, Wt, St, Qt, LW, LS, LQ)
 
 
@@ -876,7 +876,7 @@ def _walk_lane(t, n_lanes, owner, cell_work, lane_work, C, level_start, first, l
     """Lane t of ``n_lanes`` in :func:`_assign_sums`: exact assignment of the colours below the
     cells of side 64 that are the lane's (``owner``), adding into slot t of the sums and using
     row t of the scratch space. Releases the GIL: lanes run on threads of their own
-    (:func:`_run_lanes`).
+    (:func:`run_lanes`).
 
     Depth first from the root, each cell's list of possible centres filtered from its
     parent's and pushed above it in ``cand[t]``. Every lane walks the cells above side 64
@@ -1308,7 +1308,7 @@ def _nearest_in_space(X, bin_start, bin_key, levels_up, P, n_threads):
     lanes = np.clip(cut, 0, len(group_start) - 1).astype(np.int64)
     lanes[0], lanes[-1] = 0, len(group_start) - 1
     out = np.empty(len(X), np.int64)
-    _run_lanes(n_threads, _nearest_lane, lanes, X, bin_start, group_start, np.ascontiguousarray(P, np.float64), out)
+    run_lanes(n_threads, _nearest_lane, lanes, X, bin_start, group_start, np.ascontiguousarray(P, np.float64), out)
     return out
 
 
@@ -1349,7 +1349,7 @@ def _labels_in_space(palette, pixels, space, n_threads) -> np.ndarray:
           | ((c[:, 0] & 3) << 4) | ((c[:, 1] & 3) << 2) | (c[:, 2] & 3)] = labels
     out = np.empty(len(pixels), np.intp)
     lanes = np.arange(n_threads + 1, dtype=np.int64) * len(pixels) // n_threads
-    _run_lanes(n_threads, _look_up_lane, pixels, lanes, slot, table, out)
+    run_lanes(n_threads, _look_up_lane, pixels, lanes, slot, table, out)
     return out
 
 
@@ -1383,55 +1383,6 @@ def _labels_rgba(palette, pixels, n_threads) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- threads
-
-
-_POOL = {}  # "pid", "size", "executor": the worker threads of _run_lanes
-
-
-def _pool(size) -> ThreadPoolExecutor:
-    """The worker threads, at least ``size`` of them: started once, kept for the next calls."""
-    pool = _POOL.get("executor")
-    if pool is None or _POOL["pid"] != os.getpid() or _POOL["size"] < size:
-        # New, or too small, or inherited by a forked child (whose copy has no threads).
-        if pool is not None and _POOL["pid"] == os.getpid():
-            pool.shutdown(wait=False)
-        pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="kqbench-fast")
-        _POOL.update(pid=os.getpid(), size=size, executor=pool)
-    return pool
-
-
-def _run_lanes(n_lanes, lane, *args):
-    """``lane(t, *args)`` for t in range(n_lanes), each on a thread of its own: lane 0 on
-    the calling thread, the others on worker threads (started once, kept for the next
-    calls). Returns when all are done. ``lane`` is a compiled function that releases the
-    GIL (``nogil=True``), so the lanes run at the same time.
-
-    Plain Python threads rather than numba's ``parallel=True``: the lanes' code is the
-    same, but each parallel function, with the copies of its lane function that numba
-    compiles into it, took seconds to compile on first use. Waking a waiting thread costs a
-    few tens of microseconds more than numba's OpenMP threads (which spin), against passes
-    of 0.2-8 ms; on a busy machine it is much faster than OpenMP's spinning threads.
-    """
-    if n_lanes == 1:
-        lane(0, *args)
-        return
-    others = [_pool(n_lanes - 1).submit(lane, t, *args) for t in range(1, n_lanes)]
-    try:
-        lane(0, *args)
-    finally:  # the workers write into the caller's arrays: never return before they end
-        for future in others:
-            future.result()
-
-
-def _in_background(fn, *args) -> Future:
-    """``fn(*args)`` on :func:`_run_lanes`' worker thread, while the caller goes on (a compiled ``fn``
-    that releases the GIL runs at the same time); its result is :func:`_finished`'s."""
-    return _pool(1).submit(fn, *args)
-
-
-def _finished(result):
-    """``result``, or if it is :func:`_in_background`'s future, its result when it has one."""
-    return result.result() if isinstance(result, Future) else result
 
 
 def _thread_count(n_threads) -> int:
@@ -1649,7 +1600,7 @@ class FastKMeansQuantizer(Quantizer):
         level_start = tree[0]
         if len(phases) > 1:
             cube_tree = partial(_points_tree, coords, counts, phases[0], bin_key, bin_start, B)
-            trees[0] = _in_background(cube_tree, 1) if lanes > 1 else cube_tree(1)
+            trees[0] = in_background(cube_tree, 1) if lanes > 1 else cube_tree(1)
         # Seed on the means of the side-8 cells when there are plenty of them (at least 4k):
         # several times fewer points than bins, so seeding costs half as much, for an error
         # after Lloyd within a few tenths of a percent either way on the bench's photos.
@@ -1669,10 +1620,10 @@ class FastKMeansQuantizer(Quantizer):
             P = tree[6][cells] / tree[5][cells, None]
             C = _kmeanspp(tree, P, tree[5][cells], L - 1, level_start[L], k, uniforms, given)
         else:  # on the first phase's points
-            first_tree, *points = _finished(trees[0])
+            first_tree, *points = finished(trees[0])
             C = _kmeanspp(first_tree, points[0], points[1], B, 0, k, uniforms, given)
         for phase in range(len(phases)):
-            tree, *points = _finished(trees[phase])
+            tree, *points = finished(trees[phase])
             trees[phase] = None  # (its memory goes with the phase)
             # (The cubes are resolved one by one in cells of side 16, not 8: 10% less time at 24 MP.)
             coarse = phase < len(phases) - 1

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import numbers
 import os
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
 from numba import njit
 
 from ._base import Quantizer, centres_to_palette, check_pixels, pack_rgb
+from ._lanes import run_tasks
 
 _MOMENTS = 5  # per cell or box: pixel count, sum of R, G, B, sum of R**2 + G**2 + B**2
 _MAP_PIXELS_PER_CELL = 256  # predict makes an inverse colour map from this many pixels per occupied cell
@@ -432,16 +432,6 @@ def fit_cells_hint(fitted, pixels):
     return cells if key == same_pixels_key(pixels) else None
 
 
-def _run(tasks) -> list:
-    """[task() for task in tasks], on threads (the compiled functions release the GIL); this
-    thread runs the first."""
-    if len(tasks) == 1:
-        return [tasks[0]()]
-    with ThreadPoolExecutor(len(tasks) - 1) as pool:
-        others = [pool.submit(task) for task in tasks[1:]]
-        return [tasks[0]()] + [f.result() for f in others]
-
-
 def nearest_labels(palette, pixels, n_threads=None, cells=None) -> np.ndarray:
     """Index of the exactly nearest ``palette`` colour of each pixel (squared RGB distance,
     ties to the lower index), as the smallest unsigned integer type that holds it (uint8 up
@@ -480,23 +470,23 @@ def nearest_labels(palette, pixels, n_threads=None, cells=None) -> np.ndarray:
     if cells is not None and n >= _MAP_PIXELS_PER_CELL * np.count_nonzero(cells):
         used = np.ascontiguousarray(cells, np.uint8)
     else:
-        used = np.bitwise_or.reduce(_run([partial(used_cells, lo, hi) for lo, hi in lanes]))
+        used = np.bitwise_or.reduce(run_tasks([partial(used_cells, lo, hi) for lo, hi in lanes]))
     used32 = used.reshape(8, 4, 8, 4, 8, 4).any(axis=(1, 3, 5)).ravel()
     start = np.empty(32769, np.int64)
     lists = _candidates(entries, used, used32, start, np.arange(m), np.empty(513, np.int64))
     out = np.empty(n, np.uint8 if m <= 256 else np.uint16 if m <= 65536 else np.uint32)
     occupied = np.flatnonzero(used)
     if n < _MAP_PIXELS_PER_CELL * len(occupied):
-        _run([partial(_remap, pixels[lo:hi], entries, start, lists, out[lo:hi]) for lo, hi in lanes])
+        run_tasks([partial(_remap, pixels[lo:hi], entries, start, lists, out[lo:hi]) for lo, hi in lanes])
         return out
     # indexed by the cell directly (a slot per occupied cell would cost the look-up a dependent load); only
     # the occupied cells' pages are written, so only they take memory
     answers = np.empty(512 * 32768, out.dtype)
     # Cells dealt out among the threads in turn: neighbouring cells have lists of similar
     # lengths. Each thread writes the answers of its own cells only.
-    _run([partial(_fill_cells, entries, start, lists, np.ascontiguousarray(occupied[t::len(lanes)]), answers,
-                  np.empty(512, np.int64), np.empty((3, 8), np.int64)) for t in range(len(lanes))])
-    outside = sum(_run([partial(_look_up, pixels[lo:hi], used, answers, _SPREAD, out[lo:hi]) for lo, hi in lanes]))
+    run_tasks([partial(_fill_cells, entries, start, lists, np.ascontiguousarray(occupied[t::len(lanes)]), answers,
+                       np.empty(512, np.int64), np.empty((3, 8), np.int64)) for t in range(len(lanes))])
+    outside = sum(run_tasks([partial(_look_up, pixels[lo:hi], used, answers, _SPREAD, out[lo:hi]) for lo, hi in lanes]))
     if outside:  # the hint missed some pixels' cells: made again from the pixels' own cells
         return nearest_labels(palette, pixels, n_threads)
     return out
@@ -606,7 +596,7 @@ class WuQuantizer(Quantizer):
 
         # Tables per thread (2.3 MB at bits=5), summed; one thread from bits=7 (137 MB).
         lanes = _lanes(len(pixels), threads if bits < 7 else 1)
-        moments, *others = _run([partial(_moments_of, pixels[lo:hi], offsets, side) for lo, hi in lanes])
+        moments, *others = run_tasks([partial(_moments_of, pixels[lo:hi], offsets, side) for lo, hi in lanes])
         for m in others:
             moments += m
         self._fit_cells = None  # predict's hint (see nearest_labels): the occupied cells of side 8

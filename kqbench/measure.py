@@ -25,6 +25,7 @@ import signal
 import statistics
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -378,6 +379,9 @@ def quantize(image: SourceImage, quantizer, repeats: int = 1, requested=()) -> Q
     if needs:  # compiled in the background since the sweep started: wait for it, once
         warm_up(("compiled", needs), lambda: _wait_for_compile(type(quantizer), needs))
     warm_up(("quantizer", type(quantizer), channels, getattr(quantizer, "colour_space", None)), warm)
+    small = quantizer.compile_needs(_sample(channels))  # what the warm-up's small image loads
+    for stage in [stage for stage in needs if stage not in small]:  # a large image's code: loaded here, untimed
+        warm_up(("stage", type(quantizer), stage), partial(type(quantizer).compile_ahead, stage))
     with PeakMemory() as memory:
         fitted, fit_s = median_time(lambda: clone(quantizer).fit(pixels), repeats)
         labels, assign_s = median_time(lambda: fitted.predict(pixels), repeats)

@@ -75,3 +75,60 @@ def test_weighted_unique_matches_full_kmeans_quality(photo):
 def test_bad_k_is_a_clear_error(k, photo):
     with pytest.raises(ValueError, match="whole number"):
         KMeansQuantizer(n_colors=k).fit(photo)
+
+
+def _large_photo() -> np.ndarray:
+    """china.jpg eight times over (3416 x 640, 2.2 MP): above the size where predict remaps with compiled code."""
+    from sklearn.datasets import load_sample_image
+
+    from kqbench.quantizers._base import COMPILED_REMAP_PIXELS
+
+    photo = load_sample_image("china.jpg")
+    image = np.ascontiguousarray(np.vstack([photo, photo[::-1] // 2, photo[:, ::-1], photo[::-1, ::-1] // 3] * 2))
+    assert image.shape[0] * image.shape[1] >= COMPILED_REMAP_PIXELS
+    return image
+
+
+def test_a_large_images_labels_are_numpys_exact_nearest_colours():
+    # Past COMPILED_REMAP_PIXELS the base class's predict hands the search to compiled code (numpy's sorts
+    # the pixels: seconds and hundreds of MB at 24 MP); every label stays the nearest colour, ties lowest.
+    from kqbench.quantizers import nearest_palette_index
+
+    image = _large_photo()
+    q = SampledKMeansQuantizer(n_colors=64, random_state=0).fit(image)
+    palette = np.vstack([q.palette_, q.palette_[:3]])  # repeated colours: ties go to the first of them
+    q.palette_ = palette
+    labels = q.predict(image)
+    np.testing.assert_array_equal(labels, nearest_palette_index(palette, image.reshape(-1, 3)))
+    assert labels.max() < len(q.palette_) - 3
+
+
+def test_only_a_large_opaque_rgb_image_needs_the_compiled_remap():
+    from kqbench.quantizers.wu import WuQuantizer
+
+    image = _large_photo()
+    rgba = np.dstack([image, np.full(image.shape[:2], 128, np.uint8)])
+    assert KMeansQuantizer(16).compile_needs(image) == ("rgb-remap",)
+    assert KMeansQuantizer(16).compile_needs(image[:100]) == ()
+    assert KMeansQuantizer(16).compile_needs(rgba) == ()
+    assert KMeansQuantizer(16, colour_space="oklab").compile_needs(image) == ()
+    assert KMeansQuantizer(16).compile_needs() == ()  # a sweep does not compile it ahead
+    assert WuQuantizer(16).compile_needs(image) == ("wu",)  # its own predict
+
+
+def test_a_large_images_remap_is_compiled_before_the_timed_predict(monkeypatch):
+    # quantize() loads the code only a large image uses (here the remap) before it starts timing: the
+    # first large image of a process would otherwise have numba's cache load, or a compile, in its assign_s.
+    from kqbench import measure
+    from kqbench.datasets import SourceImage
+
+    image = _large_photo()
+    events = []
+    cls = SampledKMeansQuantizer
+    compile_ahead, timing = cls.compile_ahead.__func__, measure.median_time
+    monkeypatch.setattr(cls, "compile_ahead", classmethod(lambda c, stage=None: (events.append(("compile", stage)),
+                                                                                 compile_ahead(c, stage))[1]))
+    monkeypatch.setattr(measure, "median_time", lambda *args, **kw: (events.append("timed"), timing(*args, **kw))[1])
+    measure.quantize(SourceImage("large", image, "RGB", image.nbytes, "test:large"), cls(n_colors=16, random_state=0))
+    assert events.index(("compile", "rgb-remap")) < events.index("timed")
+

@@ -366,8 +366,9 @@ def _quantized(image: SourceImage, labels, palette, fit_s: float, assign_s: floa
 def quantize(image: SourceImage, quantizer, repeats: int = 1, requested=()) -> Quantized:
     """Fit ``quantizer`` on the image and assign every pixel, timing both; ``requested``: the optional
     quality columns to compute too."""
-    source = image.pixels  # RGB, or RGBA with transparency
-    pixels = source.reshape(-1, source.shape[-1])
+    # (h, w, channels), RGB or RGBA with transparency: quantizers get the image, not a row of its pixels
+    # (libimagequant weighs each pixel by its neighbours)
+    source = image.pixels
     channels = source.shape[-1]
 
     def warm():
@@ -383,8 +384,8 @@ def quantize(image: SourceImage, quantizer, repeats: int = 1, requested=()) -> Q
     for stage in [stage for stage in needs if stage not in small]:  # a large image's code: loaded here, untimed
         warm_up(("stage", type(quantizer), stage), partial(type(quantizer).compile_ahead, stage))
     with PeakMemory() as memory:
-        fitted, fit_s = median_time(lambda: clone(quantizer).fit(pixels), repeats)
-        labels, assign_s = median_time(lambda: fitted.predict(pixels), repeats)
+        fitted, fit_s = median_time(lambda: clone(quantizer).fit(source), repeats)
+        labels, assign_s = median_time(lambda: fitted.predict(source), repeats)
     labels, palette = _compact(image, labels, fitted.palette_)
     return _quantized(image, labels, palette, fit_s, assign_s, memory.peak_bytes, requested)
 

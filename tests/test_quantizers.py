@@ -132,3 +132,16 @@ def test_a_large_images_remap_is_compiled_before_the_timed_predict(monkeypatch):
     measure.quantize(SourceImage("large", image, "RGB", image.nbytes, "test:large"), cls(n_colors=16, random_state=0))
     assert events.index(("compile", "rgb-remap")) < events.index("timed")
 
+
+def test_a_sweep_gives_libimagequant_the_image_not_a_row_of_its_pixels(photo):
+    # libimagequant weighs each pixel by its neighbourhood: fitted on the same pixels as one row it makes
+    # another palette. A sweep's quantization is the one of the image.
+    pytest.importorskip("imagequant")
+    from kqbench.datasets import SourceImage
+    from kqbench.measure import quantize
+    from kqbench.quantizers import LibimagequantQuantizer
+
+    image, one_row = LibimagequantQuantizer(16).fit(photo), LibimagequantQuantizer(16).fit(photo.reshape(-1, 3))
+    assert not np.array_equal(image.palette_, one_row.palette_)
+    swept = quantize(SourceImage("photo", photo, "RGB", photo.nbytes, "test:photo"), LibimagequantQuantizer(16))
+    assert {tuple(c) for c in swept.palette} <= {tuple(c) for c in image.palette_}

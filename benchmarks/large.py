@@ -14,11 +14,11 @@ mosaic of four bundled photos (scikit-learn's ``china`` and ``flower``, scikit-i
 2. Memory of quantizing: the most memory a fit + assign added to the process (kqbench's
    ``quantize_peak_bytes``: peak resident set size above the size before it, :class:`kqbench.measure.PeakMemory`),
    in MB and as a multiple of the raw image (width x height x 3 bytes).
-3. Memory of whole sweep jobs (``--jobs``, quantizer:encoding): each in a fresh process, the job a sweep runs
-   (read the PNG, count colours, quantize, every default quality column, write, decode and check the file,
-   the rgb24 baseline, the cache), after a warm-up job on a small image (the compiled code loaded, as a
-   sweep's background compile does); peak = most resident memory above the process's size before the job
-   read the image, as a multiple of the raw image. Target: <= 6x.
+3. Memory of whole sweep jobs (``--jobs``, quantizer:encoding; ``libimagequant:png8`` too, not by default): each
+   in a fresh process, the job a sweep runs (read the PNG, count colours, quantize, every default quality column,
+   write, decode and check the file, the rgb24 baseline, the cache), after a warm-up job on a small image (the
+   compiled code loaded, as a sweep's background compile does); peak = most resident memory above the
+   process's size before the job read the image, as a multiple of the raw image. Target: <= 6x.
 
 Linux only for the memory columns (``/proc``); elsewhere they read n/a. The machine should be otherwise idle:
 every method here uses all cores but libimagequant (one).
@@ -51,6 +51,7 @@ from .quantizers import _load
 
 MOSAIC = ("china", "flower", "astronaut", "coffee")
 QUANTIZERS = {"fast": FastKMeansQuantizer, "wu": WuQuantizer}  # the conf/quantizer options measured here
+JOB_QUANTIZERS = {**QUANTIZERS, "libimagequant": LibimagequantQuantizer}  # and those whose jobs can be
 ENCODINGS = {"png8": SmallestPalettePNG, "rgb24": RGB24PNG}  # and conf/encoding options
 JOBS = ("fast:png8", "wu:png8", "fast:rgb24")
 MB = 1e6
@@ -118,7 +119,7 @@ def job_child(folder: str, job: str, k: int) -> None:
     quantizer_name, encoding_name = job.split(":")
 
     def run(dataset, out):
-        return run_configuration(dataset, quantizer_name, QUANTIZERS[quantizer_name](k), encoding_name,
+        return run_configuration(dataset, quantizer_name, JOB_QUANTIZERS[quantizer_name](k), encoding_name,
                                  ENCODINGS[encoding_name](), k=k, seed=0, out_dir=out,
                                  cache=QuantizationCache(Path(out) / "cache"), repeats=1, keep_files=False,
                                  dither=False, alpha="keep", metrics=())
@@ -141,7 +142,8 @@ def bench_jobs(image: np.ndarray, jobs, k: int) -> None:
     raw = image.nbytes
     print(f"\n3. whole sweep jobs at k={k}, each in a fresh process: peak = most memory above the process's size "
           f"before the job read the image (target: <= 6x raw = {6 * raw / MB:.0f} MB)")
-    header = f"{'job':<14}{'seconds':>9}{'peak MB':>9}{'x raw':>7}  status"
+    w = max([14] + [len(job) + 2 for job in jobs])
+    header = f"{'job':<{w}}{'seconds':>9}{'peak MB':>9}{'x raw':>7}  status"
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="kqbench-large-") as folder:
@@ -150,13 +152,13 @@ def bench_jobs(image: np.ndarray, jobs, k: int) -> None:
             cmd = [sys.executable, "-m", "kqbench.benchmarks.large", "--job-child", folder, job, "--k", str(k)]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode:
-                print(f"{job:<14}  failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+                print(f"{job:<{w}}  failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
                 continue
             row = json.loads(done.stdout.strip().splitlines()[-1])
             peak = row["peak_bytes"]
             memory = f"{peak / MB:>9.0f}{peak / raw:>7.2f}" if peak is not None else f"{'n/a':>9}{'n/a':>7}"
             status = row["status"] + (f": {row['error']}" if row["error"] else "")
-            print(f"{job:<14}{row['seconds']:>9.1f}{memory}  {status}")
+            print(f"{job:<{w}}{row['seconds']:>9.1f}{memory}  {status}")
 
 
 def main(argv=None) -> None:
@@ -166,7 +168,7 @@ def main(argv=None) -> None:
     parser.add_argument("--k", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per method (the median is printed)")
     parser.add_argument("--jobs", nargs="*", default=list(JOBS),
-                        help=f"quantizer:encoding jobs of section 3 (of {', '.join(QUANTIZERS)} x "
+                        help=f"quantizer:encoding jobs of section 3 (of {', '.join(JOB_QUANTIZERS)} x "
                              f"{', '.join(ENCODINGS)}; none: skip it); default {' '.join(JOBS)}")
     parser.add_argument("--job-child", nargs=2, metavar=("FOLDER", "JOB"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -175,8 +177,9 @@ def main(argv=None) -> None:
         return
     for job in args.jobs:
         q, _, e = job.partition(":")
-        if q not in QUANTIZERS or e not in ENCODINGS:
-            parser.error(f"--jobs {job}: give quantizer:encoding, of {', '.join(QUANTIZERS)} and {', '.join(ENCODINGS)}")
+        if q not in JOB_QUANTIZERS or e not in ENCODINGS:
+            parser.error(f"--jobs {job}: give quantizer:encoding, of {', '.join(JOB_QUANTIZERS)} and "
+                         f"{', '.join(ENCODINGS)}")
     image = large_image(args.width, args.height)
     print(f"image: {args.width}x{args.height} ({image.shape[0] * image.shape[1] / 1e6:.1f} MP, raw RGB "
           f"{image.nbytes / MB:.0f} MB), a mosaic of {', '.join(MOSAIC)} upscaled; {os.cpu_count()} cores; "

@@ -286,7 +286,7 @@ def _colour_histogram(pixels, bin_bits, n_threads=1):
     From there, :func:`_table_histogram` counted by ``n_threads`` lanes (:func:`run_lanes`): the
     tables (2**24 uint32 a lane, zeros) come from :func:`_sparse_zeros`, and the system gives
     zeroed pages as they are first touched, so only the pages of the image's colours take memory
-    and time (about 19 MB a lane on a 24 MP photo) -- for a small photo they are most of the
+    and time (15-19 MB a lane on a 24 MP photo) -- for a small photo they are most of the
     time (8 ms against 2 for the sort on a 0.3 MP photo). (Counts are uint32: images of up to
     4 billion pixels.)"""
     if len(pixels) < _TABLE_PIXELS:

@@ -81,16 +81,16 @@ def _large_photo() -> np.ndarray:
     """china.jpg eight times over (3416 x 640, 2.2 MP): above the size where predict remaps with compiled code."""
     from sklearn.datasets import load_sample_image
 
-    from kqbench.quantizers._base import COMPILED_REMAP_PIXELS
+    from kqbench.quantizers._base import COMPILED_PIXELS
 
     photo = load_sample_image("china.jpg")
     image = np.ascontiguousarray(np.vstack([photo, photo[::-1] // 2, photo[:, ::-1], photo[::-1, ::-1] // 3] * 2))
-    assert image.shape[0] * image.shape[1] >= COMPILED_REMAP_PIXELS
+    assert image.shape[0] * image.shape[1] >= COMPILED_PIXELS
     return image
 
 
 def test_a_large_images_labels_are_numpys_exact_nearest_colours():
-    # Past COMPILED_REMAP_PIXELS the base class's predict hands the search to compiled code (numpy's sorts
+    # Past COMPILED_PIXELS the base class's predict hands the search to compiled code (numpy's sorts
     # the pixels: seconds and hundreds of MB at 24 MP); every label stays the nearest colour, ties lowest.
     from kqbench.quantizers import nearest_palette_index
 
@@ -103,12 +103,12 @@ def test_a_large_images_labels_are_numpys_exact_nearest_colours():
     assert labels.max() < len(q.palette_) - 3
 
 
-def test_only_a_large_opaque_rgb_image_needs_the_compiled_remap():
+def test_only_a_large_opaque_rgb_image_needs_the_compiled_count_and_remap():
     from kqbench.quantizers.wu import WuQuantizer
 
     image = _large_photo()
     rgba = np.dstack([image, np.full(image.shape[:2], 128, np.uint8)])
-    assert KMeansQuantizer(16).compile_needs(image) == ("rgb-remap",)
+    assert KMeansQuantizer(16).compile_needs(image) == ("rgb-remap", "fast-large")
     assert KMeansQuantizer(16).compile_needs(image[:100]) == ()
     assert KMeansQuantizer(16).compile_needs(rgba) == ()
     assert KMeansQuantizer(16, colour_space="oklab").compile_needs(image) == ()
@@ -116,9 +116,10 @@ def test_only_a_large_opaque_rgb_image_needs_the_compiled_remap():
     assert WuQuantizer(16).compile_needs(image) == ("wu",)  # its own predict
 
 
-def test_a_large_images_remap_is_compiled_before_the_timed_predict(monkeypatch):
-    # quantize() loads the code only a large image uses (here the remap) before it starts timing: the
-    # first large image of a process would otherwise have numba's cache load, or a compile, in its assign_s.
+def test_a_large_images_count_and_remap_are_compiled_before_the_timed_calls(monkeypatch):
+    # quantize() loads the code only a large image uses (here the colour count and the remap) before it starts
+    # timing: the first large image of a process would otherwise have numba's cache load, or a compile, in its
+    # fit_s and assign_s.
     from kqbench import measure
     from kqbench.datasets import SourceImage
 
@@ -131,6 +132,7 @@ def test_a_large_images_remap_is_compiled_before_the_timed_predict(monkeypatch):
     monkeypatch.setattr(measure, "median_time", lambda *args, **kw: (events.append("timed"), timing(*args, **kw))[1])
     measure.quantize(SourceImage("large", image, "RGB", image.nbytes, "test:large"), cls(n_colors=16, random_state=0))
     assert events.index(("compile", "rgb-remap")) < events.index("timed")
+    assert events.index(("compile", "fast-large")) < events.index("timed")
 
 
 def test_a_sweep_gives_libimagequant_the_image_not_a_row_of_its_pixels(photo):
@@ -145,3 +147,18 @@ def test_a_sweep_gives_libimagequant_the_image_not_a_row_of_its_pixels(photo):
     assert not np.array_equal(image.palette_, one_row.palette_)
     swept = quantize(SourceImage("photo", photo, "RGB", photo.nbytes, "test:photo"), LibimagequantQuantizer(16))
     assert {tuple(c) for c in swept.palette} <= {tuple(c) for c in image.palette_}
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_a_large_images_colours_are_counted_as_numpy_counts_them(n_threads):
+    # Past COMPILED_PIXELS the base class's fit counts the colours in compiled tables, not with numpy's sort:
+    # the same colours in the same order (0xRRGGBB ascending), the same counts, so the same palettes.
+    from kqbench.quantizers._base import unique_colours
+    from kqbench.quantizers.fast import table_colours
+
+    pixels = _large_photo().reshape(-1, 3).copy()
+    pixels[:300_000] = (10, 200, 30)  # one colour on more pixels than a 16-bit count holds
+    colours, counts = table_colours(pixels, n_threads=n_threads)
+    expected_colours, expected_counts = unique_colours(pixels)
+    np.testing.assert_array_equal(colours, expected_colours)
+    np.testing.assert_array_equal(counts, expected_counts)

@@ -584,6 +584,9 @@ class WuQuantizer(Quantizer):
         cls(2, n_threads=1).fit(np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], np.uint8))  # few cells: the other path
         compile_remap(pixels)
 
+    def compile_needs(self, pixels=None, colours=None) -> tuple[str, ...]:
+        return self.compile_stages  # its own fit and predict, on any image
+
     def __init__(self, n_colors=16, bits=5, random_state=0, n_threads=None):
         self.n_colors = n_colors
         self.bits = bits

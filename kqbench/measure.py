@@ -380,9 +380,10 @@ def quantize(image: SourceImage, quantizer, repeats: int = 1, requested=()) -> Q
     if needs:  # compiled in the background since the sweep started: wait for it, once
         warm_up(("compiled", needs), lambda: _wait_for_compile(type(quantizer), needs))
     warm_up(("quantizer", type(quantizer), channels, getattr(quantizer, "colour_space", None)), warm)
-    small = quantizer.compile_needs(_sample(channels))  # what the warm-up's small image loads
-    for stage in [stage for stage in needs if stage not in small]:  # a large image's code: loaded here, untimed
-        warm_up(("stage", type(quantizer), stage), partial(type(quantizer).compile_ahead, stage))
+    if needs:  # a large image's own code, which the warm-up's small image never reaches: loaded here, untimed
+        small = quantizer.compile_needs(_sample(channels))
+        for stage in [stage for stage in needs if stage not in small]:
+            warm_up(("stage", type(quantizer), stage), partial(type(quantizer).compile_ahead, stage))
     with PeakMemory() as memory:
         fitted, fit_s = median_time(lambda: clone(quantizer).fit(source), repeats)
         labels, assign_s = median_time(lambda: fitted.predict(source), repeats)

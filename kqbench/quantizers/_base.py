@@ -170,8 +170,8 @@ class Quantizer(BaseEstimator):
     @classmethod
     def compile_ahead(cls, stage: str | None = None) -> None:
         """Compile ``stage`` of :attr:`compile_stages` (None: every stage) on a small image, or load it
-        from numba's cache (a no-op for a quantizer that compiles nothing); or :data:`REMAP_STAGE`, the
-        remap of large images (:meth:`predict`)."""
+        from numba's cache (a no-op for a quantizer that compiles nothing); or one of :data:`LARGE_STAGES`,
+        the colour count and remap of large images (:meth:`fit`, :meth:`predict`)."""
         pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
         if stage == REMAP_STAGE:
             from .wu import compile_remap  # (wu.py imports this module)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
 _POOL = {}  # "pid", "size", "executor": the worker threads
 
@@ -33,21 +34,6 @@ def _wait(futures) -> None:
         future.exception()  # waits; a worker's error is raised by the caller's result()
 
 
-def run_lanes(n_lanes, lane, *args) -> None:
-    """``lane(t, *args)`` for t in range(n_lanes), each on a thread of its own (lane 0 on the calling
-    thread); returns when all are done."""
-    if n_lanes == 1:
-        lane(0, *args)
-        return
-    others = [_pool(n_lanes - 1).submit(lane, t, *args) for t in range(1, n_lanes)]
-    try:
-        lane(0, *args)
-    finally:  # the workers write into the caller's arrays: never return before they end
-        _wait(others)
-    for future in others:
-        future.result()
-
-
 def run_tasks(tasks) -> list:
     """[task() for task in tasks], each on a thread of its own (the first on the calling thread)."""
     if len(tasks) == 1:
@@ -55,9 +41,15 @@ def run_tasks(tasks) -> list:
     others = [_pool(len(tasks) - 1).submit(task) for task in tasks[1:]]
     try:
         first = tasks[0]()
-    finally:
+    finally:  # the workers write into the caller's arrays: never return before they end
         _wait(others)
     return [first] + [future.result() for future in others]
+
+
+def run_lanes(n_lanes, lane, *args) -> None:
+    """``lane(t, *args)`` for t in range(n_lanes), each on a thread of its own (lane 0 on the calling
+    thread); returns when all are done."""
+    run_tasks([partial(lane, t, *args) for t in range(n_lanes)])
 
 
 def in_background(fn, *args) -> Future:

@@ -90,22 +90,24 @@ def nearest_palette_index(palette: np.ndarray, pixels: np.ndarray, colour_space:
     return nearest[inverse]
 
 
-# On opaque RGB images of at least this many pixels, :meth:`Quantizer.fit` counts the colours and
+# On opaque images of at least this many pixels, :meth:`Quantizer.fit` counts the colours and
 # :meth:`Quantizer.predict` finds each pixel's palette colour with compiled code (numba, the stages of
-# LARGE_STAGES), not numpy's sort of the pixels: the same colours, counts and labels; at 24 MP the count
-# 0.1 s instead of 0.4-1 s, the remap 0.05 s instead of 3.7-4.2 s, and a few hundred MB less. Below it,
-# numpy takes a fraction of a second and nothing needs compiling.
+# :func:`_large_stages`), not numpy's sort of the pixels: the same colours, counts and labels; at 24 MP in
+# RGB the count 0.1 s instead of 0.4-1 s, the remap 0.05 s instead of 3.7-4.2 s, and a few hundred MB
+# less. Below it, numpy takes a fraction of a second and nothing needs compiling.
 COMPILED_PIXELS = 1 << 21
 REMAP_STAGE = "rgb-remap"  # kqbench.quantizers.wu.nearest_labels (fast's stage of that name)
 COUNT_STAGE = "fast-large"  # kqbench.quantizers.fast.table_colours (compiled with fast's large images)
-LARGE_STAGES = (REMAP_STAGE, COUNT_STAGE)
+SPACE_REMAP_STAGE = "fast-oklab"  # kqbench.quantizers.fast.labels_in_space (fast's Lab and Oklab stage)
 
 
-def _compiled_for(pixels, colour_space: str) -> bool:
-    """Whether the base class counts and remaps ``pixels`` ((n, 3) or (h, w, 3)) with compiled code."""
+def _large_stages(pixels, colour_space: str) -> tuple[str, ...]:
+    """The compiled stages with which the base class counts and remaps ``pixels`` ((n, 3) or (h, w, 3)) in
+    ``colour_space``; () where numpy does (small images, transparency)."""
     shape = np.shape(pixels)
-    return (colour_space == "rgb" and len(shape) in (2, 3) and shape[-1] == 3
-            and int(np.prod(shape[:-1])) >= COMPILED_PIXELS)
+    if len(shape) not in (2, 3) or shape[-1] != 3 or int(np.prod(shape[:-1])) < COMPILED_PIXELS:
+        return ()
+    return (REMAP_STAGE if colour_space == "rgb" else SPACE_REMAP_STAGE, COUNT_STAGE)
 
 
 def compact_palette(labels: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -170,31 +172,31 @@ class Quantizer(BaseEstimator):
     @classmethod
     def compile_ahead(cls, stage: str | None = None) -> None:
         """Compile ``stage`` of :attr:`compile_stages` (None: every stage) on a small image, or load it
-        from numba's cache (a no-op for a quantizer that compiles nothing); or one of :data:`LARGE_STAGES`,
-        the colour count and remap of large images (:meth:`fit`, :meth:`predict`)."""
+        from numba's cache (a no-op for a quantizer that compiles nothing); or one of the stages of the
+        colour count and remap of large images (:meth:`fit`, :meth:`predict`: :func:`_large_stages`)."""
         pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
         if stage == REMAP_STAGE:
             from .wu import compile_remap  # (wu.py imports this module)
 
             compile_remap(pixels.reshape(-1, 3))
-        elif stage == COUNT_STAGE:
+        elif stage in (COUNT_STAGE, SPACE_REMAP_STAGE):
             from .fast import precompile  # (fast.py imports this module)
 
-            precompile(COUNT_STAGE)
+            precompile(stage)
         elif cls.compile_stages:
             cls(n_colors=16).fit(pixels).predict(pixels)
 
     def compile_needs(self, pixels=None, colours=None) -> tuple[str, ...]:
         """The stages of :attr:`compile_stages` that a fit and predict with these parameters use, on
         ``pixels`` when given (a job waits for these before its timed fit; ``colours``: their number of
-        distinct colours, when known), else on any image (what a sweep compiles ahead); and
-        :data:`LARGE_STAGES` for a large image, whose colours this class's :meth:`fit` counts and whose
-        pixels its :meth:`predict` remaps with compiled code (a sweep does not compile those ahead for
-        it: its job loads or compiles them, untimed, when it meets such an image). A quantizer with a
-        fit and predict of its own says what they need instead."""
-        if pixels is not None and _compiled_for(pixels, self._colour_space()):
-            return self.compile_stages + LARGE_STAGES
-        return self.compile_stages
+        distinct colours, when known), else on any image (what a sweep compiles ahead); and the stages
+        with which this class's :meth:`fit` counts a large image's colours and its :meth:`predict` remaps
+        its pixels (:func:`_large_stages`; a sweep does not compile those ahead for it: its job loads or
+        compiles them, untimed, when it meets such an image). A quantizer with a fit and predict of its
+        own says what they need instead."""
+        if pixels is None:
+            return self.compile_stages
+        return self.compile_stages + _large_stages(pixels, self._colour_space())
 
     @property
     def takes_alpha(self) -> bool:
@@ -235,19 +237,20 @@ class Quantizer(BaseEstimator):
             space = PREMULTIPLIED if self.alpha_support == "premultiplied" else "rgb"
         else:
             space = self._colour_space()
+        compiled = pixels.shape[1] == 3 and _large_stages(pixels, space)
+        if compiled:
+            from .fast import table_colours  # (fast.py imports this module)
         if space == "rgb":
-            if _compiled_for(pixels, space):
-                from .fast import table_colours  # (fast.py imports this module)
-
-                colours, counts = table_colours(pixels)
-            else:
-                colours, counts = unique_colours(pixels)
+            colours, counts = table_colours(pixels) if compiled else unique_colours(pixels)
             if len(colours) <= k:
                 self.palette_ = colours
             else:
                 self.palette_ = centres_to_palette(self._fit_centres(pixels, colours, counts, int(k)))
             return self
-        colours, counts, inverse = unique_colours(pixels, return_inverse=True)
+        if compiled:
+            colours, counts, inverse = table_colours(pixels, return_inverse=True)
+        else:
+            colours, counts, inverse = unique_colours(pixels, return_inverse=True)
         if len(colours) <= k:
             self.palette_ = colours
             return self
@@ -263,11 +266,16 @@ class Quantizer(BaseEstimator):
         pixels = check_pixels(pixels, alpha=True)
         if pixels.shape[1] != self.palette_.shape[1]:
             raise ValueError(f"pixels have {pixels.shape[1]} channels, the palette {self.palette_.shape[1]}")
-        if _compiled_for(pixels, self._colour_space()):
-            from .wu import nearest_labels  # (wu.py imports this module)
+        space = self._colour_space()
+        if pixels.shape[1] == 3 and _large_stages(pixels, space):
+            if space == "rgb":
+                from .wu import nearest_labels  # (wu.py imports this module)
 
-            return nearest_labels(self.palette_, pixels)
-        return nearest_palette_index(self.palette_, pixels, self._colour_space())
+                return nearest_labels(self.palette_, pixels)
+            from .fast import labels_in_space
+
+            return labels_in_space(self.palette_, pixels, space)
+        return nearest_palette_index(self.palette_, pixels, space)
 
     def _fit_centres(self, pixels, colours, counts, k):  # pragma: no cover - abstract
         """Return k cluster centres (float, shape (k, 3)).

@@ -263,7 +263,8 @@ def _emit_lane(t, table, used, blocks, bin_bits, offsets, colours, counts, bin_k
 @njit(cache=True, nogil=True)
 def _emit_packed_lane(t, table, used, blocks, offsets, colours, counts):
     """Lane t of :func:`table_colours`' last step: the colours of the blocks blocks[t]:blocks[t + 1] of the
-    merged table, whose keys are 0xRRGGBB, in key order, written from offsets[t, 0] on."""
+    merged table, whose keys are 0xRRGGBB, in key order, written from offsets[t, 0] on; each colour's
+    count in the table is then replaced by its index there (for :func:`_index_lane`)."""
     table, used = table[0], used[0]
     m = offsets[t, 0]
     for blk in range(blocks[t], blocks[t + 1]):
@@ -273,7 +274,17 @@ def _emit_packed_lane(t, table, used, blocks, offsets, colours, counts):
             if table[key] > 0:
                 colours[m, 0], colours[m, 1], colours[m, 2] = key >> 16, (key >> 8) & 255, key & 255
                 counts[m] = table[key]
+                table[key] = m
                 m += 1
+
+
+@njit(cache=True, nogil=True)
+def _index_lane(t, pixels, lanes, table, packed, inverse):
+    """inverse[i] = the index of pixel i's colour among :func:`table_colours`' colours, for the pixels
+    lanes[t]:lanes[t + 1]: read from the first table, where :func:`_emit_packed_lane` left it."""
+    index = table[0]
+    for i in range(lanes[t], lanes[t + 1]):
+        inverse[i] = index[packed[0, pixels[i, 0]] | packed[1, pixels[i, 1]] | packed[2, pixels[i, 2]]]
 
 
 # Each channel value's share of a colour's 24-bit Morton key, shifted to its place (R, G, B), unsigned:
@@ -331,17 +342,23 @@ def _counted_tables(pixels, keys, bin_bits, n_threads):
     return table, used, blocks, offsets
 
 
-def table_colours(pixels, n_threads=None):
+def table_colours(pixels, n_threads=None, return_inverse=False):
     """The distinct colours of (n, 3) uint8 pixels, ascending as 0xRRGGBB, and their pixel counts (int64):
     numpy's ``np.unique`` of the packed colours, counted in tables as :func:`_table_histogram` counts
     (compiled: stage ``"fast-large"``). At 24 MP 0.1 s and the tables' touched pages against numpy's 0.4-1 s
-    and 288 MB: what the base class's ``fit`` uses on large images."""
-    threads = _thread_count(n_threads)
-    table, used, blocks, offsets = _counted_tables(pixels, _PACKED, 6, _Pace.outside(threads, len(pixels)))
+    and 288 MB: what the base class's ``fit`` uses on large images. With ``return_inverse``, also each
+    pixel's index into the colours (uint32; numpy's ``return_inverse``), one more pass over the pixels."""
+    threads = _Pace.outside(_thread_count(n_threads), len(pixels))
+    table, used, blocks, offsets = _counted_tables(pixels, _PACKED, 6, threads)
     m = offsets[-1, 0]
     colours, counts = np.empty((m, 3), np.uint8), np.empty(m, np.int64)
     run_lanes(len(blocks) - 1, _emit_packed_lane, table, used, blocks, offsets, colours, counts)
-    return colours, counts
+    if not return_inverse:
+        return colours, counts
+    inverse = np.empty(len(pixels), np.uint32)
+    lanes = np.arange(threads + 1, dtype=np.int64) * len(pixels) // threads
+    run_lanes(threads, _index_lane, pixels, lanes, table, _PACKED, inverse)
+    return colours, counts, inverse
 
 
 def _table_histogram(pixels, bin_bits, n_threads=1):
@@ -1368,15 +1385,19 @@ def _look_up_lane(t, pixels, lanes, slot, table, out):
         out[i] = last
 
 
-def _labels_in_space(palette, pixels, space, n_threads) -> np.ndarray:
-    """Exact index of the palette colour nearest to each RGB pixel in ``space`` (lab or oklab):
-    the same as :func:`kqbench.quantizers.nearest_palette_index` with that space.
+def labels_in_space(palette, pixels, space, n_threads=None) -> np.ndarray:
+    """Exact index of the palette colour nearest to each RGB pixel ((n, 3) uint8) in ``space`` (lab
+    or oklab): the same as :func:`kqbench.quantizers.nearest_palette_index` with that space, as the
+    smallest unsigned type that holds it (uint8 up to 256 colours). ``predict`` in that space, and the
+    base class's on large images.
 
     The distinct colours come from :func:`_table_histogram` (bins of side 4, in Morton order), are
     converted once (:func:`kqbench.quantizers.colour.to_space`, as the base class does), and
     each gets its nearest palette entry (:func:`_nearest_in_space`); a table of 64 labels per
     occupied bin then gives each pixel its colour's label in one look-up (:func:`_look_up_lane`).
     """
+    n_threads = _Pace.outside(_thread_count(n_threads), len(pixels))
+    pixels = pixels if pixels.flags.writeable else pixels.copy()  # (see wu._pixels)
     colours, _, bin_key, bin_start, _ = _colour_histogram(pixels, 6, n_threads)
     labels = _nearest_in_space(to_space(colours, space), bin_start, bin_key, 3, to_space(palette, space), n_threads)
     c = colours.astype(np.int64)
@@ -1387,7 +1408,7 @@ def _labels_in_space(palette, pixels, space, n_threads) -> np.ndarray:
     table = np.empty(64 * n_bins, np.int64)
     table[(np.repeat(np.arange(n_bins), np.diff(bin_start)) << 6)
           | ((c[:, 0] & 3) << 4) | ((c[:, 1] & 3) << 2) | (c[:, 2] & 3)] = labels
-    out = np.empty(len(pixels), np.intp)
+    out = np.empty(len(pixels), np.min_scalar_type(len(palette) - 1))  # as wu.nearest_labels: uint8 up to 256
     lanes = np.arange(n_threads + 1, dtype=np.int64) * len(pixels) // n_threads
     run_lanes(n_threads, _look_up_lane, pixels, lanes, slot, table, out)
     return out
@@ -1412,7 +1433,7 @@ def _labels_rgba(palette, pixels, n_threads) -> np.ndarray:
     """Exact index of the palette colour nearest to each straight-RGBA pixel in premultiplied
     RGBA (fully transparent pixels count as (0, 0, 0, 0)), ties to the lower index: the same
     as :func:`kqbench.quantizers.nearest_palette_index` for RGBA. The distinct colours come from
-    numpy's sort (:func:`kqbench.quantizers.unique_colours`), then as :func:`_labels_in_space`."""
+    numpy's sort (:func:`kqbench.quantizers.unique_colours`), then as :func:`labels_in_space`."""
     colours, _, inverse = unique_colours(clear_transparent(pixels), return_inverse=True)
     coords = to_space(colours, PREMULTIPLIED)
     order, bin_key, bin_start = _rgba_bins(coords)
@@ -1691,7 +1712,7 @@ class FastKMeansQuantizer(Quantizer):
             return _labels_rgba(self.palette_, pixels, threads)
         if space == "rgb":
             return nearest_labels(self.palette_, pixels, threads, fit_cells_hint(self, pixels))
-        return _labels_in_space(self.palette_, pixels if pixels.flags.writeable else pixels.copy(), space, threads)
+        return labels_in_space(self.palette_, pixels, space, threads)
 
 
 _INITS = ("kmeans++", "k-means++", "wu")
@@ -1775,7 +1796,7 @@ def _compile_remap(pixels, rng) -> None:
 
 def _compile_large(pixels, rng) -> None:  # images of _TABLE_PIXELS or more, in any colour space
     _table_histogram(pixels, 6)
-    table_colours(pixels, n_threads=1)  # (the base class's fit, on such images)
+    table_colours(pixels, n_threads=1, return_inverse=True)  # (the base class's fit, on such images)
 
 
 def _compile_rgba(pixels, rng) -> None:

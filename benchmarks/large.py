@@ -169,12 +169,14 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per method (the median is printed)")
     parser.add_argument("--jobs", nargs="*", default=list(JOBS),
                         help=f"quantizer:encoding jobs of section 3 (of {', '.join(JOB_QUANTIZERS)} x "
-                             f"{', '.join(ENCODINGS)}; none: skip it); default {' '.join(JOBS)}")
+                             f"{', '.join(ENCODINGS)}; 'none' or nothing: skip it); default {' '.join(JOBS)}")
     parser.add_argument("--job-child", nargs=2, metavar=("FOLDER", "JOB"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.job_child:
         job_child(*args.job_child, args.k)
         return
+    if args.jobs == ["none"]:
+        args.jobs = []
     for job in args.jobs:
         q, _, e = job.partition(":")
         if q not in JOB_QUANTIZERS or e not in ENCODINGS:

@@ -846,12 +846,11 @@ def _assign_sums(C, tree, points, state, n_threads):
     """
     level_start, first, last, lo, hi, W, S, Q, first_col, last_col = tree
     X, xw, xs, xq = points
-    (col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ, cell_work, owner, lane_work, Wt, St, Qt, cand, stack, cbuf,
-     X_by_axis, leaf) = state
+    col_lab, counted, leaf_lo, leaf_hi, LW, LS, LQ, cell_work, owner, lane_work, Wt, St, Qt, cand, stack, cbuf, leaf = state
     _share_cells(level_start, first_col, last_col, C.shape[0], cell_work, owner, lane_work, Wt, St, Qt, n_threads)
     run_lanes(n_threads, _walk_lane, n_threads, owner, cell_work, lane_work, C, level_start, first, last, lo, hi,
               W, S, Q, first_col, last_col, X, xw, xs, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt, LW, LS,
-              LQ, cand, stack, cbuf, X_by_axis, leaf)
+              LQ, cand, stack, cbuf, leaf)
     return _assign_totals(C, lane_work, Wt, St, Qt, LW, LS, LQ)
 
 
@@ -937,29 +936,16 @@ def _nearest_of_list(x0, x1, x2, cnt, c0, c1, c2, n, best_d, best):
     point (x0[i], x1[i], x2[i]), for i < cnt, the first of equals, as a test of each centre in turn
     would find it; best_d[i] its squared distance.
 
-    Centre by centre over all the points, two centres at a time, in straight loops with no test:
-    the compiler runs them on several points at once (SIMD), and the best-so-far arrays are read
-    and written once per two centres. The same distances, rounded the same way, as one point at a
-    time: a 24 MP photo's coarse passes took 1.9 ms instead of 3.7 (medians of 28). (The arrays start
-    at the first point: indexed from an offset, numba's code for negative indices keeps the loops
-    scalar.)"""
+    Centre by centre over all the points, in straight loops with no test: the compiler runs them on
+    several points at once (SIMD). The same distances, rounded the same way, as one point at a time:
+    a 24 MP photo's coarse passes took 1.9 ms instead of 3.7 (medians of 28). (The arrays start at
+    the first point: indexed from an offset, numba's code for negative indices keeps the loops scalar.
+    Two centres at a time saved another tenth of a coarse pass but took 0.3 s more to compile; reading
+    the coarse phase's points in place, from a copy by axis, saved nothing measurable.)"""
     for i in range(cnt):
         best_d[i] = np.inf
         best[i] = 0
-    q = 0
-    while q + 1 < n:
-        a0, a1, a2, b0, b1, b2 = c0[q], c1[q], c2[q], c0[q + 1], c1[q + 1], c2[q + 1]
-        for i in range(cnt):
-            y0, y1, y2 = x0[i], x1[i], x2[i]
-            d = (y0 - a0) ** 2 + (y1 - a1) ** 2 + (y2 - a2) ** 2
-            e = (y0 - b0) ** 2 + (y1 - b1) ** 2 + (y2 - b2) ** 2
-            second = e < d  # the later centre only if strictly nearer, as in a test one by one
-            d = e if second else d
-            better = d < best_d[i]
-            best_d[i] = d if better else best_d[i]
-            best[i] = (q + second) if better else best[i]
-        q += 2
-    if q < n:
+    for q in range(n):
         a0, a1, a2 = c0[q], c1[q], c2[q]
         for i in range(cnt):
             d = (x0[i] - a0) ** 2 + (x1[i] - a1) ** 2 + (x2[i] - a2) ** 2
@@ -971,7 +957,7 @@ def _nearest_of_list(x0, x1, x2, cnt, c0, c1, c2, n, best_d, best):
 @njit(cache=True, nogil=True)
 def _walk_lane(t, n_lanes, owner, cell_work, lane_work, C, level_start, first, last, lo, hi, W, S, Q,
                first_col, last_col, X, xw, xs, xq, col_lab, counted, leaf_lo, leaf_hi, Wt, St, Qt, LW, LS, LQ,
-               cand, stack, cbuf, X_by_axis, leaf):
+               cand, stack, cbuf, leaf):
     """Lane t of ``n_lanes`` in :func:`_assign_sums`: exact assignment of the colours below the
     cells of side 64 that are the lane's (``owner``), adding into slot t of the sums and using
     row t of the scratch space. Releases the GIL: lanes run on threads of their own
@@ -996,10 +982,8 @@ def _walk_lane(t, n_lanes, owner, cell_work, lane_work, C, level_start, first, l
     Wc, Sc, Qc, LW, LS, LQ = Wt[t], St[t], Qt[t], LW[t], LS[t], LQ[t]
     # The leaf scans' batches (_nearest_of_list): allocated here, not passed in, so that the compiler
     # knows they overlap no other array (as rows of one array passed in, the loops stayed scalar).
-    by_axis = X_by_axis.shape[1] > 0
-    best_d, best_at = np.empty(_SCAN), np.empty(_SCAN, np.int64)
-    x0, x1, x2 = (X_by_axis[0], X_by_axis[1], X_by_axis[2]) if by_axis else (np.empty(_SCAN), np.empty(_SCAN),
-                                                                             np.empty(_SCAN))
+    x0, x1, x2, best_d, best_at = np.empty(_SCAN), np.empty(_SCAN), np.empty(_SCAN), np.empty(_SCAN), np.empty(
+        _SCAN, np.int64)
     for j in range(k):
         cand[j] = j
     stack[0], s_off[0], s_len[0] = 0, 0, k
@@ -1046,12 +1030,9 @@ def _walk_lane(t, n_lanes, owner, cell_work, lane_work, C, level_start, first, l
         if not four:  # the cell's points in batches of _SCAN, by axis
             for a in range(first_col[node], last_col[node], _SCAN):
                 cnt = min(_SCAN, last_col[node] - a)
-                at = a if by_axis else 0
-                if not by_axis:
-                    for i in range(cnt):
-                        x0[i], x1[i], x2[i] = X[a + i, 0], X[a + i, 1], X[a + i, 2]
-                _nearest_of_list(x0[at:at + cnt], x1[at:at + cnt], x2[at:at + cnt], cnt, c0, c1, c2, n, best_d,
-                                 best_at)
+                for i in range(cnt):
+                    x0[i], x1[i], x2[i] = X[a + i, 0], X[a + i, 1], X[a + i, 2]
+                _nearest_of_list(x0, x1, x2, cnt, c0, c1, c2, n, best_d, best_at)
                 for i in range(cnt):
                     p = a + i
                     j, was = cand[off + best_at[i]], col_lab[p]
@@ -1090,13 +1071,9 @@ def _grow(a):
     return b
 
 
-def _lloyd_state(tree, points, k, n_slots, leaf, by_axis):
+def _lloyd_state(tree, m, k, n_slots, leaf):
     """Empty colour-by-colour state for :func:`_assign_sums` (see there), and its scratch
-    space; kept sums and scratch space for ``n_slots`` threads; with ``by_axis``, a copy of the
-    points' coordinates axis by axis, which the leaf scans then read in place (for phases of many
-    passes: it costs about one pass's copying)."""
-    X = points[0]
-    m = X.shape[0]
+    space; kept sums and scratch space for ``n_slots`` threads."""
     level_start, first, last = tree[0], tree[1], tree[2]
     D = tree[3].shape[1]  # dimensions: 3, or 4 for premultiplied RGBA
     children = 1 << D  # at most, per cell
@@ -1118,8 +1095,7 @@ def _lloyd_state(tree, points, k, n_slots, leaf, by_axis):
             # centres by axis.
             np.zeros(n_slots), np.empty((n_slots, k)), np.empty((n_slots, k, D)), np.empty((n_slots, k)),
             np.empty((n_slots, (depth + 1) * children * k + k), np.int64),
-            np.empty((n_slots, 3, (depth + 1) * children + 1), np.int64), np.empty((n_slots, D, k)),
-            np.ascontiguousarray(X.T) if by_axis and D == 3 else np.empty((D, 0)), leaf)
+            np.empty((n_slots, 3, (depth + 1) * children + 1), np.int64), np.empty((n_slots, D, k)), leaf)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -1148,7 +1124,7 @@ def _means(C, Wc, Sc):
     return M
 
 
-def _lloyd(C, tree, points, max_iter, tol_shift, n_threads, leaf, by_axis=False):
+def _lloyd(C, tree, points, max_iter, tol_shift, n_threads, leaf):
     """Over-relaxed Lloyd from centres C; returns the final means and the passes made.
 
     Each step tries P = M + (RELAX - 1) (M - C), M the means of the current assignment and C
@@ -1159,7 +1135,7 @@ def _lloyd(C, tree, points, max_iter, tol_shift, n_threads, leaf, by_axis=False)
     A Python loop (a call costs microseconds; a pass, a millisecond or more) so that each
     pass can be timed: see :class:`_Pace`.
     """
-    state = _lloyd_state(tree, points, C.shape[0], n_threads, leaf, by_axis)
+    state = _lloyd_state(tree, points[0].shape[0], C.shape[0], n_threads, leaf)
     pace = _Pace(n_threads, points[0].shape[0])
 
     def assign(centres):
@@ -1750,7 +1726,7 @@ class FastKMeansQuantizer(Quantizer):
             trees[phase] = None  # (its memory goes with the phase)
             # (The cubes are resolved one by one in cells of side 16, not 8: 10% less time at 24 MP.)
             coarse = phase < len(phases) - 1
-            C, passes = _lloyd(C, tree, points, self.max_iter, self.tol * variance, threads, leaf - coarse, coarse)
+            C, passes = _lloyd(C, tree, points, self.max_iter, self.tol * variance, threads, leaf - coarse)
             self.n_iter_ += passes
         if _hartigan_follows(len(coords), k):
             C, _, passes = _hartigan(C, coords, points[1], self.max_iter)

@@ -480,41 +480,61 @@ def _leaves_lane(t, bins, groups, X, counts, group_start, bin_key, bin_start, le
     groups[t]) and their points -- each group of colours a point at its pixels' mean -- with
     their sums, written to the bins' rows of the tree's arrays and the groups' rows of the
     points' (see there); each lane writes only its own rows."""
-    D = X.shape[1]
+    # A bin's sums and box are kept in local variables (one per axis, the fourth unused in 3-D) and
+    # written once: added up in its rows, each point waited for the last one's stores (24 MP photo: 15 ms
+    # for the colours' tree on 2 lanes, against 5).
+    four = X.shape[1] == 4
     n = group_start.shape[0] - 1
     single = ps.shape[0] == 0
-    acc = np.empty(D)
     g = groups[t]
     for j in range(bins[t], bins[t + 1]):
         i = level_start[level_start.shape[0] - 2] + j  # the bins' level
         key[i] = bin_key[j]
         first[i] = g
+        bin_w = bin_q = s0 = s1 = s2 = s3 = 0.0
+        l0 = l1 = l2 = l3 = np.inf
+        h0 = h1 = h2 = h3 = -np.inf
         while g < n and group_start[g] < bin_start[j + 1]:
-            w = q = 0.0
-            for c in range(D):
-                acc[c] = 0.0
+            w = q = a0 = a1 = a2 = a3 = 0.0
             for r in range(group_start[g], group_start[g + 1]):
                 wt = float(counts[r])
-                qt = 0.0
-                for c in range(D):
-                    v = X[r, c]
-                    acc[c] += wt * v
-                    qt += v * v
+                v0, v1, v2 = X[r, 0], X[r, 1], X[r, 2]
+                v3 = X[r, 3] if four else 0.0
+                a0 += wt * v0
+                a1 += wt * v1
+                a2 += wt * v2
+                a3 += wt * v3
+                qt = v0 * v0 + v1 * v1 + v2 * v2
+                if four:
+                    qt += v3 * v3
                 w += wt
                 q += wt * qt
             pw[g] = w
             pq[g] = q
-            for c in range(D):
-                if not single:
-                    ps[g, c] = acc[c]
-                    P[g, c] = acc[c] / w
-                lo[i, c] = min(lo[i, c], P[g, c])
-                hi[i, c] = max(hi[i, c], P[g, c])
-                S[i, c] += acc[c]
-            W[i] += w
-            Q[i] += q
+            if not single:
+                ps[g, 0], ps[g, 1], ps[g, 2] = a0, a1, a2
+                P[g, 0], P[g, 1], P[g, 2] = a0 / w, a1 / w, a2 / w
+                if four:
+                    ps[g, 3], P[g, 3] = a3, a3 / w
+            l0, l1, l2 = min(l0, P[g, 0]), min(l1, P[g, 1]), min(l2, P[g, 2])
+            h0, h1, h2 = max(h0, P[g, 0]), max(h1, P[g, 1]), max(h2, P[g, 2])
+            s0 += a0
+            s1 += a1
+            s2 += a2
+            if four:
+                l3, h3 = min(l3, P[g, 3]), max(h3, P[g, 3])
+                s3 += a3
+            bin_w += w
+            bin_q += q
             g += 1
         last[i] = g
+        lo[i, 0], lo[i, 1], lo[i, 2] = l0, l1, l2
+        hi[i, 0], hi[i, 1], hi[i, 2] = h0, h1, h2
+        S[i, 0], S[i, 1], S[i, 2] = s0, s1, s2
+        if four:
+            lo[i, 3], hi[i, 3], S[i, 3] = l3, h3, s3
+        W[i] = bin_w
+        Q[i] = bin_q
 
 
 @njit(cache=True, nogil=True)

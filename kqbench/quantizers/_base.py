@@ -237,20 +237,17 @@ class Quantizer(BaseEstimator):
             space = PREMULTIPLIED if self.alpha_support == "premultiplied" else "rgb"
         else:
             space = self._colour_space()
-        compiled = pixels.shape[1] == 3 and _large_stages(pixels, space)
-        if compiled:
-            from .fast import table_colours  # (fast.py imports this module)
+        count = unique_colours
+        if _large_stages(pixels, space):
+            from .fast import table_colours as count  # (fast.py imports this module)
         if space == "rgb":
-            colours, counts = table_colours(pixels) if compiled else unique_colours(pixels)
+            colours, counts = count(pixels)
             if len(colours) <= k:
                 self.palette_ = colours
             else:
                 self.palette_ = centres_to_palette(self._fit_centres(pixels, colours, counts, int(k)))
             return self
-        if compiled:
-            colours, counts, inverse = table_colours(pixels, return_inverse=True)
-        else:
-            colours, counts, inverse = unique_colours(pixels, return_inverse=True)
+        colours, counts, inverse = count(pixels, return_inverse=True)
         if len(colours) <= k:
             self.palette_ = colours
             return self
@@ -267,15 +264,15 @@ class Quantizer(BaseEstimator):
         if pixels.shape[1] != self.palette_.shape[1]:
             raise ValueError(f"pixels have {pixels.shape[1]} channels, the palette {self.palette_.shape[1]}")
         space = self._colour_space()
-        if pixels.shape[1] == 3 and _large_stages(pixels, space):
-            if space == "rgb":
-                from .wu import nearest_labels  # (wu.py imports this module)
+        if not _large_stages(pixels, space):
+            return nearest_palette_index(self.palette_, pixels, space)
+        if space == "rgb":
+            from .wu import nearest_labels  # (wu.py imports this module)
 
-                return nearest_labels(self.palette_, pixels)
-            from .fast import labels_in_space
+            return nearest_labels(self.palette_, pixels)
+        from .fast import labels_in_space
 
-            return labels_in_space(self.palette_, pixels, space)
-        return nearest_palette_index(self.palette_, pixels, space)
+        return labels_in_space(self.palette_, pixels, space)
 
     def _fit_centres(self, pixels, colours, counts, k):  # pragma: no cover - abstract
         """Return k cluster centres (float, shape (k, 3)).

@@ -326,13 +326,18 @@ def _colour_histogram(pixels, bin_bits, n_threads=1):
     return _table_histogram(pixels, bin_bits, n_threads)
 
 
+def _even_lanes(n, n_lanes) -> np.ndarray:
+    """Where each of ``n_lanes`` contiguous, nearly equal parts of range(n) starts, and n (int64)."""
+    return np.arange(n_lanes + 1, dtype=np.int64) * n // n_lanes
+
+
 def _counted_tables(pixels, keys, bin_bits, n_threads):
     """The first two steps of :func:`_table_histogram` (colours keyed by ``keys``: :data:`_MORTON` or
     :data:`_PACKED`): the lanes' tables merged into the first, the blocks of 64 keys each lane emits, and
     (colours, bins, cubes) from where each lane's range starts (bins and cubes mean something for
     Morton keys only)."""
     n_lanes = max(1, min(n_threads, len(pixels) >> 20))
-    lanes = np.arange(n_lanes + 1, dtype=np.int64) * len(pixels) // n_lanes
+    lanes = _even_lanes(len(pixels), n_lanes)
     table, used = _sparse_zeros((n_lanes, 1 << 24), np.uint32), np.zeros((n_lanes, 1 << 18), np.uint8)
     run_lanes(n_lanes, _count_lane, pixels, lanes, table, used, keys)
     step = 1 << max(0, 3 * (8 - bin_bits) - 6)  # blocks per bin
@@ -354,14 +359,13 @@ def table_colours(pixels, n_threads=None, return_inverse=False):
     pixel's index into the colours (uint32; numpy's ``return_inverse``), one more pass over the pixels."""
     threads = _Pace.outside(_thread_count(n_threads), len(pixels))
     table, used, blocks, offsets = _counted_tables(pixels, _PACKED, 6, threads)
-    m = offsets[-1, 0]
+    n_lanes, m = len(blocks) - 1, offsets[-1, 0]
     colours, counts = np.empty((m, 3), np.uint8), np.empty(m, np.int64)
-    run_lanes(len(blocks) - 1, _emit_packed_lane, table, used, blocks, offsets, colours, counts)
+    run_lanes(n_lanes, _emit_packed_lane, table, used, blocks, offsets, colours, counts)
     if not return_inverse:
         return colours, counts
     inverse = np.empty(len(pixels), np.uint32)
-    lanes = np.arange(threads + 1, dtype=np.int64) * len(pixels) // threads
-    run_lanes(threads, _index_lane, pixels, lanes, table, _PACKED, inverse)
+    run_lanes(n_lanes, _index_lane, pixels, _even_lanes(len(pixels), n_lanes), table, _PACKED, inverse)
     return colours, counts, inverse
 
 
@@ -1467,8 +1471,7 @@ def labels_in_space(palette, pixels, space, n_threads=None) -> np.ndarray:
     table[(np.repeat(np.arange(n_bins), np.diff(bin_start)) << 6)
           | ((c[:, 0] & 3) << 4) | ((c[:, 1] & 3) << 2) | (c[:, 2] & 3)] = labels
     out = np.empty(len(pixels), np.min_scalar_type(len(palette) - 1))  # as wu.nearest_labels: uint8 up to 256
-    lanes = np.arange(n_threads + 1, dtype=np.int64) * len(pixels) // n_threads
-    run_lanes(n_threads, _look_up_lane, pixels, lanes, slot, table, out)
+    run_lanes(n_threads, _look_up_lane, pixels, _even_lanes(len(pixels), n_threads), slot, table, out)
     return out
 
 

@@ -158,13 +158,13 @@ def test_the_histogram_moments_are_exact_across_packed_batches(photo, bits, monk
     pixels = photo.reshape(-1, 3)[:5000]
     monkeypatch.setattr(wu, "_PACKED_PIXELS", 999)  # several batches, the last a partial one
     side = (1 << bits) + 1
-    m = wu._moments_of(pixels, wu._offsets((side * side, side, 1), 8 - bits, pad=1), side)
+    m = wu._moments_of(pixels, wu._row_table(side, 8 - bits), side)
     assert (m.reshape(-1, 5) == _exact_moments(pixels, bits)).all()
 
 
 def test_a_full_packed_batch_of_white_pixels_does_not_overflow():
     pixels = np.full((wu._PACKED_PIXELS, 3), 255, np.uint8)  # the largest sums a batch's 32-bit halves hold
-    m = wu._moments_of(pixels, wu._offsets((33 * 33, 33, 1), 3, pad=1), 33)
+    m = wu._moments_of(pixels, wu._row_table(33, 3), 33)
     assert m[32, 32, 32].tolist() == [len(pixels)] + [255 * len(pixels)] * 3 + [3 * 255 ** 2 * len(pixels)]
     assert m.sum(axis=(0, 1, 2))[0] == len(pixels)
 

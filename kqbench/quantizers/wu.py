@@ -48,24 +48,27 @@ _STREAMS = 4  # places of the image a histogram pass takes pixels from in turn (
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _add_pixel(pixels, i, offsets, packed):
-    """Add pixel i's moments to its cell's row of ``packed`` (see :func:`_histogram`)."""
+def _add_pixel(pixels, i, rows, packed):
+    """Add pixel i's moments to its cell's three words of ``packed`` (see :func:`_histogram`)."""
     high = np.uint64(32)
     red, green, blue = pixels[i, 0], pixels[i, 1], pixels[i, 2]
-    cell = offsets[0, red] + offsets[1, green] + offsets[2, blue]
+    both = rows[0, red] + rows[1, green] + rows[2, blue]
+    at = both >> high
     r, g, b = np.uint64(red), np.uint64(green), np.uint64(blue)
-    packed[cell, 0] += (np.uint64(1) << high) | r
-    packed[cell, 1] += g | (b << high)
-    packed[cell, 2] += r * r + g * g + b * b
+    packed[at] += (np.uint64(1) << high) | r
+    packed[at + 1] += g | (b << high)
+    packed[at + 2] += both & np.uint64(0xFFFFFFFF)
 
 
 @njit(cache=True, nogil=True)
-def _histogram(pixels, offsets, packed):
-    """Add each pixel's moments to its cell's row of ``packed`` ((S**3, 3) uint64, S = 2**bits + 1):
-    count << 32 | sum of R, sum of G | sum of B << 32, sum of R**2 + G**2 + B**2. The row of the cell
-    (r, g, b) is (r + 1) * S**2 + (g + 1) * S + b + 1, found as offsets[0, R] + offsets[1, G] +
-    offsets[2, B] (:func:`_offsets`). Three additions a pixel rather than five, a sixth less time; the
-    halves hold the sums of up to :data:`_PACKED_PIXELS` pixels (:func:`_moments_of`).
+def _histogram(pixels, rows, packed):
+    """Add each pixel's moments to its cell's three words of ``packed`` ((3 * S**3,) uint64, S = 2**bits + 1):
+    count << 32 | sum of R, sum of G | sum of B << 32, sum of R**2 + G**2 + B**2. The cell (r, g, b) has
+    words 3 * ((r + 1) * S**2 + (g + 1) * S + b + 1) onwards. Three additions a pixel rather than five,
+    a sixth less time; the halves hold the sums of up to :data:`_PACKED_PIXELS` pixels (:func:`_moments_of`).
+    A pixel's first word and its squared norm come from one sum of three look-ups (:func:`_row_table`):
+    a pass multiplied nothing, where four multiplications a pixel (one for the row) had kept the one
+    port that multiplies busy (15 ms instead of 18 for 12 MP).
 
     The pixels are taken from :data:`_STREAMS` places of the image in turn: neighbouring pixels are
     mostly in one cell (71% on the 24 MP benchmark), and each addition would wait for the one before
@@ -73,34 +76,46 @@ def _histogram(pixels, offsets, packed):
     part = pixels.shape[0] // _STREAMS
     for i in range(part):
         for s in range(_STREAMS):
-            _add_pixel(pixels, i + s * part, offsets, packed)
+            _add_pixel(pixels, i + s * part, rows, packed)
     for i in range(_STREAMS * part, pixels.shape[0]):
-        _add_pixel(pixels, i, offsets, packed)
+        _add_pixel(pixels, i, rows, packed)
 
 
-def _moments_of(pixels, offsets, side) -> np.ndarray:
+@njit(cache=True, nogil=True)
+def _unpack(packed, m):
+    """Add the moments held in ``packed`` (:func:`_histogram`) to ``m`` ((S**3, 5) int64), and zero it."""
+    low = np.uint64(0xFFFFFFFF)
+    high = np.uint64(32)
+    for c in range(m.shape[0]):
+        first, second = packed[3 * c], packed[3 * c + 1]
+        m[c, 0] += np.int64(first >> high)
+        m[c, 1] += np.int64(first & low)
+        m[c, 2] += np.int64(second & low)
+        m[c, 3] += np.int64(second >> high)
+        m[c, 4] += np.int64(packed[3 * c + 2])
+        packed[3 * c] = packed[3 * c + 1] = packed[3 * c + 2] = 0
+
+
+def _moments_of(pixels, rows, side) -> np.ndarray:
     """The histogram of ``pixels``: (side, side, side, 5) int64, each cell's pixel count, sums of R, G, B
     and sum of squared norms (:func:`_histogram`, :data:`_PACKED_PIXELS` pixels at a time)."""
     m = np.zeros((side ** 3, _MOMENTS), np.int64)
-    packed = np.zeros((side ** 3, 3), np.uint64)
+    packed = np.zeros(3 * side ** 3, np.uint64)
     for start in range(0, len(pixels), _PACKED_PIXELS):
-        _histogram(pixels[start:start + _PACKED_PIXELS], offsets, packed)
-        high = (packed[:, :2] >> np.uint64(32)).astype(np.int64)
-        low = (packed[:, :2] & np.uint64(0xFFFFFFFF)).astype(np.int64)
-        m[:, 0] += high[:, 0]
-        m[:, 1] += low[:, 0]
-        m[:, 2] += low[:, 1]
-        m[:, 3] += high[:, 1]
-        m[:, 4] += packed[:, 2].astype(np.int64)
-        packed[...] = 0
+        _histogram(pixels[start:start + _PACKED_PIXELS], rows, packed)
+        _unpack(packed, m)
     return m.reshape(side, side, side, _MOMENTS)
 
 
-def _offsets(strides, shift, pad=0) -> np.ndarray:
-    """(3, 256) uint32: offsets[c, v] = ((v >> shift) + pad) * strides[c], so that a colour's
-    cell is the sum of three look-ups. Unsigned, as numba then leaves out the test for negative
-    indices: a fifth less time for the passes over the pixels."""
-    return np.stack([((_BYTES >> shift) + pad) * stride for stride in strides]).astype(np.uint32)
+def _row_table(side, shift) -> np.ndarray:
+    """(3, 256) uint64 for :func:`_histogram`: the sum of rows[0, R], rows[1, G] and rows[2, B] is the
+    first word of the colour's cell in the packed histogram << 32 | R**2 + G**2 + B**2, the cell being
+    ((R >> shift) + 1, (G >> shift) + 1, (B >> shift) + 1) of the padded cube of the given side.
+    (The squares' sum is under 2**32 and never carries into the word's index.)"""
+    values = _BYTES.astype(np.uint64)
+    cell = (values >> np.uint64(shift)) + np.uint64(1)
+    strides = (3 * side * side, 3 * side, 3)
+    return np.stack([((cell * np.uint64(stride)) << np.uint64(32)) | values * values for stride in strides])
 
 
 @njit(cache=True, nogil=True)
@@ -391,7 +406,8 @@ def _look_up(pixels, used, answers, spread, out):
 
 # A colour's place in the inverse colour map, cell * 512 + (R % 8) * 64 + (G % 8) * 8 + B % 8 with cell =
 # (R // 8) * 1024 + (G // 8) * 32 + B // 8, as spread[0, R] | spread[1, G] | spread[2, B]: three look-ups
-# instead of a dozen operations a pixel (unsigned: see _offsets).
+# instead of a dozen operations a pixel (unsigned, so that numba leaves out the test for negative indices: a
+# fifth less time).
 _SPREAD = np.stack([((_BYTES >> 3) << (19 - 5 * c)) | ((_BYTES & 7) << (6 - 3 * c)) for c in range(3)])
 
 
@@ -608,11 +624,10 @@ class WuQuantizer(Quantizer):
         k, bits = int(k), int(bits)
         side = (1 << bits) + 1
 
-        offsets = _offsets((side * side, side, 1), 8 - bits, pad=1)
-
+        rows = _row_table(side, 8 - bits)
         # Tables per thread (2.3 MB at bits=5), summed; one thread from bits=7 (137 MB).
         lanes = _lanes(len(pixels), threads if bits < 7 else 1)
-        moments, *others = run_tasks([partial(_moments_of, pixels[lo:hi], offsets, side) for lo, hi in lanes])
+        moments, *others = run_tasks([partial(_moments_of, pixels[lo:hi], rows, side) for lo, hi in lanes])
         for m in others:
             moments += m
         self._fit_cells = None  # predict's hint (see nearest_labels): the occupied cells of side 8

@@ -362,33 +362,34 @@ def _remap(pixels, palette, start, lists, out):
 
 
 @njit(cache=True, nogil=True)
-def _fill_cells(palette, start, lists, cells, answers, best, axes):
+def _fill_cells(palette, start, lists, cells, answers):
     """The inverse colour map of the side-8 cells ``cells``: answers[c * 512 + (r % 8) * 64
     + (g % 8) * 8 + b % 8] = index of the palette entry nearest to colour (r, g, b) of cell
     c, for all 512 colours of the cell. Smallest squared distance, then lowest index: the
     minimum of distance << 32 | index over the cell's list.
 
-    Each entry of the list is compared with the whole cell at once, from its squared distance
-    along each axis (``axes``, (3, 8) int64 scratch space, the index in the blue one) into
-    ``best`` ((512,) int64 scratch space): straight loops with no test, which the compiler
-    unrolls -- twice as fast as shortening the list per quarter of the cell first.
+    Each entry of the list is compared with the whole cell at once, a row of 8 blue values at a
+    time, with no test: the compiler does each row in one vector instruction. Its two scratch
+    arrays are allocated here, against the module's rule: passed in, they kept the loop scalar
+    (9.9 ms instead of 5.8 for the 24 MP benchmark's 10,614 cells on one core).
     """
+    best = np.empty((64, 8), np.int64)  # (r % 8) * 8 + g % 8, b % 8
+    blue = np.empty(8, np.int64)  # squared distance along blue << 32 | index, of the entry in hand
     for c in cells:
         r0, g0, b0 = (c >> 10) << 3, ((c >> 5) & 31) << 3, (c & 31) << 3
-        best[:] = np.int64(1) << 62
+        best[:, :] = np.int64(1) << 62
         for s in range(start[c], start[c + 1]):
             j = lists[s]
-            for a in range(8):
-                axes[0, a] = ((r0 + a - palette[j, 0]) ** 2) << 32
-                axes[1, a] = ((g0 + a - palette[j, 1]) ** 2) << 32
-                axes[2, a] = (((b0 + a - palette[j, 2]) ** 2) << 32) | j
+            for b in range(8):
+                blue[b] = (((b0 + b - palette[j, 2]) ** 2) << 32) | j
             for rg in range(64):
-                d = axes[0, rg >> 3] + axes[1, rg & 7]
+                d = (((r0 + (rg >> 3) - palette[j, 0]) ** 2) + ((g0 + (rg & 7) - palette[j, 1]) ** 2)) << 32
                 for b in range(8):
-                    best[rg * 8 + b] = min(best[rg * 8 + b], d + axes[2, b])
+                    best[rg, b] = min(best[rg, b], d + blue[b])
         base = np.int64(c) << 9
-        for x in range(512):
-            answers[base + x] = best[x] & 0xFFFFFFFF
+        for rg in range(64):
+            for b in range(8):
+                answers[base + rg * 8 + b] = best[rg, b] & 0xFFFFFFFF
 
 
 @njit(cache=True, nogil=True)
@@ -504,8 +505,8 @@ def nearest_labels(palette, pixels, n_threads=None, cells=None) -> np.ndarray:
         return out
     # Cells dealt out among the threads in turn: neighbouring cells have lists of similar
     # lengths. Each thread writes the answers of its own cells only.
-    run_tasks([partial(_fill_cells, entries, start, lists, np.ascontiguousarray(occupied[t::len(lanes)]), answers,
-                       np.empty(512, np.int64), np.empty((3, 8), np.int64)) for t in range(len(lanes))])
+    run_tasks([partial(_fill_cells, entries, start, lists, np.ascontiguousarray(occupied[t::len(lanes)]), answers)
+               for t in range(len(lanes))])
     outside = sum(run_tasks([partial(_look_up, pixels[lo:hi], used, answers, _SPREAD, out[lo:hi]) for lo, hi in lanes]))
     if outside:  # the hint missed some pixels' cells: made again from the pixels' own cells
         return nearest_labels(palette, pixels, n_threads)

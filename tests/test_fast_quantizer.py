@@ -23,7 +23,7 @@ from kqbench.quantizers import (
     WuQuantizer,
     nearest_palette_index,
 )
-from kqbench.quantizers._base import clear_transparent
+from kqbench.quantizers._base import clear_transparent, unique_colours
 from kqbench.quantizers.colour import to_space
 from kqbench.quantizers import fast
 
@@ -185,8 +185,10 @@ flat[:, 30:] = (200, 30, 90)
 flat[10:20, 5:15] = (0, 0, 255)
 large = np.tile(photo, (8, 1, 1))  # 2.2 MP
 rgba = np.dstack([photo[:120, :160], np.linspace(0, 255, 160, dtype=np.uint8)[None, :].repeat(120, 0)])
+large_rgba = np.dstack([large, np.full(large.shape[:2], 255, np.uint8)])
+large_rgba[:40, :, 3], large_rgba[40:60, :, 3] = 0, 128  # still over 2**21 opaque pixels
 # (parameters, image), in an order where each case may need one stage more than the cases before it
-cases = [({}, photo), ({}, flat), ({}, photo[:30]), ({}, photo >> 5), ({}, large), ({}, rgba),
+cases = [({}, photo), ({}, flat), ({}, photo[:30]), ({}, photo >> 5), ({}, rgba), ({}, large_rgba), ({}, large),
          ({"colour_space": "oklab"}, photo), ({"colour_space": "oklab"}, large),
          ({"colour_space": "oklab"}, photo[:2, :128]), ({"init": "wu"}, photo)]
 report, done = [], set()
@@ -209,8 +211,8 @@ def test_each_image_needs_only_the_stages_its_compile_needs_names(tmp_path):
     # A sweep's job waits for the background compile of the stages compile_needs(image) names, then
     # times its fit: in a fresh process, with those stages precompiled (loaded or compiled), a fit and
     # predict compile nothing more nor load anything more from numba's cache -- for photos, a few colours,
-    # few pixels per centre, the inverse colour map, a 2.2 MP image, transparency, Oklab (large, and few
-    # pixels per centre, too) and Wu's init.
+    # few pixels per centre, the inverse colour map, transparency (small, and a 2.2 MP image), a 2.2 MP image,
+    # Oklab (large, and few pixels per centre, too) and Wu's init.
     out = subprocess.run([sys.executable, "-c", _STAGE_BY_STAGE], capture_output=True, text=True, timeout=900,
                          cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -220,9 +222,11 @@ def test_each_image_needs_only_the_stages_its_compile_needs_names(tmp_path):
     rgb = ("fast-seed", "fast-rgb", "rgb-remap")
     assert needs[0] == rgb  # a 0.27 MP photo: RGB only, not what large or RGBA images need, nor Hartigan's moves
     assert needs[3] == (*rgb, "fast-hartigan")  # 16 < colours <= 16 x 16: Hartigan's moves follow Lloyd's
-    assert needs[4] == (*rgb, "fast-large") and needs[5] == ("fast-seed", "fast-rgb", "fast-hartigan", "fast-rgba")
-    assert needs[7] == ("fast-seed", "fast-oklab", "fast-large")  # a large image in Oklab
-    assert needs[8] == ("fast-seed", "fast-oklab", "fast-hartigan")  # 2 x 128 pixels: few colours a centre
+    assert needs[4] == ("fast-seed", "fast-rgb", "fast-hartigan", "fast-rgba")
+    assert needs[5] == ("fast-seed", "fast-rgb", "fast-hartigan", "fast-large", "fast-rgba")  # its opaque pixels
+    assert needs[6] == (*rgb, "fast-large")
+    assert needs[8] == ("fast-seed", "fast-oklab", "fast-large")  # a large image in Oklab
+    assert needs[9] == ("fast-seed", "fast-oklab", "fast-hartigan")  # 2 x 128 pixels: few colours a centre
 
 
 def test_fast_leaves_numbas_thread_setting_alone():
@@ -426,6 +430,31 @@ def test_predict_with_transparency_is_exact(m):
     np.testing.assert_array_equal(q.predict(pixels), nearest_palette_index(palette, pixels))
     fitted = FastKMeansQuantizer(m).fit(pixels)
     np.testing.assert_array_equal(fitted.predict(pixels), nearest_palette_index(fitted.palette_, pixels))
+
+
+@pytest.mark.parametrize("m", [7, 256])
+def test_large_images_with_transparency_count_their_opaque_pixels_in_tables(m, monkeypatch):
+    # From COMPILED_PIXELS opaque pixels on, the colours are counted in three parts by alpha (the opaque ones
+    # in compiled tables, the fully transparent ones as one colour, the others by numpy's sort): the same
+    # colours, counts, palette and labels as numpy's sort of the whole image. (Lowered here to a small image.)
+    rng = np.random.default_rng(m)
+    pixels = np.concatenate([IMAGES["china"].reshape(-1, 3), rng.integers(0, 256, (5000, 3), dtype=np.uint8)])
+    pixels = np.hstack([pixels, np.full((len(pixels), 1), 255, np.uint8)])
+    pixels[rng.random(len(pixels)) < 0.2, 3] = 0  # fully transparent, with colours
+    part = rng.random(len(pixels)) < 0.05
+    pixels[part, 3] = rng.integers(1, 255, np.count_nonzero(part))
+    whole = FastKMeansQuantizer(m, random_state=3).fit(pixels)
+    monkeypatch.setattr(fast, "COMPILED_PIXELS", 1000)
+    assert len(fast._rgba_parts(pixels, 2)) == 3
+    colours, counts = fast._rgba_colours(pixels, 2)
+    expected = unique_colours(clear_transparent(pixels))
+    np.testing.assert_array_equal(colours, expected[0])
+    np.testing.assert_array_equal(counts, expected[1])
+    parts = FastKMeansQuantizer(m, random_state=3).fit(pixels)
+    np.testing.assert_array_equal(parts.palette_, whole.palette_)
+    labels = parts.predict(pixels)
+    assert labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels, nearest_palette_index(parts.palette_, pixels))
 
 
 def test_predict_ties_in_another_space_go_to_the_lower_index():

@@ -42,8 +42,9 @@ where the RGB cube's are stretched (Oklab's cube root stretches the dark ones) -
 time at k=256 than the RGB octree with boxes in Oklab; ``predict`` converts
 each distinct colour and searches candidate lists per bin with a float bound
 (:func:`_nearest_in_space`), giving exactly the brute-force answer. Images with transparency
-are clustered in premultiplied RGBA, 4-D: their distinct colours come from numpy's sort, in
-bins of side 8 of premultiplied RGBA in 4-D Morton order, a tree of 16 children per cell; the
+are clustered in premultiplied RGBA, 4-D: their distinct colours come from numpy's sort (on large
+images, that of the opaque pixels from the RGB tables, :func:`_rgba_parts`), in bins of side 8
+of premultiplied RGBA in 4-D Morton order, a tree of 16 children per cell; the
 kernels take 3 or 4 coordinates (the 3-D inner loops are unchanged). ``init="wu"`` seeds
 Lloyd's iterations with Wu's palette (:class:`kqbench.quantizers.WuQuantizer`) instead of
 k-means++.
@@ -82,7 +83,8 @@ import numpy as np
 import numba
 from numba import njit
 
-from ._base import Quantizer, centres_to_palette, check_pixels, clear_transparent, pack_rgb, unique_colours
+from ._base import (COMPILED_PIXELS, Quantizer, centres_to_palette, check_pixels, clear_transparent, pack_rgb,
+                    unique_colours)
 from ._lanes import finished, in_background, run_lanes
 from .colour import PREMULTIPLIED, from_space, to_space
 from .wu import WuQuantizer, compile_remap, fit_cells_hint, nearest_labels, same_pixels_key
@@ -1493,15 +1495,59 @@ def _rgba_bins(coords):
 def _labels_rgba(palette, pixels, n_threads) -> np.ndarray:
     """Exact index of the palette colour nearest to each straight-RGBA pixel in premultiplied
     RGBA (fully transparent pixels count as (0, 0, 0, 0)), ties to the lower index: the same
-    as :func:`kqbench.quantizers.nearest_palette_index` for RGBA. The distinct colours come from
-    numpy's sort (:func:`kqbench.quantizers.unique_colours`), then as :func:`labels_in_space`."""
-    colours, _, inverse = unique_colours(clear_transparent(pixels), return_inverse=True)
-    coords = to_space(colours, PREMULTIPLIED)
-    order, bin_key, bin_start = _rgba_bins(coords)
-    labels = np.empty(len(colours), np.intp)
-    labels[order] = _nearest_in_space(coords[order], bin_start, bin_key, 2, to_space(palette, PREMULTIPLIED),
-                                      n_threads)
-    return labels[inverse]
+    as :func:`kqbench.quantizers.nearest_palette_index` for RGBA, as the smallest unsigned integer
+    type that holds it (uint8 up to 256 colours). Found for each distinct colour of each part of
+    the image (:func:`_rgba_parts`) as :func:`labels_in_space` finds them."""
+    out = np.empty(len(pixels), np.min_scalar_type(len(palette) - 1))
+    target = to_space(palette, PREMULTIPLIED)
+    for rows, colours, _, inverse in _rgba_parts(pixels, n_threads, return_inverse=True):
+        coords = to_space(colours, PREMULTIPLIED)
+        order, bin_key, bin_start = _rgba_bins(coords)
+        labels = np.empty(len(colours), out.dtype)
+        labels[order] = _nearest_in_space(coords[order], bin_start, bin_key, 2, target, n_threads)
+        if rows is None:
+            out[:] = labels[inverse]
+        else:
+            out[rows] = labels[inverse]
+    return out
+
+
+def _rgba_colours(pixels, n_threads):
+    """``unique_colours(clear_transparent(pixels))`` of RGBA ``pixels``: the distinct colours, ascending as
+    0xRRGGBBAA, and their pixel counts, from :func:`_rgba_parts`."""
+    parts = _rgba_parts(pixels, n_threads)
+    if len(parts) == 1:
+        return parts[0][1], parts[0][2]
+    colours = np.concatenate([colours for _, colours, _ in parts])  # (no colour is in two parts)
+    counts = np.concatenate([counts for _, _, counts in parts])
+    order = np.argsort(pack_rgb(colours))
+    return colours[order], counts[order]
+
+
+def _rgba_parts(pixels, n_threads, return_inverse=False) -> list:
+    """The distinct colours of RGBA ``pixels`` that ``unique_colours(clear_transparent(pixels))`` finds, by
+    part of the image: [(rows, colours, counts)] (and each pixel's index into its part's colours, with
+    ``return_inverse``), ``rows`` a boolean mask of the part's pixels, or None for all of them.
+
+    Images with at least ``COMPILED_PIXELS`` opaque pixels come in up to three parts, by alpha: the opaque
+    pixels' colours counted by their RGB in compiled tables (:func:`table_colours`), the fully transparent
+    ones as the one colour (0, 0, 0, 0), the others by numpy's sort. Smaller ones come whole, from numpy's
+    sort. (At 24 MP, half of it an opaque photo: predict 0.7-2.1 s instead of 11-13 s, 302 MB instead of 1,054.)"""
+    alpha = pixels[:, 3]
+    opaque = alpha == 255
+    if np.count_nonzero(opaque) < COMPILED_PIXELS:
+        return [(None, *unique_colours(clear_transparent(pixels), return_inverse))]
+    counted = table_colours(pixels[opaque, :3], n_threads, return_inverse)
+    parts = [(opaque, np.hstack([counted[0], np.full((len(counted[0]), 1), 255, np.uint8)]), *counted[1:])]
+    clear = alpha == 0
+    n_clear = np.count_nonzero(clear)
+    if n_clear:
+        part = (clear, np.zeros((1, 4), np.uint8), np.array([n_clear]))
+        parts.append(part + (np.zeros(n_clear, np.intp),) if return_inverse else part)
+    rest = ~(opaque | clear)
+    if rest.any():
+        parts.append((rest, *unique_colours(pixels[rest], return_inverse)))  # (none of them fully transparent)
+    return parts
 
 
 # --------------------------------------------------------------------------- threads
@@ -1618,6 +1664,8 @@ class FastKMeansQuantizer(Quantizer):
             needs += ("fast-wu",)
         if channels is None or (channels == 3 and np.size(pixels) // 3 >= _TABLE_PIXELS):
             needs += ("fast-large",)  # the colours counted in a table (:func:`_colour_histogram`)
+        elif channels == 4 and np.size(pixels) // 4 >= COMPILED_PIXELS:
+            needs += ("fast-large",)  # opaque pixels' colours counted in a table, if that many (:func:`_rgba_parts`)
         if channels is None or channels == 4:
             needs += ("fast-rgba",)
         return needs
@@ -1663,7 +1711,7 @@ class FastKMeansQuantizer(Quantizer):
         self._fit_cells = None  # predict's hint in RGB (see wu.nearest_labels)
         if pixels.shape[1] == 4:
             space = PREMULTIPLIED
-            colours, counts = unique_colours(clear_transparent(pixels))  # the base class's order
+            colours, counts = _rgba_colours(pixels, _Pace.outside(threads, len(pixels)))  # the base class's order
             if len(colours) <= k:
                 self.palette_ = colours
                 return self

@@ -1505,10 +1505,7 @@ def _labels_rgba(palette, pixels, n_threads) -> np.ndarray:
         order, bin_key, bin_start = _rgba_bins(coords)
         labels = np.empty(len(colours), out.dtype)
         labels[order] = _nearest_in_space(coords[order], bin_start, bin_key, 2, target, n_threads)
-        if rows is None:
-            out[:] = labels[inverse]
-        else:
-            out[rows] = labels[inverse]
+        out[rows] = labels[inverse]
     return out
 
 
@@ -1527,7 +1524,8 @@ def _rgba_colours(pixels, n_threads):
 def _rgba_parts(pixels, n_threads, return_inverse=False) -> list:
     """The distinct colours of RGBA ``pixels`` that ``unique_colours(clear_transparent(pixels))`` finds, by
     part of the image: [(rows, colours, counts)] (and each pixel's index into its part's colours, with
-    ``return_inverse``), ``rows`` a boolean mask of the part's pixels, or None for all of them.
+    ``return_inverse``: for the one-colour part, 0), ``rows`` a boolean mask of the part's pixels, or a slice
+    of all of them.
 
     Images with at least ``COMPILED_PIXELS`` opaque pixels come in up to three parts, by alpha: the opaque
     pixels' colours counted by their RGB in compiled tables (:func:`table_colours`), the fully transparent
@@ -1536,14 +1534,14 @@ def _rgba_parts(pixels, n_threads, return_inverse=False) -> list:
     alpha = pixels[:, 3]
     opaque = alpha == 255
     if np.count_nonzero(opaque) < COMPILED_PIXELS:
-        return [(None, *unique_colours(clear_transparent(pixels), return_inverse))]
+        return [(slice(None), *unique_colours(clear_transparent(pixels), return_inverse))]
     counted = table_colours(pixels[opaque, :3], n_threads, return_inverse)
     parts = [(opaque, np.hstack([counted[0], np.full((len(counted[0]), 1), 255, np.uint8)]), *counted[1:])]
     clear = alpha == 0
     n_clear = np.count_nonzero(clear)
     if n_clear:
         part = (clear, np.zeros((1, 4), np.uint8), np.array([n_clear]))
-        parts.append(part + (np.zeros(n_clear, np.intp),) if return_inverse else part)
+        parts.append(part + (0,) if return_inverse else part)
     rest = ~(opaque | clear)
     if rest.any():
         parts.append((rest, *unique_colours(pixels[rest], return_inverse)))  # (none of them fully transparent)
@@ -1662,10 +1660,9 @@ class FastKMeansQuantizer(Quantizer):
             needs += ("fast-hartigan",)
         if self.init == "wu":
             needs += ("fast-wu",)
-        if channels is None or (channels == 3 and np.size(pixels) // 3 >= _TABLE_PIXELS):
-            needs += ("fast-large",)  # the colours counted in a table (:func:`_colour_histogram`)
-        elif channels == 4 and np.size(pixels) // 4 >= COMPILED_PIXELS:
-            needs += ("fast-large",)  # opaque pixels' colours counted in a table, if that many (:func:`_rgba_parts`)
+        # The colours counted in a table: RGB (:func:`_colour_histogram`), RGBA's opaque pixels (:func:`_rgba_parts`)
+        if channels is None or np.size(pixels) // channels >= (_TABLE_PIXELS if channels == 3 else COMPILED_PIXELS):
+            needs += ("fast-large",)
         if channels is None or channels == 4:
             needs += ("fast-rgba",)
         return needs
@@ -1711,7 +1708,7 @@ class FastKMeansQuantizer(Quantizer):
         self._fit_cells = None  # predict's hint in RGB (see wu.nearest_labels)
         if pixels.shape[1] == 4:
             space = PREMULTIPLIED
-            colours, counts = _rgba_colours(pixels, _Pace.outside(threads, len(pixels)))  # the base class's order
+            colours, counts = _rgba_colours(pixels, threads)  # the base class's order
             if len(colours) <= k:
                 self.palette_ = colours
                 return self
